@@ -1,0 +1,173 @@
+# spanlab: a trace-driven laboratory for the Go memory allocator.
+#
+#   make                 build build/spanlab, the core library and the recorder
+#   make test            install missing packages, build, run every test
+#   make test-asan       the same tests under AddressSanitizer + UBSan
+#   make demo            replay the bundled traces, write results/demo.db + figures
+#   make bench           benchmarks (scripts/bench.sh), ratios against in-run baselines
+#   make install PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Variants build into their own object trees (build/<variant>/): release (the
+# default), debug and asan. Variant targets call $(MAKE) VARIANT=... so a
+# variant change never reuses stale objects. V=1 shows the commands.
+# Overrides go in an optional config.mak.
+
+-include config.mak
+
+VARIANT    ?= release
+PKG_CONFIG ?= pkg-config
+PREFIX     ?= /usr/local
+prefix     ?= $(PREFIX)
+bindir     ?= $(prefix)/bin
+libdir     ?= $(prefix)/lib
+datadir    ?= $(prefix)/share
+
+BUILD := build/$(VARIANT)
+ifeq ($(VARIANT),release)
+BINDIR := build
+else
+BINDIR := $(BUILD)
+endif
+BIN    := $(BINDIR)/spanlab
+RECLIB := $(BINDIR)/libspanlab-record.so
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CSTD       := -std=gnu11
+OPT_release := -O2 -g -DNDEBUG
+OPT_debug   := -O0 -g -DSL_DEBUG=1
+OPT_asan    := -O1 -g -DSL_DEBUG=1 -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
+OPT := $(OPT_$(VARIANT))
+ifeq ($(OPT),)
+$(error unknown VARIANT '$(VARIANT)': use release, debug or asan)
+endif
+LDSAN := $(if $(filter asan,$(VARIANT)),-fsanitize=address,undefined)
+
+# Dependency flags come from pkg-config; evaluated lazily so `make clean`
+# works before the packages are installed.
+DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags sqlite3 libcjson 2>/dev/null)
+DEP_LIBS    = $(shell $(PKG_CONFIG) --libs sqlite3 libcjson 2>/dev/null)
+CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion 2>/dev/null)
+CRIT_LIBS   = $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null)
+
+ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) -MMD -MP -Ialloc -Itraces -Isim $(CPPFLAGS) $(CFLAGS)
+
+# --- sources -------------------------------------------------------------
+ALLOC_SRCS  := $(wildcard alloc/*.c)
+TRACE_SRCS  := $(wildcard traces/*.c)
+REC_SRCS    := $(wildcard traces/record/*.c)
+SIM_SRCS    := $(filter-out sim/main.c,$(wildcard sim/*.c))
+TEST_SRCS   := $(wildcard tests/unit/test_*.c tests/prop/test_*.c tests/e2e/test_*.c \
+                 tests/fault/test_*.c tests/misuse/test_*.c tests/stress/test_*.c)
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+ALLOC_OBJS := $(call obj,$(ALLOC_SRCS))
+TRACE_OBJS := $(call obj,$(TRACE_SRCS))
+SIM_OBJS   := $(call obj,$(SIM_SRCS))
+MAIN_OBJ   := $(call obj,sim/main.c)
+REC_OBJS   := $(patsubst %.c,$(BUILD)/pic/%.o,$(REC_SRCS) $(TRACE_SRCS))
+TESTLIB_OBJS := $(call obj,$(TESTLIB_SRCS))
+TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+
+LIBALLOC := $(BUILD)/libspanlab.a
+LIBTRACE := $(BUILD)/libsltrace.a
+LIBSIM   := $(BUILD)/libslsim.a
+
+.PHONY: all test check test-run test-asan deps demo figures bench clean install uninstall \
+        sweep-demo fuzz stress
+all: $(BIN) $(RECLIB) $(LIBALLOC)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEP_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(DEP_CFLAGS) $(CRIT_CFLAGS) -c $< -o $@
+
+# The recorder is preloaded into other programs: position-independent,
+# never sanitized (ASan cannot be preloaded after the program's libc).
+$(BUILD)/pic/%.o: %.c
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -fvisibility=hidden -MMD -MP -Itraces $(CPPFLAGS) -c $< -o $@
+
+$(LIBALLOC): $(ALLOC_OBJS)
+$(LIBTRACE): $(TRACE_OBJS)
+$(LIBSIM):   $(SIM_OBJS)
+$(LIBALLOC) $(LIBTRACE) $(LIBSIM):
+	$(call msg,AR,$@)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIBSIM) $(LIBTRACE) $(LIBALLOC)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(OPT) $(LDSAN) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -ldl -lpthread -lm $(LDLIBS)
+
+$(RECLIB): $(REC_OBJS)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared -fPIC $(LDFLAGS) -o $@ $^ -ldl -lpthread
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIBSIM) $(LIBTRACE) $(LIBALLOC)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(OPT) $(LDSAN) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(DEP_LIBS) -ldl -lpthread -lm $(LDLIBS)
+
+# --- tests ---------------------------------------------------------------
+# Each test binary runs on its own; the first failure stops the run. The
+# CLI tests find the binary, the recorder and the source tree through the
+# environment.
+TEST_ENV = SPANLAB_BIN=$(abspath $(BIN)) SPANLAB_RECORD_LIB=$(abspath $(RECLIB)) \
+           SPANLAB_ROOT=$(CURDIR) SPANLAB_VARIANT=$(VARIANT)
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+test check: deps
+	$(Q)$(MAKE) --no-print-directory test-run
+
+test-asan: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=asan test-run
+
+test-run: all $(TEST_BINS)
+	$(Q)set -e; for t in $(TEST_BINS); do \
+	  printf '  %-7s %s\n' TEST $$t; \
+	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV)) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
+	done
+	@echo "all $(words $(TEST_BINS)) test binaries passed ($(VARIANT))"
+
+# --- install -------------------------------------------------------------
+install: all
+	install -Dm755 $(BIN) $(DESTDIR)$(bindir)/spanlab
+	install -Dm755 $(RECLIB) $(DESTDIR)$(libdir)/spanlab/libspanlab-record.so
+	install -Dm644 $(LIBALLOC) $(DESTDIR)$(libdir)/libspanlab.a
+	install -Dm644 alloc/spanlab.h $(DESTDIR)$(prefix)/include/spanlab/spanlab.h
+	for f in alloc/event.h alloc/stats.h alloc/sizeclass.h; do \
+	  [ -f $$f ] && install -Dm644 $$f $(DESTDIR)$(prefix)/include/spanlab/$$(basename $$f) || true; done
+	install -d $(DESTDIR)$(datadir)/spanlab
+	cp -r analysis $(DESTDIR)$(datadir)/spanlab/
+
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/spanlab $(DESTDIR)$(libdir)/libspanlab.a
+	rm -rf $(DESTDIR)$(libdir)/spanlab $(DESTDIR)$(prefix)/include/spanlab $(DESTDIR)$(datadir)/spanlab
+
+clean:
+	rm -rf build
+
+-include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)

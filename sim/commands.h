@@ -1,0 +1,16 @@
+/*
+ * The spanlab subcommands. One line per command: its name, the function in
+ * sim/cmd_<name>.c that runs it (argc/argv start at the command name, the
+ * return value is the exit code), and the one-line summary --help prints.
+ */
+#ifndef SPANLAB_COMMANDS_H
+#define SPANLAB_COMMANDS_H
+
+#define SL_COMMANDS(X) \
+	X(sizeclasses, "print, generate, validate or fit a size-class table")
+
+#define X(name, summary) int cmd_##name(int argc, char **argv);
+SL_COMMANDS(X)
+#undef X
+
+#endif
