@@ -78,12 +78,14 @@ MAIN_OBJ   := $(call obj,sim/main.c)
 REC_OBJS   := $(patsubst %.c,$(BUILD)/pic/%.o,$(REC_SRCS) $(TRACE_SRCS))
 TESTLIB_OBJS := $(call obj,$(TESTLIB_SRCS))
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 LIBALLOC := $(BUILD)/libspanlab.a
 LIBTRACE := $(BUILD)/libsltrace.a
 LIBSIM   := $(BUILD)/libslsim.a
 
-.PHONY: all test check test-run test-asan deps demo figures bench clean install uninstall \
+.PHONY: all test check test-run test-asan deps demo figures bench bench-build clean install uninstall \
         sweep-demo fuzz stress
 all: $(BIN) $(RECLIB) $(LIBALLOC)
 
@@ -129,6 +131,18 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIBSIM) $(LIBTRACE) $
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(OPT) $(LDSAN) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(DEP_LIBS) -ldl -lpthread -lm $(LDLIBS)
+
+# Benchmark programs (not Criterion): plain mains, release build only.
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBSIM) $(LIBTRACE) $(LIBALLOC)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(OPT) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -ldl -lpthread -lm $(LDLIBS)
+
+bench-build: all $(BENCH_BINS)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release bench-build
+	$(Q)scripts/bench.sh
 
 # --- tests ---------------------------------------------------------------
 # Each test binary runs on its own; the first failure stops the run. The
