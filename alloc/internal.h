@@ -178,6 +178,8 @@ struct heap_arena {
 	uint64_t *page_marks;
 	struct palloc_chunk *chunks;	/* arena_pages / CHUNK_PAGES */
 	uint64_t mapped;		/* bytes sysMapped (chunks grown) */
+	uintptr_t zeroed_base;		/* offset of the first never-used byte:
+					 * below it pages may be dirty (Go) */
 };
 
 static inline arena_idx_t arena_index(const struct mheap *h, uintptr_t p);
@@ -270,10 +272,13 @@ struct mspan {
 	uint64_t *mark_bits;		/* gcmarkBits of the last mark */
 	uint64_t *freed_bits;		/* gc policy: freed by the trace since the
 					 * last mark; live = allocated & ~freed */
-	size_t bits_bytes;		/* size of the block holding the 3 bitmaps
-					 * and reqsize */
+	void *bits_block;		/* the block holding the 3 bitmaps and
+					 * reqsize (sweep swaps alloc/mark) */
+	size_t bits_bytes;		/* its size */
 	uintptr_t limit;
 	uint64_t large_req;		/* large: the requested size */
+	uintptr_t large_off;		/* large: object offset from base (aligned
+					 * allocations over a page; else 0) */
 	struct span_set *in_set;	/* the mcentral set holding it, or NULL */
 	struct mspan *next, *prev;	/* links in in_set */
 };
@@ -348,10 +353,10 @@ struct span_set *mcentral_partial_unswept(struct mheap *h, struct mcentral *c);
 struct span_set *mcentral_full_swept(struct mheap *h, struct mcentral *c);
 struct span_set *mcentral_full_unswept(struct mheap *h, struct mcentral *c);
 struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl_p *p, enum sl_refill_source *src);
-void mcentral_uncache_span(struct mheap *h, struct mcentral *c, struct mspan *s);
+void mcentral_uncache_span(struct mheap *h, struct mcentral *c, struct mspan *s, int move);
 struct mspan *mcentral_grow(struct mheap *h, struct mcentral *c, struct sl_p *p);
-void span_move(struct mheap *h, struct mspan *s, struct span_set *to, int move);
-enum sl_span_set span_set_kind(struct mheap *h, const struct span_set *b);
+void span_move_to(struct mheap *h, struct mspan *s, enum sl_span_set to, int move);
+
 
 /* ---- cache.c: mcache, per P ------------------------------------------- */
 
@@ -365,10 +370,14 @@ struct mcache {
 	/* Hot: the malloc and free paths touch only these. */
 	struct mspan *alloc[2 * SL_MAX_CLASSES];
 	const struct sl_sizeclasses *sc;
+	size_t small_min;		/* smallest request of the plain small path:
+					 * 16 with the tiny allocator, else 1 */
+	size_t small_span;		/* max_small_size - small_min */
 	int64_t req_bytes[SL_MAX_CLASSES];	/* net requested bytes by size class */
 	uint64_t trace_frees[SL_MAX_CLASSES];	/* sl_free calls by size class */
 	struct mheap *heap;
 	uintptr_t tiny;			/* current tiny block, 0 = none */
+	uint32_t *tiny_meta;		/* its masks (reqsize entry of its slot) */
 	uint32_t tinyoffset;
 	uint64_t tiny_allocs;		/* packed into an existing block */
 	int64_t tiny_req_bytes;		/* net requested bytes of tiny sub-objects */
@@ -426,6 +435,8 @@ struct mheap {
 
 	uint32_t sweepgen;
 	bool sweep_done;		/* no unswept span left this cycle */
+	uint64_t nunswept;		/* spans in unswept sets */
+	uint64_t reclaim_credit;	/* pages reclaimed beyond a request */
 
 	/* consistent stats (mstats.go heapStats), flushed from Ps */
 	uint64_t heap_inuse, heap_free, heap_released;
@@ -439,10 +450,13 @@ struct mheap {
 	uint64_t tiny_allocs;
 	int64_t tiny_req_bytes, tiny_live_objects, tiny_live_blocks, large_req_bytes;
 	uint64_t large_alloc, large_alloc_count, large_free, large_free_count;
-	uint64_t large_live_count;
+	uint64_t large_live_count;	/* large spans not yet reclaimed */
+	uint64_t large_live_objs;	/* large objects not freed by the trace */
+	uint64_t large_live_bytes;	/* their span bytes */
 	uint64_t refills, refills_by_grow;
 	uint64_t page_allocs, page_allocs_cache, page_allocs_grow;
 	uint64_t span_moves, scavenged_bytes, objects_swept_free, immediate_frees;
+	uint64_t bytes_swept_free, spans_swept;
 	uint64_t bad_frees;
 
 	/* pacer (mgcpacer.go) */
@@ -497,6 +511,7 @@ static inline uint64_t heap_retained(const struct mheap *h) { return h->heap_inu
 /* ---- sweep.c: sweeping (mgcsweep.go) ---------------------------------- */
 
 bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve);
+void sweep_acquire(struct mheap *h, struct mspan *s);
 bool sweepone(struct mheap *h);
 void sweep_finish(struct mheap *h);
 void deduct_sweep_credit(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages);

@@ -366,7 +366,8 @@ uint64_t page_alloc_scavenge(struct mheap *h, uint64_t nbytes)
 		for (uint32_t ci = h->arena_pages / CHUNK_PAGES; ci-- > 0 && released < nbytes; ) {
 			struct palloc_chunk *c = &ha->chunks[ci];
 			while (c->scav_index && released < nbytes) {
-				uint64_t want = (nbytes - released + h->page_size - 1) >> h->page_shift;
+				uint64_t left = nbytes - released;
+				uint64_t want = (left >> h->page_shift) + ((left & (h->page_size - 1)) != 0);
 				uint32_t start, n = find_scavenge_candidate(c, want > CHUNK_PAGES ? CHUNK_PAGES : (uint32_t)want, &start);
 				if (n == 0) {
 					c->scav_index = false;
