@@ -209,7 +209,7 @@ void arena_release_all(struct mheap *h)
 			if (!ha->chunks[c].grown)
 				continue;
 			for (int w = 0; w < CHUNK_WORDS; w++)
-				prepared_pages += (uint64_t)__builtin_popcountll(ha->chunks[c].scav[w]);
+				prepared_pages += (uint64_t)sl_popcount64(ha->chunks[c].scav[w]);
 		}
 		by[SL_MEM_RESERVED] = h->cfg.arena_bytes - ha->mapped;
 		by[SL_MEM_PREPARED] = prepared_pages << h->page_shift;

@@ -40,6 +40,26 @@ void mcache_init(struct mheap *h, struct sl_p *p)
 	c->heap = h;
 	c->small_min = h->cfg.tiny ? TINY_SIZE : 1;
 	c->small_span = h->sc->max_small_size - c->small_min;
+	c->page_shift = h->page_shift;
+	c->tiny_spc = h->cfg.tiny ? make_span_class(TINY_SIZE_CLASS, true) : 0xffff;
+	c->immediate = h->cfg.free_policy == SL_FREE_IMMEDIATE;
+}
+
+/*
+ * span_of through the P's one-entry arena cache: sl_free's lookup is one
+ * subtract, one compare and two loads while frees stay in the arena they
+ * hit last (a replay's heap usually fits in one). A miss looks the arena
+ * up in the arena map and caches it.
+ */
+struct mspan *mcache_span_of(struct mcache *c, uintptr_t p)
+{
+	struct heap_arena *ha = arena_of(c->heap, p);
+	if (ha == NULL)
+		return NULL;
+	c->arena_base = ha->base;
+	c->arena_bytes = c->heap->cfg.arena_bytes;
+	c->arena_spans = ha->spans;
+	return ha->spans[(p - ha->base) >> c->page_shift];
 }
 
 static void flush_span_counts(struct mheap *h, struct mspan *s)

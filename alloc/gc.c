@@ -33,9 +33,10 @@
  * immediate policy (ablation, not Go): free returns the slot at once
  * (free_immediate): it becomes the span's next free slot, and the span
  * moves full -> partial -> heap as its occupancy crosses those lines (a
- * span cached by a P stays cached). Pacer-triggered cycles still run, so
- * mcaches flush and the scavenger is paced as in the gc policy; their
- * mark frees nothing. Trace GC markers are ignored; sweeping is eager.
+ * span cached by a P stays cached). There is no GC: the pacer and trace
+ * GC markers start no cycle, so the post-GC scavenger never runs; only
+ * sl_heap_gc and sl_heap_scavenge_all force one (its mark frees nothing,
+ * its sweep is eager).
  */
 #include "internal.h"
 
@@ -69,7 +70,7 @@ void gc_commit(struct mheap *h)
 /* gcTrigger{gcTriggerHeap}.test, after a refill or large allocation. */
 void gc_maybe_start(struct mheap *h)
 {
-	if (SL_UNLIKELY(h->heap_live >= h->trigger) && !h->in_gc)
+	if (SL_UNLIKELY(h->heap_live >= h->trigger) && !h->in_gc && h->cfg.free_policy == SL_FREE_GC)
 		gc_cycle(h, SL_GC_PACER);
 }
 
@@ -97,7 +98,7 @@ static uint32_t mark_span(struct mheap *h, struct mspan *s)
 			}
 		}
 		s->mark_bits[w] = m;
-		n += (uint32_t)__builtin_popcountll(m);
+		n += (uint32_t)sl_popcount64(m);
 	}
 	return n;
 }
@@ -222,6 +223,7 @@ enum sl_free_result free_immediate(struct mheap *h, struct sl_p *p, struct mspan
 		return SL_FREE_OK;
 	}
 	mspan_materialize_below(s, idx);
+	bit_clear(s->mark_bits, idx);	/* dead, should a sweep of s be pending */
 	s->alloc_count--;
 	s->needzero = true;
 	h->small_free_count[s->spanclass]++;

@@ -289,6 +289,14 @@ static inline uint32_t mspan_obj_index(const struct mspan *s, uintptr_t p)
 {
 	return sl_divide_by_elemsize(s->divmul, p - s->base);
 }
+/* popcount without a libgcc call (the build targets baseline x86-64). */
+static inline unsigned sl_popcount64(uint64_t x)
+{
+	x = x - ((x >> 1) & 0x5555555555555555ull);
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
 static inline bool bit_get(const uint64_t *w, uint32_t i) { return w[i / 64] >> (i % 64) & 1; }
 static inline void bit_set(uint64_t *w, uint32_t i) { w[i / 64] |= (uint64_t)1 << (i % 64); }
 static inline void bit_clear(uint64_t *w, uint32_t i) { w[i / 64] &= ~((uint64_t)1 << (i % 64)); }
@@ -373,6 +381,13 @@ struct mcache {
 	size_t small_min;		/* smallest request of the plain small path:
 					 * 16 with the tiny allocator, else 1 */
 	size_t small_span;		/* max_small_size - small_min */
+	uintptr_t arena_base;		/* a one-entry arena cache for sl_free: */
+	uintptr_t arena_bytes;		/*   the arena last looked up and its */
+	struct mspan **arena_spans;	/*   spans map (0/0/NULL: empty) */
+	uint32_t page_shift;
+	span_class_t tiny_spc;		/* 5 with the tiny allocator, else an
+					 * impossible span class */
+	bool immediate;			/* free policy is immediate */
 	int64_t req_bytes[SL_MAX_CLASSES];	/* net requested bytes by size class */
 	uint64_t trace_frees[SL_MAX_CLASSES];	/* sl_free calls by size class */
 	struct mheap *heap;
@@ -483,11 +498,13 @@ static inline arena_idx_t arena_index(const struct mheap *h, uintptr_t p)
 {
 	return (arena_idx_t)p >> h->arena_shift;
 }
+/* The L1 array covers the whole 48-bit address space, so one constant
+ * shift rejects everything else. */
 static inline struct heap_arena *arena_of(const struct mheap *h, uintptr_t p)
 {
-	arena_idx_t ri = arena_index(h, p);
-	if (SL_UNLIKELY(ri >> h->l2_bits >= h->l1_entries))
+	if (SL_UNLIKELY(p >> HEAP_ADDR_BITS))
 		return NULL;
+	arena_idx_t ri = arena_index(h, p);
 	struct heap_arena **l2 = h->arena_l1[ri >> h->l2_bits];
 	if (l2 == NULL)
 		return NULL;
@@ -502,6 +519,7 @@ static inline struct mspan *span_of(const struct mheap *h, uintptr_t p)
 	return ha->spans[(p - ha->base) >> h->page_shift];
 }
 struct mspan *span_of_heap(const struct mheap *h, uintptr_t p);
+struct mspan *mcache_span_of(struct mcache *c, uintptr_t p);
 
 struct mspan *mheap_alloc(struct mheap *h, struct sl_p *p, uint32_t npages, span_class_t spc);
 void mheap_free_span(struct mheap *h, struct mspan *s);

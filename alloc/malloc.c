@@ -189,58 +189,71 @@ static SL_NOINLINE enum sl_free_result free_bad(struct mheap *h, uintptr_t a, en
 	return r;
 }
 
+/* sl_free's less common half: large objects and the immediate policy. */
+static SL_NOINLINE enum sl_free_result free_other(struct sl_p *p, struct mspan *s, uint32_t idx, uintptr_t off)
+{
+	struct mcache *c = &p->mcache;
+	struct mheap *h = c->heap;
+	uint32_t cls = s->spanclass >> 1;
+	int64_t req;
+	if (cls != 0) {
+		req = (int64_t)s->reqsize[idx];
+	} else {
+		if (off != s->large_off)
+			return free_bad(h, s->base + off, SL_FREE_INTERIOR);
+		if (h->cfg.free_policy == SL_FREE_GC && bit_get(s->freed_bits, 0))
+			return free_bad(h, s->base + off, SL_FREE_DOUBLE_FREE);
+		req = (int64_t)s->large_req;
+		h->large_live_objs--;
+		h->large_live_bytes -= (uint64_t)s->npages << h->page_shift;
+	}
+	if (h->cfg.free_policy == SL_FREE_GC)
+		bit_set(s->freed_bits, idx);
+	else
+		free_immediate(h, p, s, idx);
+	c->req_bytes[cls] -= req;
+	c->trace_frees[cls]++;
+	return SL_FREE_OK;
+}
+
 /*
  * sl_free. Validation costs a few compares and stays on in every build;
- * misuse returns an error and leaves the heap as it was.
+ * misuse returns an error and leaves the heap as it was. The common case
+ * (gc policy, small object) is the straight line at the end: set the
+ * freed bit, two P-local counters.
  */
 enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 {
 	struct mcache *c = &p->mcache;
 	struct mheap *h = c->heap;
-	uintptr_t a = (uintptr_t)ptr;
-	if (SL_UNLIKELY(a == 0))
-		return SL_FREE_NULL_PTR;
-	struct mspan *s = span_of(h, a);
+	uintptr_t a = (uintptr_t)ptr, aoff = a - c->arena_base;
+	struct mspan *s;
+	if (SL_LIKELY(aoff < c->arena_bytes))
+		s = c->arena_spans[aoff >> c->page_shift];
+	else
+		s = mcache_span_of(c, a);
 	if (SL_UNLIKELY(s == NULL))
-		return free_bad(h, a, SL_FREE_NOT_IN_USE);
+		return a == 0 ? SL_FREE_NULL_PTR : free_bad(h, a, SL_FREE_NOT_IN_USE);
 	uintptr_t off = a - s->base;
 	uint32_t idx = sl_divide_by_elemsize(s->divmul, off);
-	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize)) {
-		if (s->spanclass == make_span_class(TINY_SIZE_CLASS, true)) {
+	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize || s->spanclass == c->tiny_spc)) {
+		if (s->spanclass == c->tiny_spc) {
 			enum sl_free_result r = free_tiny(p, s, idx, (uint32_t)(off - (uintptr_t)idx * TINY_SIZE));
 			return r == SL_FREE_OK ? r : free_bad(h, a, r);
 		}
-		if (span_class_sizeclass(s->spanclass) != 0 || off != s->large_off)
+		if (span_class_sizeclass(s->spanclass) != 0)
 			return free_bad(h, a, SL_FREE_INTERIOR);
-	}
-	if (SL_UNLIKELY(s->spanclass == make_span_class(TINY_SIZE_CLASS, true))) {
-		enum sl_free_result r = free_tiny(p, s, idx, 0);
-		return r == SL_FREE_OK ? r : free_bad(h, a, r);
 	}
 	if (SL_UNLIKELY(!mspan_is_allocated(s, idx)))
 		return free_bad(h, a, SL_FREE_NOT_ALLOCATED);
+	uint64_t *fw = &s->freed_bits[idx / 64], bit = (uint64_t)1 << (idx % 64);
+	if (SL_UNLIKELY(*fw & bit))
+		return free_bad(h, a, SL_FREE_DOUBLE_FREE);
 	uint32_t cls = s->spanclass >> 1;
-	int64_t req;
-	if (SL_LIKELY(cls != 0)) {
-		req = (int64_t)s->reqsize[idx];
-	} else {
-		if (off != s->large_off)
-			return free_bad(h, a, SL_FREE_INTERIOR);
-		req = (int64_t)s->large_req;
-		if (h->cfg.free_policy == SL_FREE_GC && bit_get(s->freed_bits, 0))
-			return free_bad(h, a, SL_FREE_DOUBLE_FREE);
-		h->large_live_objs--;
-		h->large_live_bytes -= (uint64_t)s->npages << h->page_shift;
-	}
-	if (SL_LIKELY(h->cfg.free_policy == SL_FREE_GC)) {
-		uint64_t bit = (uint64_t)1 << (idx % 64);
-		if (SL_UNLIKELY(s->freed_bits[idx / 64] & bit))
-			return free_bad(h, a, SL_FREE_DOUBLE_FREE);
-		s->freed_bits[idx / 64] |= bit;
-	} else {
-		free_immediate(h, p, s, idx);
-	}
-	c->req_bytes[cls] -= req;
+	if (SL_UNLIKELY(cls == 0 || c->immediate))
+		return free_other(p, s, idx, off);
+	*fw |= bit;
+	c->req_bytes[cls] -= s->reqsize[idx];
 	c->trace_frees[cls]++;
 	return SL_FREE_OK;
 }

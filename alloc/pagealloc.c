@@ -72,7 +72,7 @@ uint32_t bits_count_range(const uint64_t *w, uint32_t i, uint32_t n)
 	while (n > 0) {
 		uint32_t b = i % 64, k = 64 - b < n ? 64 - b : n;
 		uint64_t m = k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1) << b;
-		c += (uint32_t)__builtin_popcountll(w[i / 64] & m);
+		c += (uint32_t)sl_popcount64(w[i / 64] & m);
 		i += k;
 		n -= k;
 	}

@@ -42,7 +42,7 @@ uintptr_t page_cache_alloc(struct mheap *h, struct page_cache *c, uint32_t npage
 	if (i >= 64)
 		return 0;
 	uint64_t mask = (npages == 64 ? ~(uint64_t)0 : (((uint64_t)1 << npages) - 1)) << i;
-	*scav = (uint64_t)__builtin_popcountll(c->scav & mask) << h->page_shift;
+	*scav = (uint64_t)sl_popcount64(c->scav & mask) << h->page_shift;
 	c->cache &= ~mask;
 	c->scav &= ~mask;
 	return c->base + ((uintptr_t)i << h->page_shift);

@@ -53,7 +53,7 @@ static uint32_t count_marks(const struct mspan *s)
 {
 	uint32_t n = 0, w = (s->nelems + 63) / 64;
 	for (uint32_t i = 0; i < w; i++)
-		n += (uint32_t)__builtin_popcountll(s->mark_bits[i]);
+		n += (uint32_t)sl_popcount64(s->mark_bits[i]);
 	return n;
 }
 
