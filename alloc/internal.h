@@ -326,7 +326,17 @@ static inline void *mspan_next_free_fast(struct mspan *s, uint32_t *idxp)
 }
 
 uint32_t mspan_next_free_index(struct mspan *s);
-void mspan_refill_alloc_cache(struct mspan *s, uint32_t whichword);
+
+/* refillAllocCache: load the complement of group `whichword`'s alloc
+ * bits, with the bits at or past nelems cleared. */
+static inline void mspan_refill_alloc_cache(struct mspan *s, uint32_t whichword)
+{
+	uint64_t c = ~s->alloc_bits[whichword];
+	uint32_t past = (whichword + 1) * 64;
+	if (past > s->nelems)
+		c &= ((uint64_t)1 << (s->nelems - whichword * 64)) - 1;
+	s->alloc_cache = c;
+}
 void mspan_init_bits(struct mheap *h, struct mspan *s);
 void mspan_free_bits(struct mheap *h, struct mspan *s);
 uint32_t mspan_count_alloc(const struct mspan *s);
@@ -342,9 +352,43 @@ struct span_set {
 	struct mspan *head, *tail;
 	uint64_t n;
 };
-void span_set_push(struct span_set *b, struct mspan *s);
-struct mspan *span_set_pop(struct span_set *b);
-void span_set_remove(struct span_set *b, struct mspan *s);
+static inline void span_set_push(struct span_set *b, struct mspan *s)
+{
+	SL_ASSERT(s->in_set == NULL);
+	s->next = NULL;
+	s->prev = b->tail;
+	if (b->tail)
+		b->tail->next = s;
+	else
+		b->head = s;
+	b->tail = s;
+	b->n++;
+	s->in_set = b;
+}
+
+static inline void span_set_remove(struct span_set *b, struct mspan *s)
+{
+	SL_ASSERT(s->in_set == b);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		b->head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		b->tail = s->prev;
+	b->n--;
+	s->next = s->prev = NULL;
+	s->in_set = NULL;
+}
+
+static inline struct mspan *span_set_pop(struct span_set *b)
+{
+	struct mspan *s = b->head;
+	if (s != NULL)
+		span_set_remove(b, s);
+	return s;
+}
 
 /* ---- central.c: mcentral ---------------------------------------------- */
 
@@ -532,9 +576,16 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve);
 void sweep_acquire(struct mheap *h, struct mspan *s);
 bool sweepone(struct mheap *h);
 void sweep_finish(struct mheap *h);
-void deduct_sweep_credit(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages);
+void deduct_sweep_credit_slow(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages);
 void mheap_reclaim(struct mheap *h, uint32_t npages);
 void sweep_pace(struct mheap *h);
+
+/* deductSweepCredit's "nothing to do" test, inline. */
+static inline void deduct_sweep_credit(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages)
+{
+	if (SL_UNLIKELY(h->sweep_pages_per_byte != 0))
+		deduct_sweep_credit_slow(h, span_bytes, caller_pages);
+}
 
 /* ---- gc.c: free policies and the simulated GC (mgc.go, mgcpacer.go) ---- */
 

@@ -304,7 +304,8 @@ size_t sl_usable_size(struct sl_heap *hp, const void *ptr)
 
 /*
  * realloc (Go has none): in place when n fits the object's slot (its
- * requested size is updated), else allocate, copy the old requested
+ * requested size is updated; a tiny sub-object also needs the alignment a
+ * fresh n-byte tiny object would get), else allocate, copy the old requested
  * bytes, free. realloc(NULL, n) = malloc(n); realloc(ptr, 0) frees ptr and
  * returns NULL (glibc's behaviour). An invalid ptr returns NULL and
  * changes nothing.
@@ -327,7 +328,8 @@ void *sl_realloc(struct sl_p *p, void *ptr, size_t n)
 	size_t old;
 	if (s->spanclass == make_span_class(TINY_SIZE_CLASS, true)) {
 		old = tiny_size_at(s->reqsize[idx], o);
-		if (n <= old) {
+		size_t al = (n & 7) == 0 ? 8 : (n & 3) == 0 ? 4 : (n & 1) == 0 ? 2 : 1;
+		if (n <= old && ((uintptr_t)ptr & (al - 1)) == 0) {
 			s->reqsize[idx] &= ~((uint32_t)1 << (16 + o + old - 1));
 			s->reqsize[idx] |= (uint32_t)1 << (16 + o + n - 1);
 			c->tiny_req_bytes -= (int64_t)(old - n);

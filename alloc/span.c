@@ -56,17 +56,6 @@ void mspan_free_bits(struct mheap *h, struct mspan *s)
 	s->reqsize = NULL;
 }
 
-/* refillAllocCache: load the complement of group `whichword`'s alloc
- * bits, with the bits at or past nelems cleared. */
-void mspan_refill_alloc_cache(struct mspan *s, uint32_t whichword)
-{
-	uint64_t c = ~s->alloc_bits[whichword];
-	uint32_t past = (whichword + 1) * 64;
-	if (past > s->nelems)
-		c &= ((uint64_t)1 << (s->nelems - whichword * 64)) - 1;
-	s->alloc_cache = c;
-}
-
 /*
  * nextFreeIndex: the index of the next free slot at or after freeindex,
  * consuming it (freeindex moves past it), or nelems if the span is full.
@@ -118,11 +107,23 @@ uint32_t mspan_count_alloc(const struct mspan *s)
  */
 void mspan_materialize_below(struct mspan *s, uint32_t idx)
 {
-	if (idx < s->freeindex) {
-		bits_set_range(s->alloc_bits, idx, s->freeindex - idx);
-		s->freeindex = idx;
+	uint32_t fi = s->freeindex;
+	uint64_t *w = s->alloc_bits;
+	if (idx < fi) {
+		uint32_t lo = idx / 64, hi = (fi - 1) / 64;
+		uint64_t first = ~(uint64_t)0 << (idx % 64);
+		uint64_t last = ~(uint64_t)0 >> (63 - (fi - 1) % 64);
+		if (lo == hi) {
+			w[lo] |= first & last;
+		} else {
+			w[lo] |= first;
+			for (uint32_t k = lo + 1; k < hi; k++)
+				w[k] = ~(uint64_t)0;
+			w[hi] |= last;
+		}
+		s->freeindex = fi = idx;
 	}
-	bit_clear(s->alloc_bits, idx);
-	mspan_refill_alloc_cache(s, s->freeindex / 64);
-	s->alloc_cache >>= s->freeindex % 64;
+	w[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+	mspan_refill_alloc_cache(s, fi / 64);
+	s->alloc_cache >>= fi % 64;
 }

@@ -13,40 +13,5 @@
  */
 #include "internal.h"
 
-void span_set_push(struct span_set *b, struct mspan *s)
-{
-	SL_ASSERT(s->in_set == NULL);
-	s->next = NULL;
-	s->prev = b->tail;
-	if (b->tail)
-		b->tail->next = s;
-	else
-		b->head = s;
-	b->tail = s;
-	b->n++;
-	s->in_set = b;
-}
-
-void span_set_remove(struct span_set *b, struct mspan *s)
-{
-	SL_ASSERT(s->in_set == b);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		b->head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		b->tail = s->prev;
-	b->n--;
-	s->next = s->prev = NULL;
-	s->in_set = NULL;
-}
-
-struct mspan *span_set_pop(struct span_set *b)
-{
-	struct mspan *s = b->head;
-	if (s != NULL)
-		span_set_remove(b, s);
-	return s;
-}
+/* The operations are static inline in internal.h (they sit on the refill
+ * path); this file keeps the description. */

@@ -80,7 +80,8 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
 	uint64_t *t = s->alloc_bits;
 	s->alloc_bits = s->mark_bits;
 	s->mark_bits = t;
-	memset(s->mark_bits, 0, (s->nelems + 63) / 64 * 8);
+	for (uint32_t w = 0; w < (s->nelems + 63) / 64; w++)
+		s->mark_bits[w] = 0;
 	mspan_refill_alloc_cache(s, 0);
 	s->sweepgen = sg;
 	bool large = span_class_sizeclass(s->spanclass) == 0;
@@ -151,10 +152,8 @@ void sweep_finish(struct mheap *h)
  * deductSweepCredit: before allocating span_bytes, sweep enough pages to
  * stay on the proportional schedule set by sweep_pace.
  */
-void deduct_sweep_credit(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages)
+void deduct_sweep_credit_slow(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages)
 {
-	if (h->sweep_pages_per_byte == 0)
-		return;
 	uint64_t new_live = span_bytes;
 	if (h->sweep_heap_live_basis < h->heap_live)
 		new_live += h->heap_live - h->sweep_heap_live_basis;
