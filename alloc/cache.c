@@ -43,6 +43,7 @@ void mcache_init(struct mheap *h, struct sl_p *p)
 	c->page_shift = h->page_shift;
 	c->tiny_spc = h->cfg.tiny ? make_span_class(TINY_SIZE_CLASS, true) : 0xffff;
 	c->immediate = h->cfg.free_policy == SL_FREE_IMMEDIATE;
+	c->fast_free_spc_min = c->immediate ? 0xffff : 2;
 }
 
 /*
@@ -201,9 +202,11 @@ void *mcache_alloc_tiny(struct sl_p *p, size_t n)
 	span_class_t spc = make_span_class(TINY_SIZE_CLASS, true);
 	struct mspan *s = c->alloc[spc];
 	uint32_t idx;
-	void *v = mspan_next_free_fast(s, &idx);
+	void *v;
 	bool slow = false;
-	if (v == NULL) {
+	if (mspan_next_free_fast(s, &idx)) {
+		v = mspan_slot(s, idx);
+	} else {
 		if ((v = mcache_next_free(p, spc, &idx, &s)) == NULL)
 			return NULL;
 		slow = true;

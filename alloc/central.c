@@ -25,15 +25,6 @@
  */
 #include "internal.h"
 
-static inline uint32_t sg_idx(const struct mheap *h, bool swept)
-{
-	return (h->sweepgen / 2 % 2) ^ (swept ? 0u : 1u);
-}
-struct span_set *mcentral_partial_swept(struct mheap *h, struct mcentral *c) { return &c->partial[sg_idx(h, true)]; }
-struct span_set *mcentral_partial_unswept(struct mheap *h, struct mcentral *c) { return &c->partial[sg_idx(h, false)]; }
-struct span_set *mcentral_full_swept(struct mheap *h, struct mcentral *c) { return &c->full[sg_idx(h, true)]; }
-struct span_set *mcentral_full_unswept(struct mheap *h, struct mcentral *c) { return &c->full[sg_idx(h, false)]; }
-
 static struct span_set *set_for(struct mheap *h, struct mspan *s, enum sl_span_set k)
 {
 	struct mcentral *c = &h->central[s->spanclass];

@@ -306,22 +306,28 @@ static inline bool mspan_is_allocated(const struct mspan *s, uint32_t i)
 }
 
 /*
- * nextFreeFast: the mcache-hit path. Cost: one load of alloc_cache, one
- * test, one ctz, one multiply-add; stores only to the span (cache,
- * freeindex, alloc_count). No event, no lock, no initialisation branch
- * (the empty sentinel has alloc_cache == 0).
+ * nextFreeFast: the mcache-hit path. Takes the lowest free slot of the
+ * cached 64-slot group into *idxp. Cost: one load of alloc_cache, one
+ * test, one ctz; stores only to the span (cache, freeindex, alloc_count).
+ * No event, no lock, no initialisation branch (the empty sentinel has
+ * alloc_cache == 0 and sends the caller to the slow path).
  */
-static inline void *mspan_next_free_fast(struct mspan *s, uint32_t *idxp)
+static inline bool mspan_next_free_fast(struct mspan *s, uint32_t *idxp)
 {
 	uint64_t c = s->alloc_cache;
 	if (SL_UNLIKELY(c == 0))
-		return NULL;
+		return false;
 	unsigned tz = (unsigned)__builtin_ctzll(c);
 	uint32_t idx = s->freeindex + tz;
 	s->alloc_cache = (c >> tz) >> 1;
 	s->freeindex = idx + 1;
 	s->alloc_count++;
 	*idxp = idx;
+	return true;
+}
+
+static inline void *mspan_slot(const struct mspan *s, uint32_t idx)
+{
 	return (void *)(s->base + (uintptr_t)idx * s->elemsize);
 }
 
@@ -400,10 +406,19 @@ struct mcentral {
 	struct span_set full[2];
 	uint64_t nrefills;
 };
-struct span_set *mcentral_partial_swept(struct mheap *h, struct mcentral *c);
-struct span_set *mcentral_partial_unswept(struct mheap *h, struct mcentral *c);
-struct span_set *mcentral_full_swept(struct mheap *h, struct mcentral *c);
-struct span_set *mcentral_full_unswept(struct mheap *h, struct mcentral *c);
+/* partialSwept(sg) etc.: which of the two sets plays which role now. */
+#define MCENTRAL_SET(name, field, swept) \
+	static inline struct span_set *mcentral_##name(const uint32_t *sweepgen, struct mcentral *c) \
+	{ return &c->field[(*sweepgen / 2 % 2) ^ (swept ? 0u : 1u)]; }
+MCENTRAL_SET(partial_swept_sg, partial, true)
+MCENTRAL_SET(partial_unswept_sg, partial, false)
+MCENTRAL_SET(full_swept_sg, full, true)
+MCENTRAL_SET(full_unswept_sg, full, false)
+#undef MCENTRAL_SET
+#define mcentral_partial_swept(h, c) mcentral_partial_swept_sg(&(h)->sweepgen, (c))
+#define mcentral_partial_unswept(h, c) mcentral_partial_unswept_sg(&(h)->sweepgen, (c))
+#define mcentral_full_swept(h, c) mcentral_full_swept_sg(&(h)->sweepgen, (c))
+#define mcentral_full_unswept(h, c) mcentral_full_unswept_sg(&(h)->sweepgen, (c))
 struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl_p *p, enum sl_refill_source *src);
 void mcentral_uncache_span(struct mheap *h, struct mcentral *c, struct mspan *s, int move);
 struct mspan *mcentral_grow(struct mheap *h, struct mcentral *c, struct sl_p *p);
@@ -432,6 +447,9 @@ struct mcache {
 	span_class_t tiny_spc;		/* 5 with the tiny allocator, else an
 					 * impossible span class */
 	bool immediate;			/* free policy is immediate */
+	span_class_t fast_free_spc_min;	/* sl_free's fast path takes span classes
+					 * >= this: 2 (no large objects) in the gc
+					 * policy, none (0xffff) in immediate */
 	int64_t req_bytes[SL_MAX_CLASSES];	/* net requested bytes by size class */
 	uint64_t trace_frees[SL_MAX_CLASSES];	/* sl_free calls by size class */
 	struct mheap *heap;

@@ -66,12 +66,12 @@ const char *sl_free_result_name(enum sl_free_result r)
 	return (unsigned)r < SL_FREE_NRESULTS ? free_result_names[r] : "unknown";
 }
 
-/* Record a small object of n requested bytes in slot idx of s. */
-static inline void *record_small(struct mcache *c, struct mspan *s, uint32_t idx, void *v, size_t n)
+/* Record a small object of n requested bytes in slot idx of s (class cls). */
+static inline void *record_small(struct mcache *c, struct mspan *s, uint32_t cls, uint32_t idx, size_t n)
 {
 	s->reqsize[idx] = (uint32_t)n;
-	c->req_bytes[s->spanclass >> 1] += (int64_t)n;
-	return v;
+	c->req_bytes[cls] += (int64_t)n;
+	return mspan_slot(s, idx);
 }
 
 /* The small path past the fast path: next group, refill, GC trigger. */
@@ -82,7 +82,7 @@ static SL_NOINLINE void *malloc_small_slow(struct sl_p *p, span_class_t spc, siz
 	void *v = mcache_next_free(p, spc, &idx, &s);
 	if (v == NULL)
 		return NULL;
-	record_small(&p->mcache, s, idx, v, n);
+	record_small(&p->mcache, s, spc >> 1, idx, n);
 	gc_maybe_start(p->mcache.heap);
 	return v;
 }
@@ -96,13 +96,12 @@ static SL_NOINLINE void *malloc_other(struct sl_p *p, size_t n, bool needzero)
 	if (n < TINY_SIZE && h->cfg.tiny)
 		return mcache_alloc_tiny(p, n);
 	if (n <= h->sc->max_small_size) {
-		span_class_t spc = make_span_class(sl_size_to_class(h->sc, n), false);
-		struct mspan *s = p->mcache.alloc[spc];
+		uint32_t cls = sl_size_to_class(h->sc, n);
+		struct mspan *s = p->mcache.alloc[make_span_class(cls, false)];
 		uint32_t idx;
-		void *v = mspan_next_free_fast(s, &idx);
-		if (v == NULL)
-			return malloc_small_slow(p, spc, n);
-		return record_small(&p->mcache, s, idx, v, n);
+		if (!mspan_next_free_fast(s, &idx))
+			return malloc_small_slow(p, make_span_class(cls, false), n);
+		return record_small(&p->mcache, s, cls, idx, n);
 	}
 	return mcache_alloc_large(p, n, needzero);
 }
@@ -112,13 +111,12 @@ void *sl_malloc(struct sl_p *p, size_t n)
 	struct mcache *c = &p->mcache;
 	if (SL_UNLIKELY(n - c->small_min > c->small_span))
 		return malloc_other(p, n, false);
-	span_class_t spc = (span_class_t)(sl_size_to_class(c->sc, n) << 1);
-	struct mspan *s = c->alloc[spc];
+	uint32_t cls = sl_size_to_class(c->sc, n);
+	struct mspan *s = c->alloc[cls << 1];
 	uint32_t idx;
-	void *v = mspan_next_free_fast(s, &idx);
-	if (SL_UNLIKELY(v == NULL))
-		return malloc_small_slow(p, spc, n);
-	return record_small(c, s, idx, v, n);
+	if (SL_UNLIKELY(!mspan_next_free_fast(s, &idx)))
+		return malloc_small_slow(p, (span_class_t)(cls << 1), n);
+	return record_small(c, s, cls, idx, n);
 }
 
 /* calloc: only memory that may be dirty is cleared (Go's needzero). */
@@ -216,45 +214,62 @@ static SL_NOINLINE enum sl_free_result free_other(struct sl_p *p, struct mspan *
 	return SL_FREE_OK;
 }
 
+/* sl_free's careful path: every case the fast path hands over. */
+static SL_NOINLINE enum sl_free_result free_slow(struct sl_p *p, void *ptr)
+{
+	struct mcache *c = &p->mcache;
+	struct mheap *h = c->heap;
+	uintptr_t a = (uintptr_t)ptr;
+	if (a == 0)
+		return SL_FREE_NULL_PTR;
+	struct mspan *s = mcache_span_of(c, a);
+	if (s == NULL)
+		return free_bad(h, a, SL_FREE_NOT_IN_USE);
+	uintptr_t off = a - s->base;
+	uint32_t idx = sl_divide_by_elemsize(s->divmul, off);
+	if (s->spanclass == c->tiny_spc) {
+		enum sl_free_result r = free_tiny(p, s, idx, (uint32_t)(off - (uintptr_t)idx * TINY_SIZE));
+		return r == SL_FREE_OK ? r : free_bad(h, a, r);
+	}
+	if (off != (uintptr_t)idx * s->elemsize && span_class_sizeclass(s->spanclass) != 0)
+		return free_bad(h, a, SL_FREE_INTERIOR);
+	if (!mspan_is_allocated(s, idx))
+		return free_bad(h, a, SL_FREE_NOT_ALLOCATED);
+	if (bit_get(s->freed_bits, idx))
+		return free_bad(h, a, SL_FREE_DOUBLE_FREE);
+	return free_other(p, s, idx, off);
+}
+
 /*
  * sl_free. Validation costs a few compares and stays on in every build;
- * misuse returns an error and leaves the heap as it was. The common case
- * (gc policy, small object) is the straight line at the end: set the
- * freed bit, two P-local counters.
+ * misuse returns an error and leaves the heap as it was. The fast path
+ * (gc policy, small non-tiny object, arena cache hit) is a straight line
+ * with no call: arena cache, spans map, slot index by multiply, slot
+ * boundary, allocated, not yet freed; then set the freed bit and two
+ * P-local counters. Everything else tail-calls free_slow.
  */
 enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 {
 	struct mcache *c = &p->mcache;
-	struct mheap *h = c->heap;
 	uintptr_t a = (uintptr_t)ptr, aoff = a - c->arena_base;
-	struct mspan *s;
-	if (SL_LIKELY(aoff < c->arena_bytes))
-		s = c->arena_spans[aoff >> c->page_shift];
-	else
-		s = mcache_span_of(c, a);
+	if (SL_UNLIKELY(aoff >= c->arena_bytes))
+		return free_slow(p, ptr);
+	struct mspan *s = c->arena_spans[aoff >> c->page_shift];
 	if (SL_UNLIKELY(s == NULL))
-		return a == 0 ? SL_FREE_NULL_PTR : free_bad(h, a, SL_FREE_NOT_IN_USE);
+		return free_slow(p, ptr);
 	uintptr_t off = a - s->base;
 	uint32_t idx = sl_divide_by_elemsize(s->divmul, off);
-	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize || s->spanclass == c->tiny_spc)) {
-		if (s->spanclass == c->tiny_spc) {
-			enum sl_free_result r = free_tiny(p, s, idx, (uint32_t)(off - (uintptr_t)idx * TINY_SIZE));
-			return r == SL_FREE_OK ? r : free_bad(h, a, r);
-		}
-		if (span_class_sizeclass(s->spanclass) != 0)
-			return free_bad(h, a, SL_FREE_INTERIOR);
-	}
-	if (SL_UNLIKELY(!mspan_is_allocated(s, idx)))
-		return free_bad(h, a, SL_FREE_NOT_ALLOCATED);
-	uint64_t *fw = &s->freed_bits[idx / 64], bit = (uint64_t)1 << (idx % 64);
+	uint32_t spc = s->spanclass;
+	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize || spc < c->fast_free_spc_min || spc == c->tiny_spc))
+		return free_slow(p, ptr);
+	uint64_t bit = (uint64_t)1 << (idx % 64), *fw = &s->freed_bits[idx / 64];
+	if (SL_UNLIKELY(idx >= s->freeindex && !(s->alloc_bits[idx / 64] & bit)))
+		return free_slow(p, ptr);
 	if (SL_UNLIKELY(*fw & bit))
-		return free_bad(h, a, SL_FREE_DOUBLE_FREE);
-	uint32_t cls = s->spanclass >> 1;
-	if (SL_UNLIKELY(cls == 0 || c->immediate))
-		return free_other(p, s, idx, off);
+		return free_slow(p, ptr);
 	*fw |= bit;
-	c->req_bytes[cls] -= s->reqsize[idx];
-	c->trace_frees[cls]++;
+	c->req_bytes[spc >> 1] -= s->reqsize[idx];
+	c->trace_frees[spc >> 1]++;
 	return SL_FREE_OK;
 }
 
@@ -391,11 +406,10 @@ void *sl_aligned_alloc(struct sl_p *p, size_t align, size_t n, enum sl_align_err
 			span_class_t spc = make_span_class(cls, false);
 			struct mspan *s = p->mcache.alloc[spc];
 			uint32_t idx;
-			v = mspan_next_free_fast(s, &idx);
-			if (v == NULL)
-				v = malloc_small_slow(p, spc, n);
+			if (mspan_next_free_fast(s, &idx))
+				v = record_small(&p->mcache, s, cls, idx, n);
 			else
-				record_small(&p->mcache, s, idx, v, n);
+				v = malloc_small_slow(p, spc, n);
 			if (v == NULL)
 				*err = SL_ALIGN_NOMEM;
 			return v;

@@ -49,14 +49,6 @@ static void sweep_check_done(struct mheap *h)
 	}
 }
 
-static uint32_t count_marks(const struct mspan *s)
-{
-	uint32_t n = 0, w = (s->nelems + 63) / 64;
-	for (uint32_t i = 0; i < w; i++)
-		n += (uint32_t)sl_popcount64(s->mark_bits[i]);
-	return n;
-}
-
 /*
  * sweepLocked.sweep. Precondition: s->sweepgen == sg - 1 (acquired).
  * Returns true if the span went back to the heap.
@@ -69,19 +61,22 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
 			 (unsigned long)s->base, s->state, s->sweepgen, sg);
 	h->pages_swept += s->npages;
 	h->spans_swept++;
-	uint32_t nalloc = count_marks(s);
-	uint32_t nfreed = s->alloc_count - nalloc;
+	/* one pass: count marks, keep freed bits only on survivors (freed
+	 * after the mark), and clear the old alloc bits for the next mark */
+	uint32_t nalloc = 0, nw = (s->nelems + 63) / 64;
+	uint64_t *mark = s->mark_bits, *old = s->alloc_bits, *freed = s->freed_bits;
+	for (uint32_t w = 0; w < nw; w++) {
+		nalloc += sl_popcount64(mark[w]);
+		freed[w] &= mark[w];
+		old[w] = 0;
+	}
 	if (nalloc > s->alloc_count)
 		sl_throw("span %#lx: %u marked > %u allocated", (unsigned long)s->base, nalloc, s->alloc_count);
+	uint32_t nfreed = s->alloc_count - nalloc;
 	s->alloc_count = nalloc;
 	s->freeindex = 0;
-	for (uint32_t w = 0; w < (s->nelems + 63) / 64; w++)
-		s->freed_bits[w] &= s->mark_bits[w];	/* freed after the mark */
-	uint64_t *t = s->alloc_bits;
-	s->alloc_bits = s->mark_bits;
-	s->mark_bits = t;
-	for (uint32_t w = 0; w < (s->nelems + 63) / 64; w++)
-		s->mark_bits[w] = 0;
+	s->alloc_bits = mark;		/* allocBits = gcmarkBits, fresh gcmarkBits */
+	s->mark_bits = old;
 	mspan_refill_alloc_cache(s, 0);
 	s->sweepgen = sg;
 	bool large = span_class_sizeclass(s->spanclass) == 0;
