@@ -44,13 +44,14 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-par
 CSTD       := -std=gnu11
 OPT_release := -O2 -g -DNDEBUG
 OPT_debug   := -O0 -g -DSL_DEBUG=1
+SANITIZE    := -fsanitize=address,undefined
 OPT_asan    := -O1 -g -DSL_DEBUG=1 -fno-omit-frame-pointer \
-               -fsanitize=address,undefined -fno-sanitize-recover=undefined
+               $(SANITIZE) -fno-sanitize-recover=undefined
 OPT := $(OPT_$(VARIANT))
 ifeq ($(OPT),)
 $(error unknown VARIANT '$(VARIANT)': use release, debug or asan)
 endif
-LDSAN := $(if $(filter asan,$(VARIANT)),-fsanitize=address,undefined)
+LDSAN := $(if $(filter asan,$(VARIANT)),$(SANITIZE))
 
 # Dependency flags come from pkg-config; evaluated lazily so `make clean`
 # works before the packages are installed.
@@ -166,13 +167,17 @@ test-run: all $(TEST_BINS)
 	done
 	@echo "all $(words $(TEST_BINS)) test binaries passed ($(VARIANT))"
 
+# --- demo --------------------------------------------------------------
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(BIN) sizeclasses
+
 # --- install -------------------------------------------------------------
 install: all
 	install -Dm755 $(BIN) $(DESTDIR)$(bindir)/spanlab
 	install -Dm755 $(RECLIB) $(DESTDIR)$(libdir)/spanlab/libspanlab-record.so
 	install -Dm644 $(LIBALLOC) $(DESTDIR)$(libdir)/libspanlab.a
-	install -Dm644 alloc/spanlab.h $(DESTDIR)$(prefix)/include/spanlab/spanlab.h
-	for f in alloc/event.h alloc/stats.h alloc/sizeclass.h; do \
+	for f in alloc/spanlab.h alloc/event.h alloc/stats.h alloc/sizeclass.h; do \
 	  [ -f $$f ] && install -Dm644 $$f $(DESTDIR)$(prefix)/include/spanlab/$$(basename $$f) || true; done
 	install -d $(DESTDIR)$(datadir)/spanlab
 	cp -r analysis $(DESTDIR)$(datadir)/spanlab/
@@ -183,5 +188,7 @@ uninstall:
 
 clean:
 	rm -rf build
+
+.SECONDARY:
 
 -include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)

@@ -1,0 +1,37 @@
+/*
+ * Conventions shared by every spanlab command (measurements.md 3.4):
+ *   - `--help` prints usage to stdout, exit 0; `spanlab --version` likewise;
+ *   - bad usage: one line on stderr plus "Try 'spanlab CMD --help'.", exit 2;
+ *   - bad input (a file that cannot be read or parsed): one line naming the
+ *     file and the place (byte offset or line), exit 2;
+ *   - a run that fails (I/O, out of memory, a replay error): one line, exit 1;
+ *   - results go to stdout, diagnostics and progress to stderr.
+ */
+#ifndef SPANLAB_CLI_H
+#define SPANLAB_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { SL_EXIT_OK = 0, SL_EXIT_FAIL = 1, SL_EXIT_USAGE = 2 };
+
+#define SL_VERSION "0.1.0"
+
+/* "spanlab CMD: <msg>" + "Try 'spanlab CMD --help'." on stderr; returns 2. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "spanlab CMD: <msg>" on stderr; return 2 (bad input) or 1 (failure). */
+int cli_bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing for option values: the whole string, in range. */
+bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+bool cli_parse_double(const char *s, double *out);
+/* A byte count with an optional KiB/MiB/GiB (or K/M/G) suffix. */
+bool cli_parse_bytes(const char *s, uint64_t *out);
+
+/* Read a whole file (for JSON configs). NULL with errno set on failure. */
+char *cli_read_file(const char *path, size_t *len);
+
+#endif

@@ -1,0 +1,185 @@
+/* Shared test helpers: see tests/testlib.h. */
+#define _GNU_SOURCE
+#include "testlib.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t nc = *cap ? *cap * 2 : 4096;
+		while (nc < *len + n + 1)
+			nc *= 2;
+		char *nb = realloc(*buf, nc);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = 0;
+	return 0;
+}
+
+int tl_run(struct tl_run *r, const char *input, const char *const *argv)
+{
+	int in[2], out[2], err[2];
+	const char *bin = getenv("SPANLAB_BIN");
+	size_t ocap = 0, ecap = 0, ilen = input ? strlen(input) : 0, ioff = 0;
+
+	memset(r, 0, sizeof *r);
+	if (!bin)
+		bin = "build/spanlab";
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		size_t n = 0;
+		while (argv[n])
+			n++;
+		char **av = calloc(n + 1, sizeof *av);
+		for (size_t i = 0; i < n; i++)
+			av[i] = (char *)argv[i];
+		if (n && !strcmp(argv[0], "spanlab"))
+			av[0] = (char *)bin;
+		execvp(av[0], av);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	if (!input) {
+		close(in[1]);
+		in[1] = -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	struct pollfd p[3] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 }, { in[1], POLLOUT, 0 } };
+	int open_fds = 2;
+	while (open_fds > 0 || p[2].fd >= 0) {
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			break;
+		char buf[65536];
+		for (int i = 0; i < 2; i++) {
+			if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP))) {
+				ssize_t k = read(p[i].fd, buf, sizeof buf);
+				if (k > 0) {
+					if (i == 0)
+						append(&r->out, &r->out_len, &ocap, buf, (size_t)k);
+					else
+						append(&r->err, &r->err_len, &ecap, buf, (size_t)k);
+				} else {
+					close(p[i].fd);
+					p[i].fd = -1;
+					open_fds--;
+				}
+			}
+		}
+		if (p[2].fd >= 0 && (p[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			ssize_t k = ioff < ilen ? write(p[2].fd, input + ioff, ilen - ioff) : 0;
+			if (k > 0)
+				ioff += (size_t)k;
+			if (k <= 0 || ioff == ilen) {
+				close(p[2].fd);
+				p[2].fd = -1;
+			}
+		}
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (!r->out)
+		append(&r->out, &r->out_len, &ocap, "", 0);
+	if (!r->err)
+		append(&r->err, &r->err_len, &ecap, "", 0);
+	return 0;
+}
+
+void tl_run_free(struct tl_run *r)
+{
+	free(r->out);
+	free(r->err);
+	memset(r, 0, sizeof *r);
+}
+
+size_t tl_count_lines(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+const char *tl_root_path(const char *rel, char *buf, size_t len)
+{
+	const char *root = getenv("SPANLAB_ROOT");
+	snprintf(buf, len, "%s/%s", root ? root : ".", rel);
+	return buf;
+}
+
+char *tl_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *d;
+	if (asprintf(&d, "%s/spanlab-test-XXXXXX", base ? base : "/tmp") < 0)
+		return NULL;
+	if (!mkdtemp(d)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+void tl_tmpdir_remove(char *dir)
+{
+	if (dir)
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+}
+
+int tl_write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	size_t n = fwrite(data, 1, len, f);
+	return (fclose(f) == 0 && n == len) ? 0 : -1;
+}
+
+uint64_t tl_seed(const char *test_name)
+{
+	const char *s = getenv("SPANLAB_SEED");
+	uint64_t seed;
+	if (s && *s) {
+		seed = strtoull(s, NULL, 0);
+	} else {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+	}
+	fprintf(stderr, "%s: seed %llu (rerun with SPANLAB_SEED=%llu)\n", test_name,
+		(unsigned long long)seed, (unsigned long long)seed);
+	return seed;
+}

@@ -1,0 +1,43 @@
+/*
+ * Helpers shared by the Criterion tests: running the spanlab binary,
+ * temporary files, seeds. Environment (set by `make test-run`):
+ *   SPANLAB_BIN          the spanlab binary under test
+ *   SPANLAB_RECORD_LIB   the recorder preload library
+ *   SPANLAB_ROOT         the source tree (for tests/data, alloc/...)
+ *   SPANLAB_SEED         fixes the seed of randomized tests
+ */
+#ifndef SPANLAB_TESTLIB_H
+#define SPANLAB_TESTLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tl_run {
+	int status;		/* exit code, or 128 + signal */
+	char *out, *err;	/* NUL-terminated captured stdout / stderr */
+	size_t out_len, err_len;
+};
+
+/* Run argv (argv[0] = "spanlab" is replaced by $SPANLAB_BIN) with `input`
+ * on stdin (NULL: /dev/null). Returns 0, or -1 if it could not be run. */
+int tl_run(struct tl_run *r, const char *input, const char *const *argv);
+void tl_run_free(struct tl_run *r);
+
+/* Count lines in s. */
+size_t tl_count_lines(const char *s);
+
+/* $SPANLAB_ROOT/<rel> (static buffer per call site: copy if kept). */
+const char *tl_root_path(const char *rel, char *buf, size_t len);
+
+/* A fresh temporary directory (removed by tl_tmpdir_remove). */
+char *tl_tmpdir(void);
+void tl_tmpdir_remove(char *dir);
+
+/* Write a file; returns 0 or -1. */
+int tl_write_file(const char *path, const void *data, size_t len);
+
+/* The seed for a randomized test: $SPANLAB_SEED or a fresh one; printed
+ * to stderr with the test's name so a failure can be replayed. */
+uint64_t tl_seed(const char *test_name);
+
+#endif
