@@ -128,10 +128,12 @@ static inline int64_t slt_unzigzag(uint64_t v)
 	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-/* The size-cache slot of a size: writer and reader must agree. */
+/* The size-cache slot of a size: writer and reader must agree. A
+ * multiplicative hash of size / 8, scaled to 0..14 by multiply and shift. */
 static inline unsigned slt_size_slot(uint64_t size)
 {
-	return (unsigned)(((size >> 3) * 0x9E3779B97F4A7C15ull) >> 59) % SLT_SIZE_SLOTS;
+	uint64_t h = ((size >> 3) * 0x9E3779B97F4A7C15ull) >> 32;
+	return (unsigned)((h * SLT_SIZE_SLOTS) >> 32);
 }
 
 /* ---- the id rule: a LIFO stack of free ids in mmap'd memory --------- */
