@@ -35,12 +35,17 @@ static uint64_t cur_off(const struct cur *c)
 	return c->s->base + (uint64_t)(c->p - c->s->buf);
 }
 
-static void cur_bad(struct cur *c, const char *why)
+static void cur_bad_at(struct cur *c, const char *why, uint64_t off)
 {
 	if (!c->bad) {
 		c->bad = why;
-		c->bad_off = cur_off(c);
+		c->bad_off = off;
 	}
+}
+
+static void cur_bad(struct cur *c, const char *why)
+{
+	cur_bad_at(c, why, cur_off(c));
 }
 
 static uint8_t get_byte(struct cur *c)
@@ -61,16 +66,19 @@ static uint64_t get_varint(struct cur *c)
 			return 0;
 		}
 		uint8_t b = *c->p++;
+		if (i == 9 && (b & 0x80)) {
+			cur_bad_at(c, "varint longer than 10 bytes", cur_off(c) - 1);
+			return 0;
+		}
 		if (i == 9 && b > 1) {
-			cur_bad(c, "varint overflows 64 bits");
+			cur_bad_at(c, "varint overflows 64 bits", cur_off(c) - 1);
 			return 0;
 		}
 		v |= (uint64_t)(b & 0x7f) << (7 * i);
 		if (!(b & 0x80))
 			return v;
 	}
-	cur_bad(c, "varint longer than 10 bytes");
-	return 0;
+	return 0;	/* not reached: the tenth byte ends or fails above */
 }
 
 static uint32_t get_u32le(const uint8_t *p)

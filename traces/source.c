@@ -223,8 +223,11 @@ static enum slt_format detect(struct slt_source *s)
 {
 	if (s->end - s->pos >= SLT_MAGIC_LEN && !memcmp(s->buf + s->pos, SLT_MAGIC, SLT_MAGIC_LEN))
 		return SLT_FMT_SLT;
-	if (s->end - s->pos >= 4 && !memcmp(s->buf + s->pos, "\x89SLT", 4))
+	size_t avail = s->end - s->pos;
+	if (avail >= 4 && !memcmp(s->buf + s->pos, "\x89SLT", 4))
 		return SLT_FMT_SLT;	/* a damaged magic: let the reader say so */
+	if (avail && avail < 4 && !memcmp(s->buf + s->pos, SLT_MAGIC, avail))
+		return SLT_FMT_SLT;	/* a truncated one */
 	return detect_lines(s);
 }
 
