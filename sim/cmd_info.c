@@ -148,8 +148,8 @@ static void print_json(const struct info *in, struct slt_source *s, const char *
 	cJSON *h = cJSON_AddObjectToObject(o, "size_classes");
 	for (int c = 0; c < SL_MAX_CLASSES; c++)
 		if (in->classes[c]) {
-			char k[8];
-			snprintf(k, sizeof k, "%d", c);
+			char k[12];
+			snprintf(k, sizeof k, "%u", (unsigned)c & 0xffff);
 			cJSON_AddNumberToObject(h, k, (double)in->classes[c]);
 		}
 	cJSON_AddItemToObject(o, "report", report_json(r));

@@ -161,7 +161,7 @@ static int run(const struct rec *r, const char *lib, int *status)
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return cli_fail("record", "pipe: %m");
-	unlink(r->out);	/* the recorder creates it with O_EXCL */
+	unlink(r->out);	/* so a program that never loads the recorder leaves none */
 	void (*oldint)(int) = signal(SIGINT, SIG_IGN), (*oldquit)(int) = signal(SIGQUIT, SIG_IGN);
 	pid_t pid = fork();
 	if (pid < 0)

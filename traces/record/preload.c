@@ -24,7 +24,8 @@
  * are passed through via a thread-local flag.
  *
  * Processes: the process `spanlab record` started (SPANLAB_RECORD_PID)
- * creates the output with O_EXCL. Forked children and exec'd programs
+ * writes the output; if it execs another program (a shell wrapper, a pyenv
+ * shim), the new image starts the trace again. Forked children and exec'd programs
  * either write their own OUT-base.PID.slt (SPANLAB_RECORD_CHILDREN=1) or
  * stop recording; a forked child never writes the parent's buffer. exit()
  * (our destructor), _exit and _Exit write the END record; a program killed
@@ -290,11 +291,10 @@ static int open_output(bool after_fork)
 	bool follow = kids && kids[0] == '1';
 	if (!out || !*out)
 		return -1;
-	if (!after_fork && pid && atol(pid) == (long)getpid()) {
-		int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd >= 0 || errno != EEXIST)
-			return fd;	/* EEXIST: an exec'd image of the same process */
-	}
+	/* The recorded process, or a program it exec'd (same pid): the last
+	 * image wins, since an image replaced by exec never finished its trace. */
+	if (!after_fork && pid && atol(pid) == (long)getpid())
+		return open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	return follow ? open_child_file(out) : -1;
 }
 
