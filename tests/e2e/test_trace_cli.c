@@ -45,7 +45,7 @@ static void *worker(void *arg)
 		q = realloc(q, chain_size(w, j));
 	if (posix_memalign(&a, 64, 7200 + w))
 		abort();
-	b = aligned_alloc(256, 7300 + w);
+	b = aligned_alloc(256, 256 * (27 + (size_t)w));	/* a multiple: C11 */
 	c = memalign(4096, 7400 + w);
 	sink = b;	/* escapes: the compiler may not elide the pair */
 	for (int i = 0; i < NOBJ - KEEP; i++)
@@ -131,16 +131,21 @@ static void expected(int w, struct seen *e)
 	PUT(SLT_MALLOC, chain_size(w, 0));
 	for (int j = 1; j <= CHAIN; j++)
 		PUT(SLT_REALLOC, chain_size(w, j));
-	PUT(SLT_ALIGNED, 7200 + w), PUT(SLT_ALIGNED, 7300 + w), PUT(SLT_ALIGNED, 7400 + w);
+	PUT(SLT_ALIGNED, 7200 + w), PUT(SLT_ALIGNED, 256 * (27 + w)), PUT(SLT_ALIGNED, 7400 + w);
 	for (int i = 0; i < NOBJ - KEEP; i++)
 		PUT(SLT_FREE, 7000 + 10 * w + i % 10);
 	PUT(SLT_FREE, chain_size(w, CHAIN));
-	PUT(SLT_FREE, 7200 + w), PUT(SLT_FREE, 7300 + w), PUT(SLT_FREE, 7400 + w);
+	PUT(SLT_FREE, 7200 + w), PUT(SLT_FREE, 256 * (27 + w)), PUT(SLT_FREE, 7400 + w);
 #undef PUT
 }
 
 Test(trace_cli, record_threads_realloc_aligned_fork_exit, .timeout = 60)
 {
+	/* The workload is this binary: under ASan it cannot host a preloaded,
+	 * unsanitized malloc (ASan must come first). Release and debug cover it. */
+	const char *variant = getenv("SPANLAB_VARIANT");
+	if (variant && !strcmp(variant, "asan"))
+		cr_skip_test("recorder e2e needs an unsanitized workload");
 	char *dir = tl_tmpdir(), out[4096], self[4096];
 	ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
 	self[k] = 0;
