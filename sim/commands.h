@@ -7,7 +7,11 @@
 #define SPANLAB_COMMANDS_H
 
 #define SL_COMMANDS(X) \
-	X(sizeclasses, "print, generate, validate or fit a size-class table")
+	X(sizeclasses, "print, generate, validate or fit a size-class table") \
+	X(record, "run a program with the recorder preloaded and write its .slt trace") \
+	X(convert, "convert mtrace / valgrind / Go allocfreetrace / text traces to .slt or text") \
+	X(info, "summarise a trace: events, threads, live bytes, sizes, consistency") \
+	X(gen, "write a seeded synthetic trace (uniform, heavytail, phases, prodcons)")
 
 #define X(name, summary) int cmd_##name(int argc, char **argv);
 SL_COMMANDS(X)

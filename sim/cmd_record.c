@@ -1,0 +1,211 @@
+/*
+ * spanlab record [-o OUT.slt] [--children] [--tick NS] -- PROG [ARGS...]:
+ * run PROG with the recorder preloaded (traces/record/preload.c) and check
+ * the trace it wrote.
+ *
+ * The recorder library is looked for next to this executable, then in
+ * ../lib/spanlab/ relative to it (an installed tree), then at
+ * $SPANLAB_RECORD_LIB. The child gets LD_PRELOAD (ours first, the user's
+ * kept after it), SPANLAB_RECORD_OUT, SPANLAB_RECORD_PID (its own pid, so
+ * exec'd descendants know they are not the recorded process) and, with
+ * --children, SPANLAB_RECORD_CHILDREN=1 (each descendant process writes
+ * OUT-base.PID.slt).
+ *
+ * Exit status: PROG's (128 + signal if it was killed), so scripts see the
+ * program's result; 2 for bad usage or a program that cannot be started;
+ * 1 if no readable trace was written (e.g. a statically linked PROG).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "slt.h"
+
+static const char usage_text[] =
+	"usage: spanlab record [-o OUT.slt] [--children] [--tick NS] -- PROG [ARGS...]\n\n"
+	"Run PROG (an unmodified, dynamically linked program) with the spanlab\n"
+	"recorder preloaded and write its allocation trace to OUT.slt (default:\n"
+	"PROG's name + .slt in the current directory).\n\n"
+	"  -o, --output OUT  the trace to write (replaced if it exists)\n"
+	"  --children        also record child processes, each to OUT-base.PID.slt\n"
+	"  --tick NS         timestamp resolution in ns (default 1000)\n"
+	"  -h, --help        this text\n\n"
+	"Exit status: PROG's own (128 + signal if killed); 2 bad usage or PROG\n"
+	"cannot be run; 1 no trace was written.\n";
+
+/* The recorder library: next to us, ../lib/spanlab/, $SPANLAB_RECORD_LIB. */
+static int find_lib(char *out, size_t cap)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = 0;
+			snprintf(out, cap, "%s/libspanlab-record.so", exe);
+			if (access(out, R_OK) == 0)
+				return 0;
+			snprintf(out, cap, "%s/../lib/spanlab/libspanlab-record.so", exe);
+			if (access(out, R_OK) == 0)
+				return 0;
+		}
+	}
+	const char *env = getenv("SPANLAB_RECORD_LIB");
+	if (env && access(env, R_OK) == 0) {
+		snprintf(out, cap, "%s", env);
+		return 0;
+	}
+	return -1;
+}
+
+struct rec {
+	const char *out;
+	bool children;
+	uint64_t tick;
+	char **prog;
+};
+
+static int parse_args(int argc, char **argv, struct rec *r, char *defout, size_t cap)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, 0, 'o' }, { "children", no_argument, 0, 'c' },
+		{ "tick", required_argument, 0, 't' },	 { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	int o;
+	optind = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "+:o:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'o': r->out = optarg; break;
+		case 'c': r->children = true; break;
+		case 't':
+			if (!cli_parse_u64(optarg, 1, 1000000000, &r->tick))
+				return cli_usage("record", "--tick takes 1..1000000000 ns, not '%s'", optarg);
+			break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		case ':': return cli_usage("record", "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage("record", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("record", "missing PROG (spanlab record [-o OUT.slt] -- PROG ...)");
+	r->prog = argv + optind;
+	if (!r->out) {
+		const char *base = strrchr(r->prog[0], '/');
+		snprintf(defout, cap, "%s.slt", base ? base + 1 : r->prog[0]);
+		r->out = defout;
+	}
+	return 0;
+}
+
+/* In the child: the environment, then exec. Reports errno on errpipe. */
+static void child(const struct rec *r, const char *lib, int errpipe)
+{
+	char buf[PATH_MAX * 2], pid[32], tick[32];
+	const char *old = getenv("LD_PRELOAD");
+	snprintf(buf, sizeof buf, "%s%s%s", lib, old && *old ? " " : "", old ? old : "");
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	setenv("LD_PRELOAD", buf, 1);
+	setenv("SPANLAB_RECORD_OUT", r->out, 1);
+	setenv("SPANLAB_RECORD_PID", pid, 1);
+	setenv("SPANLAB_RECORD_CHILDREN", r->children ? "1" : "0", 1);
+	if (r->tick) {
+		snprintf(tick, sizeof tick, "%llu", (unsigned long long)r->tick);
+		setenv("SPANLAB_RECORD_TICK_NS", tick, 1);
+	}
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	execvp(r->prog[0], r->prog);
+	int e = errno;
+	ssize_t k = write(errpipe, &e, sizeof e);
+	(void)k;
+	_exit(127);
+}
+
+/* Read the trace back: events and whether it is complete. */
+static int check_trace(const char *path, uint64_t *events, uint64_t *threads, bool *complete,
+		       char *err, size_t errlen)
+{
+	struct slt_open_opts oo = { .format = SLT_FMT_SLT };
+	struct slt_source *s = slt_open(path, &oo, err, errlen);
+	if (!s)
+		return -1;
+	struct slt_event ev;
+	int rc;
+	*events = *threads = 0;
+	while ((rc = slt_next(s, &ev)) > 0) {
+		(*events)++;
+		*threads += ev.op == SLT_THREAD_START;
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "%s", slt_error(s));
+	*complete = slt_source_complete(s);
+	slt_close(s);
+	return rc;
+}
+
+static int run(const struct rec *r, const char *lib, int *status)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return cli_fail("record", "pipe: %m");
+	unlink(r->out);	/* so a program that never loads the recorder leaves none */
+	void (*oldint)(int) = signal(SIGINT, SIG_IGN), (*oldquit)(int) = signal(SIGQUIT, SIG_IGN);
+	pid_t pid = fork();
+	if (pid < 0)
+		return cli_fail("record", "fork: %m");
+	if (pid == 0)
+		child(r, lib, pfd[1]);
+	close(pfd[1]);
+	int e = 0;
+	ssize_t k = read(pfd[0], &e, sizeof e);
+	close(pfd[0]);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	signal(SIGINT, oldint);
+	signal(SIGQUIT, oldquit);
+	if (k == (ssize_t)sizeof e)
+		return cli_bad_input("record", "%s: cannot run: %s", r->prog[0], strerror(e));
+	return 0;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	struct rec r = { 0 };
+	char defout[PATH_MAX], lib[PATH_MAX + 64], err[1024];
+	int rc = parse_args(argc, argv, &r, defout, sizeof defout), status;
+	if (rc)
+		return rc < 0 ? SL_EXIT_OK : rc;
+	if (find_lib(lib, sizeof lib) < 0)
+		return cli_fail("record", "libspanlab-record.so not found next to spanlab, in "
+			       "../lib/spanlab/, or at $SPANLAB_RECORD_LIB");
+	if ((rc = run(&r, lib, &status)))
+		return rc;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	uint64_t events, threads;
+	bool complete;
+	struct stat st;
+	if (stat(r.out, &st) < 0)
+		return cli_fail("record", "%s: no trace written (is %s dynamically linked?)", r.out,
+				r.prog[0]);
+	if (check_trace(r.out, &events, &threads, &complete, err, sizeof err) < 0)
+		return cli_fail("record", "the trace is unreadable: %s", err);
+	fprintf(stderr, "spanlab record: %s: %llu events, %llu threads, %lld bytes (%.2f B/event)%s; "
+		"%s exited with status %d\n", r.out, (unsigned long long)events,
+		(unsigned long long)threads, (long long)st.st_size,
+		events ? (double)st.st_size / (double)events : 0.0,
+		complete ? "" : ", cut short", r.prog[0], code);
+	return code;
+}

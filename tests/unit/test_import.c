@@ -1,0 +1,306 @@
+/*
+ * Importers on real samples (tests/data, captured as tests/data/README.md
+ * says): counts and live bytes from the importer against a deliberately
+ * naive reference parser in this file (sscanf and a linear address table),
+ * gzip input, strict mode, and malformed lines in every text format.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slt.h"
+#include "testlib.h"
+
+struct stats {
+	uint64_t allocs, frees, live, peak, gcs;
+};
+
+/* The importer's view. */
+static struct stats via_source(const char *path, enum slt_format want)
+{
+	char err[1024];
+	struct slt_source *s = slt_open(path, NULL, err, sizeof err);
+	cr_assert(s, "%s", err);
+	cr_assert_eq(slt_source_format(s), want, "%s detected as %s", path,
+		     slt_format_name(slt_source_format(s)));
+	struct stats st = { 0 };
+	static uint64_t size[1 << 16];
+	struct slt_event ev;
+	int rc;
+	while ((rc = slt_next(s, &ev)) > 0) {
+		cr_assert_lt(ev.id, 1 << 16);
+		switch (ev.op) {
+		case SLT_MALLOC: case SLT_CALLOC: case SLT_ALIGNED:
+			st.allocs++, st.live += size[ev.id] = ev.size;
+			break;
+		case SLT_REALLOC:
+			st.live += ev.size - size[ev.id], size[ev.id] = ev.size;
+			break;
+		case SLT_FREE: st.frees++, st.live -= size[ev.id]; break;
+		case SLT_GC: st.gcs++; break;
+		default: break;
+		}
+		if (st.live > st.peak)
+			st.peak = st.live;
+	}
+	cr_assert_eq(rc, 0, "%s", slt_error(s));
+	slt_close(s);
+	return st;
+}
+
+/* ---- the naive reference: a linear table of (address, size) ---------- */
+
+struct ref {
+	unsigned long addr[4096], size[4096];
+	int n;
+	struct stats st;
+};
+
+static int ref_find(struct ref *r, unsigned long a)
+{
+	for (int i = 0; i < r->n; i++)
+		if (r->addr[i] == a)
+			return i;
+	return -1;
+}
+
+static void ref_alloc(struct ref *r, unsigned long a, unsigned long size)
+{
+	cr_assert_eq(ref_find(r, a), -1, "sample reuses a live address");
+	r->addr[r->n] = a, r->size[r->n++] = size;
+	r->st.allocs++, r->st.live += size;
+	if (r->st.live > r->st.peak)
+		r->st.peak = r->st.live;
+}
+
+static void ref_free(struct ref *r, unsigned long a)
+{
+	int i = ref_find(r, a);
+	if (i < 0)
+		return;
+	r->st.frees++, r->st.live -= r->size[i];
+	r->addr[i] = r->addr[--r->n], r->size[i] = r->size[r->n];
+}
+
+static void ref_realloc(struct ref *r, unsigned long old, unsigned long nw, unsigned long size)
+{
+	int i = ref_find(r, old);
+	cr_assert_geq(i, 0);
+	r->st.live += size - r->size[i];
+	r->addr[i] = nw, r->size[i] = size;
+	if (r->st.live > r->st.peak)
+		r->st.peak = r->st.live;
+}
+
+static FILE *open_data(const char *name)
+{
+	char buf[4096];
+	FILE *f = fopen(tl_root_path(name, buf, sizeof buf), "r");
+	cr_assert(f, "%s", name);
+	return f;
+}
+
+static void check(const char *name, enum slt_format fmt, const struct ref *r)
+{
+	char buf[4096];
+	struct stats st = via_source(tl_root_path(name, buf, sizeof buf), fmt);
+	cr_assert_eq(st.allocs, r->st.allocs, "%s allocs %llu != %llu", name,
+		     (unsigned long long)st.allocs, (unsigned long long)r->st.allocs);
+	cr_assert_eq(st.frees, r->st.frees, "%s frees", name);
+	cr_assert_eq(st.live, r->st.live, "%s final live", name);
+	cr_assert_eq(st.peak, r->st.peak, "%s peak", name);
+	cr_assert_eq(st.gcs, r->st.gcs, "%s gc markers", name);
+	cr_assert_gt(r->st.allocs, 0);
+}
+
+static void mtrace_ref(const char *name)
+{
+	static struct ref r;
+	memset(&r, 0, sizeof r);
+	FILE *f = open_data(name);
+	char line[4096];
+	unsigned long a, b, old = 0;
+	while (fgets(line, sizeof line, f)) {
+		char *p = strrchr(line, ']');
+		p = p ? p + 2 : line;
+		if (sscanf(p, "+ %lx %lx", &a, &b) == 2)
+			ref_alloc(&r, a, b);
+		else if (sscanf(p, "- %lx", &a) == 1)
+			ref_free(&r, a);
+		else if (sscanf(p, "< %lx", &a) == 1)
+			old = a;
+		else if (sscanf(p, "> %lx %lx", &a, &b) == 2)
+			ref_realloc(&r, old, a, b);
+	}
+	fclose(f);
+	check(name, SLT_FMT_MTRACE, &r);
+}
+
+Test(import, mtrace_samples)
+{
+	mtrace_ref("tests/data/sample.mtrace");
+	mtrace_ref("tests/data/sqlite3.mtrace");
+}
+
+static void valgrind_ref(const char *name)
+{
+	static struct ref r;
+	memset(&r, 0, sizeof r);
+	FILE *f = open_data(name);
+	char line[4096];
+	unsigned long a, b, c, d;
+	while (fgets(line, sizeof line, f)) {
+		char *p = strstr(line, "-- ");
+		if (!p || line[0] != '-')
+			continue;
+		p += 3;
+		if (sscanf(p, "malloc(%lu) = %lx", &a, &b) == 2 || sscanf(p, "_Znwm(%lu) = %lx", &a, &b) == 2 ||
+		    sscanf(p, "_Znam(%lu) = %lx", &a, &b) == 2)
+			ref_alloc(&r, b, a);
+		else if (sscanf(p, "calloc(%lu,%lu) = %lx", &a, &b, &c) == 3)
+			ref_alloc(&r, c, a * b);
+		else if (sscanf(p, "memalign(al %lu, size %lu) = %lx", &a, &b, &c) == 3 ||
+			 sscanf(p, "_ZnwmSt11align_val_t(size %lu, al %lu) = %lx", &b, &a, &c) == 3)
+			ref_alloc(&r, c, b);
+		else if (sscanf(p, "realloc(%lx,%lu) = %lx", &a, &b, &c) == 3)
+			ref_realloc(&r, a, c, b);
+		else if (sscanf(p, "realloc(%lx,0)free(%lx", &a, &d) == 2)
+			ref_free(&r, a);
+		else if (sscanf(p, "free(%lx)", &a) == 1 || sscanf(p, "_ZdlPvm(%lx)", &a) == 1 ||
+			 sscanf(p, "_ZdaPv(%lx)", &a) == 1 || sscanf(p, "_ZdlPvmSt11align_val_t(%lx)", &a) == 1)
+			ref_free(&r, a);
+	}
+	fclose(f);
+	check(name, SLT_FMT_VALGRIND, &r);
+}
+
+Test(import, valgrind_samples)
+{
+	valgrind_ref("tests/data/sample.valgrind");
+	valgrind_ref("tests/data/cxx-timestamps.valgrind");
+}
+
+Test(import, goalloc_sample)
+{
+	static struct ref r;
+	FILE *f = open_data("tests/data/wordtree.goalloc");
+	char line[4096];
+	unsigned long a, b;
+	while (fgets(line, sizeof line, f)) {
+		if (sscanf(line, "tracealloc(%lx, %lx", &a, &b) == 2)
+			ref_alloc(&r, a, b);
+		else if (sscanf(line, "tracefree(%lx", &a) == 1)
+			ref_free(&r, a);
+		else if (!strcmp(line, "tracegc()\n"))
+			r.st.gcs++;
+	}
+	fclose(f);
+	check("tests/data/wordtree.goalloc", SLT_FMT_GOALLOC, &r);
+}
+
+/* gzip: same events; a corrupt archive is an error, not a crash. */
+Test(import, gzip_input)
+{
+	char buf[4096], cmd[8192], *dir = tl_tmpdir();
+	snprintf(cmd, sizeof cmd, "gzip -c %s > %s/s.gz", tl_root_path("tests/data/sqlite3.mtrace", buf, sizeof buf), dir);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(buf, sizeof buf, "%s/s.gz", dir);
+	struct stats a = via_source(buf, SLT_FMT_MTRACE);
+	char b2[4096];
+	struct stats b = via_source(tl_root_path("tests/data/sqlite3.mtrace", b2, sizeof b2), SLT_FMT_MTRACE);
+	cr_assert_eq(a.allocs, b.allocs);
+	cr_assert_eq(a.peak, b.peak);
+	snprintf(cmd, sizeof cmd, "head -c 3000 %s/s.gz > %s/cut.gz", dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(buf, sizeof buf, "%s/cut.gz", dir);
+	char err[1024];
+	struct slt_source *s = slt_open(buf, NULL, err, sizeof err);
+	cr_assert(s, "%s", err);
+	struct slt_event ev;
+	int rc;
+	while ((rc = slt_next(s, &ev)) > 0)
+		;
+	cr_assert_eq(rc, -1);
+	cr_assert(strstr(slt_error(s), "(decompressed)") && strstr(slt_error(s), "gzip"), "%s",
+		  slt_error(s));
+	slt_close(s);
+	tl_tmpdir_remove(dir);
+}
+
+struct bad {
+	enum slt_format fmt;
+	const char *text;
+	int line;
+	const char *expect;
+};
+
+Test(import, malformed_lines_name_the_line)
+{
+	static const struct bad cases[] = {
+		{ SLT_FMT_TEXT, "m 1 10\nm 2\n", 2, "bad or missing number" },
+		{ SLT_FMT_TEXT, "m 1 10\nx 1\n", 2, "unknown operation" },
+		{ SLT_FMT_TEXT, "a 1 10 3\n", 1, "power of two" },
+		{ SLT_FMT_TEXT, "m 1 10 extra\n", 1, "extra fields" },
+		{ SLT_FMT_TEXT, "m 99999999999999999999 1\n", 1, "bad or missing number" },
+		{ SLT_FMT_TEXT, "tX m 1 1\n", 1, "unknown operation" },
+		{ SLT_FMT_MTRACE, "= Start\n@ a:[0x1] + 0x10 0x8\n@ a:[0x1] + 0xzz 0x8\n", 3, "malformed" },
+		{ SLT_FMT_MTRACE, "= Start\n@ a:[0x1] > 0x10 0x8\n", 2, "'>' without" },
+		{ SLT_FMT_MTRACE, "= Start\n@ a:[0x1] < 0x10\n@ a:[0x1] - 0x10\n", 3, "'<' not followed" },
+		{ SLT_FMT_MTRACE, "= Start\n@ a:[0x1] * 0x10\n", 2, "malformed" },
+		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1-- malloc(x) = 0x20\n", 2, "malformed call" },
+		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1-- calloc(8) = 0x20\n", 2, "wrong number" },
+		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1--  = 0\n", 2, "result without a call" },
+		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1-- realloc(0x10,0)free(0x10)\n", 2, "without its result" },
+		{ SLT_FMT_GOALLOC, "tracealloc(0xc000, 0x10)\ntracealloc(0xc010)\n", 2, "malformed" },
+		{ SLT_FMT_GOALLOC, "tracealloc(0xc000, 0x10)\ntracefree(0xc000, 0x10, x)\n", 2, "malformed" },
+	};
+	char *dir = tl_tmpdir(), path[4096];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct bad *c = &cases[i];
+		snprintf(path, sizeof path, "%s/bad%zu", dir, i);
+		tl_write_file(path, c->text, strlen(c->text));
+		struct slt_open_opts oo = { .format = c->fmt };
+		char err[1024], at[32];
+		struct slt_source *s = slt_open(path, &oo, err, sizeof err);
+		cr_assert(s, "case %zu: %s", i, err);
+		struct slt_event ev;
+		int rc;
+		while ((rc = slt_next(s, &ev)) > 0)
+			;
+		cr_assert_eq(rc, -1, "case %zu accepted", i);
+		snprintf(at, sizeof at, ": line %d: ", c->line);
+		cr_assert(strstr(slt_error(s), at) && strstr(slt_error(s), c->expect), "case %zu: '%s'", i,
+			  slt_error(s));
+		slt_close(s);
+	}
+	tl_tmpdir_remove(dir);
+}
+
+/* Consistency report: counted by default, an error under --strict. */
+Test(import, report_and_strict)
+{
+	static const char text[] = "m 1 10\nf 2\nm 1 20\nr 7 8 5\n";
+	char *dir = tl_tmpdir(), path[4096], err[1024];
+	snprintf(path, sizeof path, "%s/r.txt", dir);
+	tl_write_file(path, text, strlen(text));
+	struct slt_source *s = slt_open(path, NULL, err, sizeof err);
+	struct slt_event ev;
+	while (slt_next(s, &ev) > 0)
+		;
+	const struct slt_report *r = slt_source_report(s);
+	cr_assert_eq(r->unknown_frees, 1);
+	cr_assert_eq(r->double_allocs, 1);
+	cr_assert_eq(r->realloc_unknown, 1);
+	slt_close(s);
+	struct slt_open_opts oo = { .strict = true };
+	s = slt_open(path, &oo, err, sizeof err);
+	int rc;
+	while ((rc = slt_next(s, &ev)) > 0)
+		;
+	cr_assert_eq(rc, -1);
+	cr_assert(strstr(slt_error(s), "line 2: free of a pointer never allocated (--strict)"), "%s",
+		  slt_error(s));
+	slt_close(s);
+	tl_tmpdir_remove(dir);
+}

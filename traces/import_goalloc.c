@@ -1,0 +1,81 @@
+/*
+ * Go GODEBUG=allocfreetrace=1 output (Go 1.19-1.22, on stderr):
+ *
+ *   tracealloc(0xPTR, 0xSIZE, TYPE)    or  tracealloc(0xPTR, 0xSIZE)
+ *   tracefree(0xPTR, 0xSIZE)
+ *   tracegc()
+ *
+ * Every record is followed by a goroutine traceback (and tracegc by the
+ * other goroutines' tracebacks up to "end tracegc"); those lines, and
+ * anything else the program printed, are skipped. Sizes are already rounded
+ * (size class, 16 for a new tiny block, whole pages for large objects) and
+ * tiny allocations that fit an existing block are not printed at all;
+ * frees are reported when the sweeper reclaims an object. tracegc becomes
+ * a GC marker. All events are thread 0 (goroutines are not threads).
+ */
+#include "source.h"
+
+#include <string.h>
+
+bool goalloc_line_like(const char *l)
+{
+	return !strncmp(l, "tracealloc(0x", 13) || !strncmp(l, "tracefree(0x", 12) ||
+	       !strcmp(l, "tracegc()");
+}
+
+static int bad(struct slt_source *s, const char *line)
+{
+	return src_fail_line(s, "malformed allocfreetrace record \"%.60s\"", line);
+}
+
+/* "0xPTR, 0xSIZE" then ')' or ", TYPE)". */
+static const char *two_hex(const char *p, uint64_t *ptr, uint64_t *size)
+{
+	if (!(p = parse_hex(p, ptr)) || p[0] != ',' || p[1] != ' ' || !(p = parse_hex(p + 2, size)))
+		return NULL;
+	return p;
+}
+
+static int goalloc_op(struct slt_source *s, const char *line)
+{
+	uint64_t ptr, size;
+	const char *p;
+	if (!strncmp(line, "tracealloc(", 11)) {
+		if (!(p = two_hex(line + 11, &ptr, &size)) || (*p != ')' && strncmp(p, ", ", 2)) ||
+		    line[strlen(line) - 1] != ')')
+			return bad(s, line);
+		return imp_alloc(s, SLT_MALLOC, ptr, size, 0, 0);
+	}
+	if (!strncmp(line, "tracefree(", 10)) {
+		if (!(p = two_hex(line + 10, &ptr, &size)) || strcmp(p, ")"))
+			return bad(s, line);
+		return imp_free(s, ptr, 0);
+	}
+	if (!strcmp(line, "tracegc()"))
+		return imp_mark(s, SLT_GC, 0);
+	return bad(s, line);
+}
+
+static int goalloc_next(struct slt_source *s, struct slt_event *ev)
+{
+	while (!imp_pop(s, ev)) {
+		char *line;
+		int rc = src_line(s, &line);
+		if (rc <= 0) {
+			s->complete = rc == 0;
+			return rc;
+		}
+		if (strncmp(line, "tracealloc(", 11) && strncmp(line, "tracefree(", 10) &&
+		    strncmp(line, "tracegc(", 8))
+			continue;
+		if (goalloc_op(s, line) < 0)
+			return -1;
+	}
+	return 1;
+}
+
+int goalloc_open(struct slt_source *s)
+{
+	s->next = goalloc_next;
+	return 0;
+}

@@ -1,0 +1,110 @@
+/*
+ * glibc mtrace text (MALLOC_TRACE; libc_malloc_debug.so since 2.34):
+ *
+ *   = Start
+ *   @ CALLER + 0xPTR 0xSIZE     malloc, calloc, memalign & co, realloc(NULL, n)
+ *   @ CALLER - 0xPTR            free, and realloc(p, 0)
+ *   @ CALLER < 0xOLD            realloc, first half ...
+ *   @ CALLER > 0xNEW 0xSIZE     ... second half (same or a new pointer)
+ *   @ CALLER ! 0xOLD 0xSIZE     realloc that failed
+ *   = End
+ *
+ * CALLER is "PATH:(SYM+OFF)[0xADDR]", "PATH:[0xADDR]" or "[0xADDR]"; it
+ * always ends with ']', so the operation is read after the last ']'. The
+ * format has no thread ids (every event is thread 0; glibc's lock makes
+ * the file order a valid serialization), no time, and cannot tell calloc
+ * or aligned allocations from malloc (all become malloc, and realloc(p, 0)
+ * is an ordinary free): docs/trace-capture.md says so.
+ */
+#include "source.h"
+
+#include <string.h>
+
+bool mtrace_line_like(const char *l)
+{
+	if (!strcmp(l, "= Start"))
+		return true;
+	if (l[0] != '@' || l[1] != ' ')
+		return false;
+	const char *b = strrchr(l, ']');
+	return b && b[1] == ' ' && strchr("+-<>!", b[2]) && b[2] && b[3] == ' ' && b[4] == '0' &&
+	       b[5] == 'x';
+}
+
+static int bad(struct slt_source *s, const char *what, const char *line)
+{
+	return src_fail_line(s, "%s in \"%.60s\"", what, line);
+}
+
+/* " 0xHEX" fields after the op; n of them, nothing after. */
+static int hex_fields(const char *p, uint64_t *v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (*p++ != ' ' || !(p = parse_hex(p, &v[i])))
+			return -1;
+	}
+	return *p ? -1 : 0;
+}
+
+static int mtrace_op(struct slt_source *s, const char *line)
+{
+	const char *p = line;
+	if (p[0] == '@') {
+		const char *b = strrchr(p, ']');
+		if (!b || b[1] != ' ')
+			return bad(s, "caller without ']'", line);
+		p = b + 2;
+	}
+	uint64_t v[2];
+	char op = p[0];
+	int n = (op == '+' || op == '>' || op == '!') ? 2 : 1;
+	if (!op || !strchr("+-<>!", op) || hex_fields(p + 1, v, n) < 0)
+		return bad(s, "malformed mtrace record", line);
+	if (op != '>' && s->pend_realloc)
+		return bad(s, "'<' not followed by '>'", line);
+	switch (op) {
+	case '+':
+		return v[0] ? imp_alloc(s, SLT_MALLOC, v[0], v[1], 0, 0) : 0;
+	case '-':
+		return imp_free(s, v[0], 0);
+	case '<':
+		s->pend_realloc = true;
+		s->pend_old = v[0];
+		return 0;
+	case '>':
+		if (!s->pend_realloc)
+			return bad(s, "'>' without a preceding '<'", line);
+		s->pend_realloc = false;
+		return imp_realloc(s, s->pend_old, v[0], v[1], 0);
+	default:
+		s->report.failed_allocs++;
+		return 0;
+	}
+}
+
+static int mtrace_next(struct slt_source *s, struct slt_event *ev)
+{
+	while (!imp_pop(s, ev)) {
+		char *line;
+		int rc = src_line(s, &line);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			if (s->pend_realloc)
+				return src_fail_line(s, "trace ends inside a realloc ('<' without '>')");
+			s->complete = true;
+			return 0;
+		}
+		if (!line[0] || line[0] == '=')
+			continue;	/* "= Start", "= End" */
+		if (mtrace_op(s, line) < 0)
+			return -1;
+	}
+	return 1;
+}
+
+int mtrace_open(struct slt_source *s)
+{
+	s->next = mtrace_next;
+	return 0;
+}
