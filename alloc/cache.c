@@ -117,7 +117,6 @@ void mcache_refill(struct mheap *h, struct sl_p *p, span_class_t spc)
 	c->alloc[spc] = s;
 	h->refills++;
 	h->refills_by_class[cls]++;
-	h->central[spc].nrefills++;
 	if (src == SL_REFILL_GROW)
 		h->refills_by_grow++;
 	SL_EMIT(h, REFILL, refill, .p = p->id, .spc = spc, .source = src,

@@ -67,10 +67,10 @@ void gc_commit(struct mheap *h)
 	h->trigger = trig;
 }
 
-/* gcTrigger{gcTriggerHeap}.test, after a refill or large allocation. */
-void gc_maybe_start(struct mheap *h)
+/* heap_live reached the trigger (gc_maybe_start's slow half). */
+void gc_start_paced(struct mheap *h)
 {
-	if (SL_UNLIKELY(h->heap_live >= h->trigger) && !h->in_gc && h->cfg.free_policy == SL_FREE_GC)
+	if (!h->in_gc && h->cfg.free_policy == SL_FREE_GC)
 		gc_cycle(h, SL_GC_PACER);
 }
 
@@ -227,17 +227,22 @@ enum sl_free_result free_immediate(struct mheap *h, struct sl_p *p, struct mspan
 	s->alloc_count--;
 	s->needzero = true;
 	h->small_free_count[s->spanclass]++;
-	if (s->set == SL_SET_MCACHE) {
+	if (s->set == SL_SET_MCACHE)
 		s->alloc_count_before_cache--;	/* keeps alloc_count - before = allocations */
-		return SL_FREE_OK;
-	}
+	else if (s->alloc_count == 0 || s->set == SL_SET_FULL_SWEPT)
+		free_immediate_move(h, s);
+	return SL_FREE_OK;
+}
+
+/* An uncached span crossed a line: full -> partial, or empty -> heap. */
+void free_immediate_move(struct mheap *h, struct mspan *s)
+{
 	if (s->alloc_count == 0) {
 		span_move_to(h, s, SL_SET_HEAP, 0);
 		mheap_free_span(h, s);
-	} else if (s->set == SL_SET_FULL_SWEPT) {
+	} else {
 		span_move_to(h, s, SL_SET_PARTIAL_SWEPT, 0);
 	}
-	return SL_FREE_OK;
 }
 
 void sl_heap_gc(struct sl_heap *hp)

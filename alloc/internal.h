@@ -404,7 +404,6 @@ struct mcentral {
 	span_class_t spanclass;
 	struct span_set partial[2];
 	struct span_set full[2];
-	uint64_t nrefills;
 };
 /* partialSwept(sg) etc.: which of the two sets plays which role now. */
 #define MCENTRAL_SET(name, field, swept) \
@@ -608,10 +607,17 @@ static inline void deduct_sweep_credit(struct mheap *h, uint64_t span_bytes, uin
 /* ---- gc.c: free policies and the simulated GC (mgc.go, mgcpacer.go) ---- */
 
 void gc_commit(struct mheap *h);
-void gc_maybe_start(struct mheap *h);
+void gc_start_paced(struct mheap *h);
+/* gcTrigger{gcTriggerHeap}.test, after a refill or large allocation. */
+static inline void gc_maybe_start(struct mheap *h)
+{
+	if (SL_UNLIKELY(h->heap_live >= h->trigger))
+		gc_start_paced(h);
+}
 void gc_cycle(struct mheap *h, enum sl_gc_reason reason);
 void gc_mark(struct mheap *h);
 enum sl_free_result free_immediate(struct mheap *h, struct sl_p *p, struct mspan *s, uint32_t idx);
+void free_immediate_move(struct mheap *h, struct mspan *s);
 
 /* ---- scavenge.c: the scavenger (mgcscavenge.go) ----------------------- */
 

@@ -214,6 +214,29 @@ static SL_NOINLINE enum sl_free_result free_other(struct sl_p *p, struct mspan *
 	return SL_FREE_OK;
 }
 
+/*
+ * The immediate policy's free of a small, non-tiny, allocated slot (the
+ * checks are done): the slot becomes the span's next free slot.
+ */
+static SL_NOINLINE enum sl_free_result free_small_immediate(struct mcache *c, struct mspan *s, uint32_t idx)
+{
+	uint32_t cls = s->spanclass >> 1;
+	c->req_bytes[cls] -= s->reqsize[idx];
+	c->trace_frees[cls]++;
+	struct mheap *h = c->heap;
+	h->immediate_frees++;
+	mspan_materialize_below(s, idx);
+	s->mark_bits[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+	s->alloc_count--;
+	s->needzero = true;
+	h->small_free_count[s->spanclass]++;
+	if (s->set == SL_SET_MCACHE)
+		s->alloc_count_before_cache--;
+	else if (SL_UNLIKELY(s->alloc_count == 0 || s->set == SL_SET_FULL_SWEPT))
+		free_immediate_move(h, s);
+	return SL_FREE_OK;
+}
+
 /* sl_free's careful path: every case the fast path hands over. */
 static SL_NOINLINE enum sl_free_result free_slow(struct sl_p *p, void *ptr)
 {
@@ -222,7 +245,8 @@ static SL_NOINLINE enum sl_free_result free_slow(struct sl_p *p, void *ptr)
 	uintptr_t a = (uintptr_t)ptr;
 	if (a == 0)
 		return SL_FREE_NULL_PTR;
-	struct mspan *s = mcache_span_of(c, a);
+	uintptr_t aoff = a - c->arena_base;
+	struct mspan *s = aoff < c->arena_bytes ? c->arena_spans[aoff >> c->page_shift] : mcache_span_of(c, a);
 	if (s == NULL)
 		return free_bad(h, a, SL_FREE_NOT_IN_USE);
 	uintptr_t off = a - s->base;
@@ -237,6 +261,8 @@ static SL_NOINLINE enum sl_free_result free_slow(struct sl_p *p, void *ptr)
 		return free_bad(h, a, SL_FREE_NOT_ALLOCATED);
 	if (bit_get(s->freed_bits, idx))
 		return free_bad(h, a, SL_FREE_DOUBLE_FREE);
+	if (c->immediate && span_class_sizeclass(s->spanclass) != 0)
+		return free_small_immediate(c, s, idx);
 	return free_other(p, s, idx, off);
 }
 

@@ -105,22 +105,23 @@ uint32_t mspan_count_alloc(const struct mspan *s)
  * slot in [idx, freeindex) is allocated by definition; write that into
  * alloc_bits before freeindex drops to idx, then clear idx's bit.
  */
+static SL_NOINLINE void materialize_wide(struct mspan *s, uint32_t idx)
+{
+	bits_set_range(s->alloc_bits, idx, s->freeindex - idx);	/* spans over 64 slots */
+	s->freeindex = idx;
+	bit_clear(s->alloc_bits, idx);
+	mspan_refill_alloc_cache(s, idx / 64);
+	s->alloc_cache >>= idx % 64;
+}
+
 void mspan_materialize_below(struct mspan *s, uint32_t idx)
 {
 	uint32_t fi = s->freeindex;
 	uint64_t *w = s->alloc_bits;
 	if (idx < fi) {
-		uint32_t lo = idx / 64, hi = (fi - 1) / 64;
-		uint64_t first = ~(uint64_t)0 << (idx % 64);
-		uint64_t last = ~(uint64_t)0 >> (63 - (fi - 1) % 64);
-		if (lo == hi) {
-			w[lo] |= first & last;
-		} else {
-			w[lo] |= first;
-			for (uint32_t k = lo + 1; k < hi; k++)
-				w[k] = ~(uint64_t)0;
-			w[hi] |= last;
-		}
+		if (SL_UNLIKELY(idx / 64 != (fi - 1) / 64))
+			return materialize_wide(s, idx);
+		w[idx / 64] |= (~(uint64_t)0 << (idx % 64)) & (~(uint64_t)0 >> (63 - (fi - 1) % 64));
 		s->freeindex = fi = idx;
 	}
 	w[idx / 64] &= ~((uint64_t)1 << (idx % 64));
