@@ -24,7 +24,9 @@
  *   goal = max(heap_marked + heap_marked * GOGC / 100, heap_minimum)
  *          (no stacks or globals in a C trace);
  *   trigger = max(heap_marked + f * (goal - heap_marked), goal - 4 MiB),
- *             capped at goal, f = trigger_fraction (61/64).
+ *             capped at goal, f = trigger_fraction (0.95 by default;
+ *             Go 1.19 computes its upper clamp with 61/64 = 0.953125,
+ *             which a config can set).
  * Go's real trigger sits between heap_marked + 45/64 and that upper clamp,
  * moved by a runway measured in CPU time; our mark takes no time, so we
  * declare the upper clamp as the deterministic trigger. GOGC < 0: no

@@ -35,7 +35,7 @@ void sl_heap_config_default(struct sl_heap_config *cfg)
 	cfg->free_policy = SL_FREE_GC;
 	cfg->sweep_mode = SL_SWEEP_EAGER;
 	cfg->gogc = 100;
-	cfg->trigger_fraction = 61.0 / 64.0;
+	cfg->trigger_fraction = 0.95;
 	cfg->tiny = true;
 	cfg->scavenger = true;
 	cfg->retain_extra_percent = 10;

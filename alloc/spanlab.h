@@ -77,7 +77,7 @@ struct sl_heap_config {
 	enum sl_free_policy free_policy;
 	enum sl_sweep_mode sweep_mode;
 	int gogc;			/* 100; negative: no pacer-triggered cycles */
-	double trigger_fraction;	/* 61/64: Go's upper trigger clamp */
+	double trigger_fraction;	/* 0.95: the declared trigger (Go 1.19 clamps at 61/64) */
 	bool tiny;			/* tiny allocator on (default) */
 	bool scavenger;			/* background (post-GC) and growth scavenging */
 	int retain_extra_percent;	/* 10 (Go's retainExtraPercent) */
