@@ -25,33 +25,9 @@
  */
 #include "internal.h"
 
-static struct span_set *set_for(struct mheap *h, struct mspan *s, enum sl_span_set k)
+/* span_move_to's event (span_move_to itself is inline in internal.h). */
+void span_move_emit(struct mheap *h, const struct mspan *s, enum sl_span_set from, enum sl_span_set to, int move)
 {
-	struct mcentral *c = &h->central[s->spanclass];
-	switch (k) {
-	case SL_SET_PARTIAL_SWEPT: return mcentral_partial_swept(h, c);
-	case SL_SET_PARTIAL_UNSWEPT: return mcentral_partial_unswept(h, c);
-	case SL_SET_FULL_SWEPT: return mcentral_full_swept(h, c);
-	case SL_SET_FULL_UNSWEPT: return mcentral_full_unswept(h, c);
-	default: return NULL;
-	}
-}
-
-/*
- * Move s to the place `to` (a set, a P's mcache, the heap) and report it
- * as move number `move` of Go's catalogue (go-allocator-facts.md 5.6).
- * The one place span membership changes, so every move is an event.
- */
-void span_move_to(struct mheap *h, struct mspan *s, enum sl_span_set to, int move)
-{
-	enum sl_span_set from = (enum sl_span_set)s->set;
-	if (s->in_set != NULL)
-		span_set_remove(s->in_set, s);
-	struct span_set *b = set_for(h, s, to);
-	if (b != NULL)
-		span_set_push(b, s);
-	s->set = (uint8_t)to;
-	h->span_moves++;
 	SL_EMIT(h, SPAN_MOVE, span_move,
 		.span_base = (int64_t)s->base, .spc = s->spanclass, .npages = s->npages,
 		.from_set = from, .to_set = to, .move = move,

@@ -421,7 +421,8 @@ MCENTRAL_SET(full_unswept_sg, full, false)
 struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl_p *p, enum sl_refill_source *src);
 void mcentral_uncache_span(struct mheap *h, struct mcentral *c, struct mspan *s, int move);
 struct mspan *mcentral_grow(struct mheap *h, struct mcentral *c, struct sl_p *p);
-void span_move_to(struct mheap *h, struct mspan *s, enum sl_span_set to, int move);
+void span_move_emit(struct mheap *h, const struct mspan *s, enum sl_span_set from, enum sl_span_set to, int move);
+static inline void span_move_to(struct mheap *h, struct mspan *s, enum sl_span_set to, int move);
 
 
 /* ---- cache.c: mcache, per P ------------------------------------------- */
@@ -554,6 +555,33 @@ struct mheap {
 };
 
 struct sl_heap { struct mheap h; };
+
+/* The mcentral set of kind k (partial/full x swept/unswept) for s's class. */
+static inline struct span_set *mcentral_set(struct mheap *h, span_class_t spc, enum sl_span_set k)
+{
+	struct mcentral *c = &h->central[spc];
+	uint32_t i = (h->sweepgen / 2 % 2) ^ (k == SL_SET_PARTIAL_UNSWEPT || k == SL_SET_FULL_UNSWEPT);
+	return k <= SL_SET_PARTIAL_UNSWEPT ? &c->partial[i] : &c->full[i];
+}
+
+/*
+ * Move s to the place `to` (a set, a P's mcache, the heap) and report it
+ * as move number `move` of Go's catalogue (go-allocator-facts.md 5.6; 0 =
+ * the immediate policy's moves, not in Go). The one place span membership
+ * changes, so every move is counted and, with a sink, an event.
+ */
+static inline void span_move_to(struct mheap *h, struct mspan *s, enum sl_span_set to, int move)
+{
+	enum sl_span_set from = (enum sl_span_set)s->set;
+	if (s->in_set != NULL)
+		span_set_remove(s->in_set, s);
+	if (to >= SL_SET_PARTIAL_SWEPT)
+		span_set_push(mcentral_set(h, s->spanclass, to), s);
+	s->set = (uint8_t)to;
+	h->span_moves++;
+	if (SL_CONFIG_EVENTS && SL_UNLIKELY(h->sink.emit != NULL))
+		span_move_emit(h, s, from, to, move);
+}
 
 static inline arena_idx_t arena_index(const struct mheap *h, uintptr_t p)
 {

@@ -136,11 +136,23 @@ bool sweepone(struct mheap *h)
 	return false;
 }
 
-/* finishsweep_m / the eager sweep: sweep everything that is left. */
+/* finishsweep_m / the eager sweep: sweep everything that is left, in
+ * sweepone's order (one loop instead of one sweepone call per span). */
 void sweep_finish(struct mheap *h)
 {
-	while (sweepone(h))
-		;
+	for (uint32_t sc = h->sweep_central_index; sc < 2 * h->nspc; sc++) {
+		struct mcentral *c = &h->central[sc >> 1];
+		struct span_set *b = (sc & 1) == 0 ? mcentral_full_unswept(h, c) : mcentral_partial_unswept(h, c);
+		struct mspan *s;
+		h->sweep_central_index = sc;
+		while ((s = b->head) != NULL) {
+			span_set_remove(b, s);
+			sweep_acquire(h, s);
+			mspan_sweep(h, s, false);
+		}
+	}
+	h->sweep_central_index = 2 * h->nspc;
+	sweep_check_done(h);
 }
 
 /*
