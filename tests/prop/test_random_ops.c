@@ -211,18 +211,20 @@ struct cfgcase {
 	bool tiny;
 	int nprocs;
 	size_t arena;
-	bool page16k;
+	uint32_t page;			/* 0: Go's 8 KiB */
 	int gogc;
 };
 
 static const struct cfgcase cases[] = {
-	{ "gc_eager_1p", SL_FREE_GC, SL_SWEEP_EAGER, true, 1, 0, false, 100 },
-	{ "gc_lazy_1p", SL_FREE_GC, SL_SWEEP_LAZY, true, 1, 0, false, 100 },
-	{ "gc_eager_notiny_4p", SL_FREE_GC, SL_SWEEP_EAGER, false, 4, 8 << 20, false, 100 },
-	{ "gc_lazy_8p_gogc10", SL_FREE_GC, SL_SWEEP_LAZY, true, 8, 4 << 20, false, 10 },
-	{ "immediate_1p", SL_FREE_IMMEDIATE, SL_SWEEP_EAGER, true, 1, 0, false, 100 },
-	{ "immediate_notiny_3p", SL_FREE_IMMEDIATE, SL_SWEEP_EAGER, false, 3, 4 << 20, false, 100 },
-	{ "gc_page16k_2p", SL_FREE_GC, SL_SWEEP_LAZY, true, 2, 8 << 20, true, 50 },
+	{ "gc_eager_1p", SL_FREE_GC, SL_SWEEP_EAGER, true, 1, 0, 0, 100 },
+	{ "gc_lazy_1p", SL_FREE_GC, SL_SWEEP_LAZY, true, 1, 0, 0, 100 },
+	{ "gc_eager_notiny_4p", SL_FREE_GC, SL_SWEEP_EAGER, false, 4, 8 << 20, 0, 100 },
+	{ "gc_lazy_8p_gogc10", SL_FREE_GC, SL_SWEEP_LAZY, true, 8, 4 << 20, 0, 10 },
+	{ "immediate_1p", SL_FREE_IMMEDIATE, SL_SWEEP_EAGER, true, 1, 0, 0, 100 },
+	{ "immediate_notiny_3p", SL_FREE_IMMEDIATE, SL_SWEEP_EAGER, false, 3, 4 << 20, 0, 100 },
+	{ "gc_page16k_2p", SL_FREE_GC, SL_SWEEP_LAZY, true, 2, 8 << 20, 16384, 50 },
+	{ "gc_page4k_tiny_arenas", SL_FREE_GC, SL_SWEEP_EAGER, true, 2, 2 << 20, 4096, 100 },
+	{ "immediate_page64k", SL_FREE_IMMEDIATE, SL_SWEEP_EAGER, true, 1, 0, 65536, 100 },
 };
 
 static void run_case(int i)
@@ -235,11 +237,11 @@ static void run_case(int i)
 	cfg.tiny = c->tiny;
 	cfg.nprocs = c->nprocs;
 	cfg.gogc = c->gogc;
-	if (c->page16k) {
+	if (c->page) {
 		struct sl_sizeclass_params prm;
 		char err[200];
 		sl_sizeclass_params_go(&prm);
-		prm.page_size = 16384;
+		prm.page_size = c->page;
 		cr_assert_eq(sl_sizeclasses_generate(&prm, &cfg.classes, err, sizeof err), 0, "%s", err);
 	}
 	run(c->name, &cfg, 1500);
@@ -252,3 +254,5 @@ Test(random_ops, gc_lazy_8p_gogc10) { run_case(3); }
 Test(random_ops, immediate_1p) { run_case(4); }
 Test(random_ops, immediate_notiny_3p) { run_case(5); }
 Test(random_ops, gc_page16k_2p) { run_case(6); }
+Test(random_ops, gc_page4k_tiny_arenas) { run_case(7); }
+Test(random_ops, immediate_page64k) { run_case(8); }
