@@ -300,7 +300,6 @@ int heap_check(struct mheap *h, char *err, size_t len)
 {
 	if (page_alloc_check(h, err, len) != 0)
 		return -1;
-	uint64_t nsets = 0;
 	for (uint32_t spc = 0; spc < h->nspc; spc++) {
 		if (mcentral_check(h, &h->central[spc], err, len) != 0)
 			return -1;
@@ -325,7 +324,6 @@ int heap_check(struct mheap *h, char *err, size_t len)
 	struct walk_sums w;
 	if (walk_spans(h, &w, err, len) != 0)
 		return -1;
-	(void)nsets;
 	CHECK(w.spans == h->spans_inuse, "spans_inuse %lu, walk found %lu", (unsigned long)h->spans_inuse,
 	      (unsigned long)w.spans);
 	CHECK(w.unswept == h->nunswept, "unswept count %lu, sets hold %lu", (unsigned long)h->nunswept,
