@@ -43,7 +43,6 @@ void mcache_init(struct mheap *h, struct sl_p *p)
 	c->page_shift = h->page_shift;
 	c->tiny_spc = h->cfg.tiny ? make_span_class(TINY_SIZE_CLASS, true) : 0xffff;
 	c->immediate = h->cfg.free_policy == SL_FREE_IMMEDIATE;
-	c->fast_free_spc_min = c->immediate ? 0xffff : 2;
 }
 
 /*

@@ -258,6 +258,11 @@ struct mspan {
 					 * 16) of live sub-objects in the block */
 	uint32_t nelems;		/* slots in the span */
 	uint32_t alloc_count;		/* allocated slots */
+	uint64_t *freed_bits;		/* gc policy: freed by the trace since the
+					 * last mark; live = allocated & ~freed */
+	uint64_t *alloc_bits;		/* 1 = allocated (for n >= freeindex) */
+	bool fast_free;			/* sl_free's fast path applies: gc policy,
+					 * small, not a tiny block */
 
 	/* Cold. */
 	uint32_t divmul;		/* class_to_divmagic; 0 for large */
@@ -268,10 +273,7 @@ struct mspan {
 	uint8_t state;			/* enum mspan_state */
 	uint8_t set;			/* enum sl_span_set: where it is now */
 	bool needzero;			/* slots may hold old data */
-	uint64_t *alloc_bits;		/* 1 = allocated (for n >= freeindex) */
 	uint64_t *mark_bits;		/* gcmarkBits of the last mark */
-	uint64_t *freed_bits;		/* gc policy: freed by the trace since the
-					 * last mark; live = allocated & ~freed */
 	void *bits_block;		/* the block holding the 3 bitmaps and
 					 * reqsize (sweep swaps alloc/mark) */
 	size_t bits_bytes;		/* its size */
@@ -447,9 +449,6 @@ struct mcache {
 	span_class_t tiny_spc;		/* 5 with the tiny allocator, else an
 					 * impossible span class */
 	bool immediate;			/* free policy is immediate */
-	span_class_t fast_free_spc_min;	/* sl_free's fast path takes span classes
-					 * >= this: 2 (no large objects) in the gc
-					 * policy, none (0xffff) in immediate */
 	int64_t req_bytes[SL_MAX_CLASSES];	/* net requested bytes by size class */
 	uint64_t trace_frees[SL_MAX_CLASSES];	/* sl_free calls by size class */
 	struct mheap *heap;

@@ -285,8 +285,7 @@ enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 		return free_slow(p, ptr);
 	uintptr_t off = a - s->base;
 	uint32_t idx = sl_divide_by_elemsize(s->divmul, off);
-	uint32_t spc = s->spanclass;
-	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize || spc < c->fast_free_spc_min || spc == c->tiny_spc))
+	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize || !s->fast_free))
 		return free_slow(p, ptr);
 	uint64_t bit = (uint64_t)1 << (idx % 64), *fw = &s->freed_bits[idx / 64];
 	if (SL_UNLIKELY(idx >= s->freeindex && !(s->alloc_bits[idx / 64] & bit)))
@@ -294,8 +293,9 @@ enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 	if (SL_UNLIKELY(*fw & bit))
 		return free_slow(p, ptr);
 	*fw |= bit;
-	c->req_bytes[spc >> 1] -= s->reqsize[idx];
-	c->trace_frees[spc >> 1]++;
+	uint32_t cls = s->spanclass >> 1;
+	c->req_bytes[cls] -= s->reqsize[idx];
+	c->trace_frees[cls]++;
 	return SL_FREE_OK;
 }
 
