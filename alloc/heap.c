@@ -214,6 +214,7 @@ static void span_init_class(struct mheap *h, struct mspan *s, uint32_t npages, s
 	memset(s, 0, sizeof *s);
 	s->npages = npages;
 	s->spanclass = spc;
+	s->sizeclass = (uint8_t)cls;
 	if (cls == 0) {
 		s->elemsize = (uint32_t)((uint64_t)npages << h->page_shift > UINT32_MAX ? 0 : (uint64_t)npages << h->page_shift);
 		s->nelems = 1;
@@ -240,6 +241,7 @@ struct mspan *mheap_alloc_span(struct mheap *h, struct sl_p *p, uint32_t npages,
 	span_init_class(h, s, npages, spc);
 	mspan_init_bits(h, s);
 	if (s->alloc_bits == NULL) {
+		mspan_free_bits(h, s);
 		fixalloc_free(&h->spanalloc, s);
 		return NULL;
 	}

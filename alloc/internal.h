@@ -263,9 +263,13 @@ struct mspan {
 	uint64_t *alloc_bits;		/* 1 = allocated (for n >= freeindex) */
 	bool fast_free;			/* sl_free's fast path applies: gc policy,
 					 * small, not a tiny block */
+	uint8_t sizeclass;		/* spanclass >> 1 */
+	uint32_t divmul;		/* class_to_divmagic; 0 for large */
+	/* Second line: the three bitmaps of spans with at most 64 slots
+	 * (every class from 128 B up), next to the fields that free reads. */
+	uint64_t inline_bits[3];
 
 	/* Cold. */
-	uint32_t divmul;		/* class_to_divmagic; 0 for large */
 	uint32_t npages;
 	uint32_t alloc_count_before_cache; /* alloc_count when cached */
 	uint32_t sweepgen;		/* see mheap.sweepgen */

@@ -293,7 +293,7 @@ enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 	if (SL_UNLIKELY(*fw & bit))
 		return free_slow(p, ptr);
 	*fw |= bit;
-	uint32_t cls = s->spanclass >> 1;
+	uint32_t cls = s->sizeclass;
 	c->req_bytes[cls] -= s->reqsize[idx];
 	c->trace_frees[cls]++;
 	return SL_FREE_OK;

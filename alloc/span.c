@@ -32,16 +32,28 @@ const struct mspan empty_mspan = { .alloc_cache = 0, .nelems = 0, .freeindex = 0
 static inline uint32_t bitmap_words(uint32_t nelems) { return (nelems + 63) / 64; }
 
 /* Allocate and zero the span's bitmaps; alloc_bits stays NULL if the OS
- * refuses metadata memory. */
+ * refuses metadata memory. Spans of at most 64 slots keep their three
+ * bitmaps inline (one cache line with the fields sl_free reads); the
+ * requested-size words always live in a separate block. */
 void mspan_init_bits(struct mheap *h, struct mspan *s)
 {
 	uint32_t w = bitmap_words(s->nelems);
-	s->bits_bytes = (size_t)w * 8 * 3 + (size_t)s->nelems * 4;
+	bool inl = w <= 1;
+	s->bits_bytes = (inl ? 0 : (size_t)w * 8 * 3) + (size_t)s->nelems * 4;
 	uint64_t *b = bits_alloc(h, s->bits_bytes);
 	s->bits_block = b;
-	s->alloc_bits = b;
+	s->alloc_bits = NULL;
 	if (b == NULL)
 		return;
+	if (inl) {
+		memset(s->inline_bits, 0, sizeof s->inline_bits);
+		s->alloc_bits = &s->inline_bits[0];
+		s->mark_bits = &s->inline_bits[1];
+		s->freed_bits = &s->inline_bits[2];
+		s->reqsize = (uint32_t *)b;
+		return;
+	}
+	s->alloc_bits = b;
 	s->mark_bits = b + w;
 	s->freed_bits = b + 2 * w;
 	s->reqsize = (uint32_t *)(b + 3 * w);
