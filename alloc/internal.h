@@ -33,12 +33,13 @@ static const bool SL_CONFIG_EVENTS = true;
 
 /*
  * Assertion tiers.
- *   sl_throw        a broken invariant of the core itself: print, abort.
- *                   Always on (Go's throw).
- *   SL_ASSERT       cheap API-level and per-operation conditions; debug
- *                   and test builds only.
- *   validators      O(n) walks (check.c), run by sl_heap_check: after every
- *                   operation in the randomized tests, at --check snapshots.
+ *   sl_throw            a broken invariant of the core itself: print,
+ *                       abort. Always on (Go's throw).
+ *   SL_ASSERT           cheap API-level and per-operation conditions
+ *   SL_ASSERT_INTERNAL  (the same switch): debug and test builds only.
+ *   validators          O(n) walks (check.c), run by sl_heap_check: after
+ *                       every operation in the randomized tests, at
+ *                       --check snapshots.
  * Misuse by the caller (bad free) is never an assertion: it is an error
  * value, checked in every build.
  */
@@ -47,6 +48,7 @@ void sl_throw_at(const char *file, int line, const char *fmt, ...);
 #define sl_throw(...) sl_throw_at(__FILE__, __LINE__, __VA_ARGS__)
 #define SL_ASSERT(c) \
 	do { if (SL_CONFIG_DEBUG && !(c)) sl_throw("assertion failed: %s", #c); } while (0)
+#define SL_ASSERT_INTERNAL(c) SL_ASSERT(c)
 
 /* ---- constants (Go names; page size is a heap parameter) --------------- */
 
