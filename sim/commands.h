@@ -7,7 +7,8 @@
 #define SPANLAB_COMMANDS_H
 
 #define SL_COMMANDS(X) \
-	X(sizeclasses, "print, generate, validate or fit a size-class table")
+	X(sizeclasses, "print, generate, validate or fit a size-class table") \
+	X(merge, "copy the complete runs of spanlab databases into one")
 
 #define X(name, summary) int cmd_##name(int argc, char **argv);
 SL_COMMANDS(X)
