@@ -596,11 +596,32 @@ static int open_conn(struct db *db, const char *path)
 	return rc;
 }
 
+/* Why a new file cannot be created: SQLite retries a failed open read-only,
+ * so its errno for a read-only directory is ENOENT; ask the directory. */
+static int cannot_create(struct db *db, int rc, char *err, size_t errlen)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", db->path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	if (access(dir, W_OK | X_OK) == 0)
+		return fail(db, rc, err, errlen);
+	snprintf(err, errlen, "%s: cannot create the database: %s: %s", db->path, dir, strerror(errno));
+	return SL_EXIT_FAIL;
+}
+
 static int open_checked(struct db *db, bool existed, char *err, size_t errlen)
 {
 	struct identity id;
 	int rc = open_conn(db, db->path);
 
+	if (rc != SQLITE_OK && !existed && db->mode == DB_OPEN_WRITE)
+		return cannot_create(db, rc, err, errlen);
 	if (rc != SQLITE_OK)
 		return fail(db, rc, err, errlen);
 	if (db->mode == DB_OPEN_WRITE && sqlite3_db_readonly(db->conn, "main") == 1) {
@@ -627,6 +648,14 @@ static int open_checked(struct db *db, bool existed, char *err, size_t errlen)
 	return check_for_writing(db, id.version, err, errlen);
 }
 
+static bool orphan_wal(const char *path)
+{
+	char wal[4096];
+	struct stat st;
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	return stat(wal, &st) == 0;
+}
+
 int db_open(const char *path, enum db_open_mode mode, struct db **out, char *err, size_t errlen)
 {
 	struct stat st;
@@ -640,6 +669,11 @@ int db_open(const char *path, enum db_open_mode mode, struct db **out, char *err
 	}
 	if (!existed && mode == DB_OPEN_READ) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return SL_EXIT_USAGE;
+	}
+	if (!existed && orphan_wal(path)) {
+		snprintf(err, errlen, "%s: does not exist but %s-wal does (a database deleted without its -wal "
+			 "file, whose pages SQLite would replay into the new one); remove %s-wal first", path, path, path);
 		return SL_EXIT_USAGE;
 	}
 	if (!(db = calloc(1, sizeof *db)) || !(db->path = strdup(path))) {
