@@ -24,9 +24,9 @@
 --   * a run's status is 'running' from its first committed transaction;
 --     only its last transaction sets 'complete', 'failed' or 'interrupted';
 --   * every row of every other table carries the run_id of a runs row;
---   * event tables have no index while a run loads (measured: an index on
---     (run_id, seq) halves the insert rate); the statements after the
---     @after-load line run once a run has finished.
+--   * event tables have no index while a file's first run loads (measured:
+--     an index on (run_id, seq) costs ~45% of the insert rate); the
+--     statements after the @after-load line run once a run has finished.
 
 -- Written by db.c at creation: schema_version, created_at, created_by.
 -- PRAGMA application_id and PRAGMA user_version carry the same identity.
@@ -152,8 +152,9 @@ CREATE TABLE size_class_stats (
 );
 
 -- @after-load
--- Run once a run has finished (and after a merge). In a database that
--- already holds them, later runs maintain these indexes while they load.
+-- Run after a complete run and after a merge, once the file holds two or
+-- more runs (a single run needs no index to be found). In a file that has
+-- them, later runs maintain these indexes while they load.
 CREATE INDEX IF NOT EXISTS cache_refills_run     ON cache_refills (run_id, seq);
 CREATE INDEX IF NOT EXISTS span_moves_run        ON span_moves (run_id, seq);
 CREATE INDEX IF NOT EXISTS span_allocs_run       ON span_allocs (run_id, seq);

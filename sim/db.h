@@ -120,9 +120,8 @@ const char *db_run_error(struct db_run *run);
 /* Ends the run and frees it: in one transaction the rows still batched,
  * the status, `error` (one line, or NULL), the summary (NULL: its columns
  * stay NULL) and the row counts. If the log had failed, the run is recorded
- * as failed with that error and the log's error is returned. A complete
- * run then gets the after-load indexes and the views (problems there are
- * db_warning, not errors). */
+ * as failed with that error and the log's error is returned. After a
+ * complete run, db_after_load. */
 int db_run_finish(struct db_run *run, enum db_run_status status, const struct sim_summary *summary,
 		  const char *error, char *err, size_t errlen);
 
@@ -140,7 +139,9 @@ struct db_merge_stats {
 	int64_t incomplete;	/* runs skipped: not complete */
 };
 int db_merge(struct db *out, const char *in_path, struct db_merge_stats *st, char *err, size_t errlen);
-/* After the last merge: indexes and views, as at the end of a run. */
+/* The after-load statements of schema.sql (indexes), once the file holds
+ * two or more runs, then analysis/views.sql: after a complete run and after
+ * the last merge. Problems here are db_warning, not errors. */
 void db_after_load(struct db *db);
 
 #endif
