@@ -38,11 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Events per batch, so per transaction. Measured (measurements.md 1.1 and
- * tests/bench/bench_db.c): the insert rate is flat from 10k rows per
- * transaction up and collapses below ~1k; 16384 events of 96 bytes are
- * 1.5 MiB per batch. */
-#define SINK_BATCH_EVENTS 16384
 /* Snapshots per batch: the replay takes about 2,000 per run, so a batch
  * rarely fills before its events do; 168 bytes each. */
 #define SINK_BATCH_SNAPSHOTS 1024
@@ -198,9 +193,12 @@ struct row_source {
 	int64_t run_id;
 };
 
+size_t sink_sqlite_test_batch_events;
+
 struct sink_sqlite {
 	/* Producer side: touched on every emit. */
 	struct sink_batch *fill;
+	size_t batch_events;		/* SINK_BATCH_EVENTS but in crash tests */
 
 	/* The handoff, under mu. full[] is a FIFO of batches to write. */
 	pthread_mutex_t mu;
@@ -601,7 +599,7 @@ static void sink_emit(void *ctx, const struct sl_event *ev)
 	struct sink_batch *b = s->fill;
 
 	b->ev[b->nev++] = *ev;
-	if (__builtin_expect(b->nev == SINK_BATCH_EVENTS, 0))
+	if (__builtin_expect(b->nev == s->batch_events, 0))
 		handoff(s);
 }
 
@@ -735,6 +733,8 @@ struct sink_sqlite *sink_sqlite_new(sqlite3 *conn, const char *path, int64_t run
 	}
 	s->conn = conn;
 	s->path = path;
+	s->batch_events = sink_sqlite_test_batch_events - 1 < SINK_BATCH_EVENTS ? sink_sqlite_test_batch_events
+										: SINK_BATCH_EVENTS;
 	s->src.run_id = run_id;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);

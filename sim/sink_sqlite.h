@@ -23,6 +23,18 @@
 struct sqlite3;
 struct sink_sqlite;
 
+/* Events per batch, so per transaction: a run killed mid-way keeps a
+ * multiple of this many events. Measured (measurements.md 1.1 and
+ * tests/bench/bench_db.c): the insert rate is flat from 10k rows per
+ * transaction up and falls steeply below ~1k; 16384 events of 96 bytes
+ * are 1.5 MiB per batch. */
+#define SINK_BATCH_EVENTS 16384
+
+/* Tests only: sinks created while this is 1..SINK_BATCH_EVENTS use batches
+ * of that many events, so crash tests see many transactions in a small
+ * run. 0 (the default): SINK_BATCH_EVENTS. */
+extern size_t sink_sqlite_test_batch_events;
+
 /* Where a table's rows come from. */
 enum sink_row_kind {
 	SINK_ROWS_EVENT,	/* one event kind */
