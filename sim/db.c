@@ -1136,62 +1136,75 @@ static char *common_columns(struct db *db, const char *table, const char *pfx)
 	return b.s;
 }
 
+/* The ids of the input's complete runs that main lacks, read in full
+ * before anything is inserted (the SELECT reads main.runs). */
+static int runs_to_merge(struct db *db, int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *sel;
+	int rc = sqlite3_prepare_v2(db->conn,
+				    "SELECT run_id FROM merge_src.runs WHERE status = 'complete'"
+				    " AND run_uuid NOT IN (SELECT run_uuid FROM main.runs) ORDER BY run_id",
+				    -1, &sel, NULL);
+
+	*ids = NULL;
+	*n = 0;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t *p = realloc(*ids, (*n + 1) * sizeof **ids);
+		if (!p) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		*ids = p;
+		(*ids)[(*n)++] = sqlite3_column_int64(sel, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(sel);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Copy one run's row into main.runs and map its old id to the new one in
+ * temp.merge_map. */
+static int merge_run(struct db *db, sqlite3_stmt *ins, sqlite3_stmt *map, int64_t old)
+{
+	int rc;
+	sqlite3_bind_int64(ins, 1, old);
+	if ((rc = sqlite3_step(ins)) != SQLITE_DONE)
+		return rc;
+	sqlite3_reset(ins);
+	sqlite3_bind_int64(map, 1, old);
+	sqlite3_bind_int64(map, 2, sqlite3_last_insert_rowid(db->conn));
+	if ((rc = sqlite3_step(map)) != SQLITE_DONE)
+		return rc;
+	sqlite3_reset(map);
+	return SQLITE_OK;
+}
+
 /* Copy the runs to merge into main.runs, mapping old to new ids in
  * temp.merge_map. */
 static int merge_runs(struct db *db, struct db_merge_stats *ms)
 {
 	char *cols = common_columns(db, "runs", ""), *sql = NULL;
-	sqlite3_stmt *sel = NULL, *ins = NULL, *map = NULL;
-	int rc;
-
-	if (!cols)
-		return SQLITE_NOMEM;
-	if (asprintf(&sql, "INSERT INTO main.runs (%s) SELECT %s FROM merge_src.runs WHERE run_id = ?1", cols,
-		     cols) < 0)
-		sql = NULL;
-	free(cols);
-	if (!sql)
-		return SQLITE_NOMEM;
-	if ((rc = sqlite3_prepare_v2(db->conn,
-				     "SELECT run_id FROM merge_src.runs WHERE status = 'complete'"
-				     " AND run_uuid NOT IN (SELECT run_uuid FROM main.runs) ORDER BY run_id",
-				     -1, &sel, NULL)) ||
-	    (rc = sqlite3_prepare_v2(db->conn, sql, -1, &ins, NULL)) ||
-	    (rc = sqlite3_prepare_v2(db->conn, "INSERT INTO temp.merge_map VALUES (?1, ?2)", -1, &map, NULL)))
-		goto out;
-	/* The candidates first: inserting while the SELECT reads main.runs
-	 * would let it see its own inserts. */
+	sqlite3_stmt *ins = NULL, *map = NULL;
 	int64_t *ids = NULL;
 	size_t n = 0;
-	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		int64_t *p = realloc(ids, (n + 1) * sizeof *ids);
-		if (!p) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		ids = p;
-		ids[n++] = sqlite3_column_int64(sel, 0);
-	}
-	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	int rc = SQLITE_NOMEM;
+
+	if (cols && asprintf(&sql, "INSERT INTO main.runs (%s) SELECT %s FROM merge_src.runs WHERE run_id = ?1",
+			     cols, cols) < 0)
+		sql = NULL;
+	if (sql && (rc = sqlite3_prepare_v2(db->conn, sql, -1, &ins, NULL)) == SQLITE_OK &&
+	    (rc = sqlite3_prepare_v2(db->conn, "INSERT INTO temp.merge_map VALUES (?1, ?2)", -1, &map, NULL)) ==
+		    SQLITE_OK)
+		rc = runs_to_merge(db, &ids, &n);
 	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
-		sqlite3_bind_int64(ins, 1, ids[i]);
-		if ((rc = sqlite3_step(ins)) != SQLITE_DONE)
-			break;
-		sqlite3_reset(ins);
-		sqlite3_bind_int64(map, 1, ids[i]);
-		sqlite3_bind_int64(map, 2, sqlite3_last_insert_rowid(db->conn));
-		if ((rc = sqlite3_step(map)) != SQLITE_DONE)
-			break;
-		sqlite3_reset(map);
-		rc = SQLITE_OK;
-		ms->merged++;
+		rc = merge_run(db, ins, map, ids[i]);
+		ms->merged += rc == SQLITE_OK;
 	}
 	free(ids);
-out:
-	sqlite3_finalize(sel);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(map);
 	free(sql);
+	free(cols);
 	return rc;
 }
 
@@ -1287,6 +1300,10 @@ int db_merge(struct db *out, const char *in_path, struct db_merge_stats *ms, cha
 	int code;
 
 	*ms = (struct db_merge_stats){ 0 };
+	if (out->mode != DB_OPEN_WRITE || out->run) {
+		snprintf(err, errlen, "%s: %s", out->path, out->run ? "a run is being logged" : "opened read-only");
+		return SL_EXIT_FAIL;
+	}
 	if (same_file(out->path, in_path)) {
 		snprintf(err, errlen, "%s: is the output database", in_path);
 		return SL_EXIT_USAGE;

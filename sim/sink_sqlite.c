@@ -135,6 +135,10 @@ static void init_tables(void)
 	struct sink_table *t;
 
 	for (int k = 0; k < SL_EV_NKINDS; k++) {
+		if (!event_table[k]) {	/* event.h grew a kind: give it a table here and in schema.sql */
+			fprintf(stderr, "sink_sqlite.c: event kind '%s' has no table\n", ev_fields[k].name);
+			abort();
+		}
 		if (k == SL_EV_GC_START || k == SL_EV_GC_END)
 			continue;
 		t = new_table(event_table[k], ev_fields[k].name, SINK_ROWS_EVENT);
