@@ -1028,6 +1028,105 @@ int db_run_finish(struct db_run *run, enum db_run_status status, const struct si
 	return code;
 }
 
+/* The names of the views in the file as " a b c " (a name n is in it iff
+ * " n " is); caller frees. */
+static char *view_names(struct db *db)
+{
+	sqlite3_stmt *st;
+	struct strbuf b = { 0 };
+	sb_str(&b, " ");
+	if (sqlite3_prepare_v2(db->conn, "SELECT name FROM sqlite_schema WHERE type = 'view' ORDER BY name", -1, &st,
+			       NULL) == SQLITE_OK)
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			sb_str(&b, (const char *)sqlite3_column_text(st, 0));
+			sb_str(&b, " ");
+		}
+	sqlite3_finalize(st);
+	return b.oom ? (free(b.s), NULL) : b.s;
+}
+
+static int meta_get(struct db *db, const char *key, char *out, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->conn, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+	*out = 0;
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		snprintf(out, len, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int meta_set(struct db *db, const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->conn, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Drop the views an earlier views file made (meta 'views'), run this one,
+ * record the views it made and its hash: in the caller's transaction. */
+static int replace_views(struct db *db, const char *sql, const char *hash)
+{
+	char old[4096];
+	int rc = meta_get(db, "views", old, sizeof old);
+	for (char *save, *v = strtok_r(old, " ", &save); v && rc == SQLITE_OK; v = strtok_r(NULL, " ", &save)) {
+		char drop[300];
+		snprintf(drop, sizeof drop, "DROP VIEW IF EXISTS \"%s\"", v);
+		rc = exec(db, drop);
+	}
+	char *before = rc == SQLITE_OK ? view_names(db) : NULL;
+	if (rc == SQLITE_OK && !before)
+		rc = SQLITE_NOMEM;
+	if (rc == SQLITE_OK)
+		rc = exec(db, sql);
+	char *after = rc == SQLITE_OK ? view_names(db) : NULL;
+	struct strbuf made = { 0 };
+	sb_str(&made, "");
+	for (char *save, *v = after ? strtok_r(after, " ", &save) : NULL; v; v = strtok_r(NULL, " ", &save)) {
+		char padded[300];
+		snprintf(padded, sizeof padded, " %s ", v);
+		if (!strstr(before, padded))
+			sb_str(&made, padded + 1);
+	}
+	if (rc == SQLITE_OK)
+		rc = made.oom ? SQLITE_NOMEM : meta_set(db, "views", made.s);
+	if (rc == SQLITE_OK)
+		rc = meta_set(db, "views_sha256", hash);
+	free(before);
+	free(after);
+	free(made.s);
+	return rc;
+}
+
+int db_install_views(struct db *db, const char *sql)
+{
+	struct sha256 c;
+	uint8_t digest[32];
+	char hash[65], have[65];
+
+	sha256_init(&c);
+	sha256_update(&c, sql, strlen(sql));
+	sha256_final(&c, digest);
+	sha256_hex(digest, hash);
+	int rc = meta_get(db, "views_sha256", have, sizeof have);
+	if (rc != SQLITE_OK || !strcmp(have, hash))
+		return rc;
+	if ((rc = exec(db, "BEGIN IMMEDIATE")) == SQLITE_OK && (rc = replace_views(db, sql, hash)) == SQLITE_OK)
+		rc = exec(db, "COMMIT");
+	if (rc != SQLITE_OK)
+		rollback(db);
+	return rc;
+}
+
 /* Indexes, then the views file: each in its own transaction, and a problem
  * there leaves the runs as they are (db_warning says what happened).
  *
@@ -1043,9 +1142,8 @@ void db_after_load(struct db *db)
 
 	if (rc == SQLITE_OK && runs >= 2)
 		rc = exec_txn(db, after_load_sql());
-
 	if (rc == SQLITE_OK && db_views_sql[0])
-		rc = exec_txn(db, db_views_sql);
+		rc = db_install_views(db, db_views_sql);
 	if (rc != SQLITE_OK) {
 		char msg[400];
 		fail(db, rc, msg, sizeof msg);

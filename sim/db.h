@@ -140,8 +140,16 @@ struct db_merge_stats {
 };
 int db_merge(struct db *out, const char *in_path, struct db_merge_stats *st, char *err, size_t errlen);
 /* The after-load statements of schema.sql (indexes), once the file holds
- * two or more runs, then analysis/views.sql: after a complete run and after
- * the last merge. Problems here are db_warning, not errors. */
+ * two or more runs, then analysis/views.sql (db_install_views): after a
+ * complete run and after the last merge. Problems here are db_warning, not
+ * errors. */
 void db_after_load(struct db *db);
+
+/* Install a views file (db_after_load passes the compiled-in views.sql):
+ * nothing if the file already has this text (meta 'views_sha256');
+ * otherwise, in one transaction, drop the views an earlier views file made
+ * (meta 'views'), run `sql`, and record the views it made. Views created
+ * by hand are left alone. 0 or an SQLite result code. */
+int db_install_views(struct db *db, const char *sql);
 
 #endif

@@ -280,3 +280,41 @@ Test(db_schema, docs_name_every_column)
 	sqlite3_close(c);
 	free(doc);
 }
+
+static char *views_in(sqlite3 *c)
+{
+	return tq_text(c, "SELECT coalesce(group_concat(name, ' '), '') FROM"
+			  " (SELECT name FROM sqlite_schema WHERE type = 'view' ORDER BY name)");
+}
+
+Test(db_schema, views_file_is_installed_once_and_replaced_when_it_changes)
+{
+	struct db *db = tg_open(path);
+	sqlite3 *c = tq_open(path);
+	cr_assert_eq(sqlite3_exec(c, "CREATE VIEW mine AS SELECT 1", NULL, NULL, NULL), SQLITE_OK);
+
+	const char *v1 = "CREATE VIEW a AS SELECT run_id FROM runs; CREATE VIEW b AS SELECT 2;";
+	cr_assert_eq(db_install_views(db, v1), 0, "%s", sqlite3_errmsg(db_handle(db)));
+	char *names = views_in(c);
+	cr_assert_str_eq(names, "a b mine");
+	free(names);
+	/* the same file again: nothing to do (a plain CREATE VIEW would fail) */
+	cr_assert_eq(db_install_views(db, v1), 0, "%s", sqlite3_errmsg(db_handle(db)));
+
+	const char *v2 = "CREATE VIEW a AS SELECT run_uuid FROM runs; CREATE VIEW c AS SELECT 3;";
+	cr_assert_eq(db_install_views(db, v2), 0, "%s", sqlite3_errmsg(db_handle(db)));
+	names = views_in(c);
+	cr_assert_str_eq(names, "a c mine", "b was the old file's, mine is the user's");
+	free(names);
+	char *sql = tq_text(c, "SELECT sql FROM sqlite_schema WHERE name = 'a'");
+	cr_assert(strstr(sql, "run_uuid"), "a was replaced: %s", sql);
+	free(sql);
+
+	/* a broken views file changes nothing */
+	cr_assert_neq(db_install_views(db, "CREATE VIEW d AS SELECT 4; CREATE VIEW oops AS SELEC;"), 0);
+	names = views_in(c);
+	cr_assert_str_eq(names, "a c mine");
+	free(names);
+	db_close(db);
+	sqlite3_close(c);
+}
