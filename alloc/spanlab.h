@@ -154,6 +154,15 @@ void sl_heap_scavenge_all(struct sl_heap *h);
 void sl_sink_attach(struct sl_heap *h, struct sl_sink sink);
 struct sl_clock *sl_heap_clock(struct sl_heap *h);
 
+/* Where the core keeps two exact counters, for sampling after every
+ * operation at the cost of a load (the replay's peaks and J&W #3). They
+ * change only on slow paths and are exact between calls into the heap. */
+struct sl_counters {
+	const uint64_t *heap_inuse;	/* Go HeapInuse */
+	const uint64_t *state_bytes;	/* [enum sl_mem_state]: address space per state */
+};
+void sl_heap_counters(const struct sl_heap *h, struct sl_counters *out);
+
 /* Flush-equivalent stats (no span moves). */
 void sl_heap_stats(struct sl_heap *h, struct sl_stats *st);
 

@@ -160,3 +160,10 @@ void sl_heap_stats(struct sl_heap *hp, struct sl_stats *st)
 {
 	heap_stats_compute(&hp->h, st);
 }
+
+void sl_heap_counters(const struct sl_heap *hp, struct sl_counters *out)
+{
+	const struct mheap *h = &hp->h;
+	out->heap_inuse = &h->heap_inuse;
+	out->state_bytes = h->sys.bytes;
+}
