@@ -233,6 +233,8 @@ void page_cache_flush(struct mheap *h, struct page_cache *c);
 /* ---- span.c: mspan ---------------------------------------------------- */
 
 enum mspan_state { MSPAN_DEAD = 0, MSPAN_IN_USE = 1 };
+/* sl_free's dispatch, decided once per span at allocation. */
+enum free_path { FREE_PATH_SLOW = 0, FREE_PATH_GC = 1, FREE_PATH_IMMEDIATE = 2 };
 
 struct span_set;
 
@@ -263,8 +265,8 @@ struct mspan {
 	uint64_t *freed_bits;		/* gc policy: freed by the trace since the
 					 * last mark; live = allocated & ~freed */
 	uint64_t *alloc_bits;		/* 1 = allocated (for n >= freeindex) */
-	bool fast_free;			/* sl_free's fast path applies: gc policy,
-					 * small, not a tiny block */
+	uint8_t fast_free;		/* enum free_path: which sl_free path a
+					 * small, non-tiny span takes */
 	uint8_t sizeclass;		/* spanclass >> 1 */
 	uint32_t divmul;		/* class_to_divmagic; 0 for large */
 	/* Second line: the three bitmaps of spans with at most 64 slots
