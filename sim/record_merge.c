@@ -861,6 +861,11 @@ int rec_merger_run(struct rec_merger *m, pid_t root, int *status, struct rusage 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, &old);	/* no SA_RESTART: the futex wait returns */
 	bool root_done = false;
+	/* The first TSC scale needs 1 ms of baseline; the program is still
+	 * being loaded meanwhile, and its records wait in the rings. */
+	struct timespec cal = { 0, 1100000 };
+	nanosleep(&cal, NULL);
+	calibrate(m);
 	uint64_t last_records = mono_ns(), last_check = 0;
 	int rc = 0;
 	(void)err, (void)errlen;

@@ -1,14 +1,17 @@
 /*
  * The id rule and the address -> id map, shared by the writer, the readers,
- * the importers and the recorder (which is why nothing here calls malloc:
- * tables live in anonymous mappings, grown by mremap or by rehashing into a
- * new mapping).
+ * the importers and the recorder's merger. Nothing here calls malloc (a
+ * rule from when the recorder ran inside the traced program): tables live
+ * in anonymous mappings, grown by mremap or by rehashing into a new
+ * mapping. The hot operations are inline in slt.h.
  *
  * Id rule (slt.h): a new object takes the top of a LIFO stack of freed ids,
  * else the next never-used id. Invariants: live + nfree == next; bit i of
  * `bits` is set exactly for the live ids (so a double free is caught).
  *
- * Map: open addressing, linear probing, load factor <= 1/2, backward-shift
+ * Map: open addressing, linear probing, load factor <= 1/4 (half the
+ * collisions of 1/2, measured: 0.4 fewer mispredicted branches per event in
+ * the recorder's merger, for 64 bytes of table per live object), backward-shift
  * deletion, so a lookup probes a short run and no tombstones accumulate.
  * Keys are stored + 1 so that 0 marks an empty slot (address 0 is never an
  * object; text traces may use key 0, hence the shift).

@@ -109,6 +109,12 @@ uint64_t slt_report_inconsistencies(const struct slt_report *r);
 
 static inline size_t slt_put_varint(uint8_t *p, uint64_t v)
 {
+	if (v < (1u << 14)) {	/* sizes and id deltas: 1 or 2 bytes, no branch */
+		unsigned two = v >= 0x80;
+		p[0] = (uint8_t)(v | two << 7);
+		p[1] = (uint8_t)(v >> 7);
+		return 1 + two;
+	}
 	size_t n = 0;
 	while (v >= 0x80) {
 		p[n++] = (uint8_t)(v | 0x80);
@@ -253,7 +259,7 @@ static inline void slt_idmap_insert_(struct slt_idmap *m, uint64_t k, uint64_t i
 /* Insert key -> id (key must be absent). Returns -1 if memory ran out. */
 static inline int slt_idmap_put(struct slt_idmap *m, uint64_t key, uint64_t id)
 {
-	if ((m->n + 1) * 2 > m->mask + 1 && slt_idmap_grow(m) < 0)
+	if ((m->n + 1) * 4 > m->mask + 1 && slt_idmap_grow(m) < 0)
 		return -1;
 	slt_idmap_insert_(m, key + 1, id);
 	m->n++;
@@ -272,7 +278,7 @@ static inline int slt_idmap_set(struct slt_idmap *m, uint64_t key, uint64_t id, 
 			return 1;
 		}
 	}
-	if ((m->n + 1) * 2 > m->mask + 1) {	/* grow first: the slot moves */
+	if ((m->n + 1) * 4 > m->mask + 1) {	/* grow first: the slot moves */
 		if (slt_idmap_grow(m) < 0)
 			return -1;
 		slt_idmap_insert_(m, k, id);
