@@ -182,10 +182,12 @@ static int open_child_file(const struct rec_merger *m, pid_t pid, char *path, si
 	if (n > 4 && !strcmp(base + n - 4, ".slt"))
 		base[n - 4] = 0;
 	for (int k = 0; k < 10; k++) {
-		if (k)
-			snprintf(path, cap, "%s.%d-%d.slt", base, (int)pid, k);
-		else
-			snprintf(path, cap, "%s.%d.slt", base, (int)pid);
+		int len = k ? snprintf(path, cap, "%s.%d-%d.slt", base, (int)pid, k)
+			    : snprintf(path, cap, "%s.%d.slt", base, (int)pid);
+		if (len < 0 || (size_t)len >= cap) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
@@ -661,6 +663,8 @@ static void read_heads(struct rec_merger *m, bool first)
 uint64_t rec_merger_pass(struct rec_merger *m)
 {
 	read_heads(m, true);
+	if (m->opts.between_reads)
+		m->opts.between_reads(m->opts.between_ctx);
 	scan_claims(m);
 	read_heads(m, false);
 	uint64_t n = 0;

@@ -19,6 +19,10 @@ struct rec_opts {
 	bool children;		/* record forked children, each to OUT-base.PID.slt */
 	uint32_t tick_ns;	/* 0: SLT_DEFAULT_TICK_NS */
 	uint32_t ring_words;	/* 0: RAW_RING_WORDS (tests shrink it) */
+	/* Tests only: called in every pass between the two reads of the
+	 * heads, to publish a record "while" the merger looks. */
+	void (*between_reads)(void *ctx);
+	void *between_ctx;
 };
 
 /* What became of one recorded process. */
@@ -59,7 +63,8 @@ struct rec_merger *rec_merger_attach(void *hdr, const struct rec_opts *o);
 uint64_t rec_merger_pass(struct rec_merger *m);
 /* Process slot `slot` is dead: drain it and finish its trace. */
 void rec_merger_proc_dead(struct rec_merger *m, unsigned slot);
-/* TSC ticks per ns as 32.32 fixed point (tests set 1.0). */
+/* ns per TSC tick as 32.32 fixed point, instead of measuring it (tests
+ * set 1 << 32: a tick is a ns). */
 void rec_merger_set_tsc_scale(struct rec_merger *m, uint64_t mult);
 
 #endif
