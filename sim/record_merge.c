@@ -117,7 +117,7 @@ struct rec_merger {
 	uint64_t cal_tsc, cal_ns, cal_span;	/* calibration anchor and last span */
 	struct rec_result *results;
 	size_t nresults, rcap;
-	uint64_t after_end, no_ring;
+	uint64_t after_end;	/* records numbered after their process's END */
 	bool fixed_scale;
 };
 
@@ -923,10 +923,9 @@ size_t rec_merger_results(const struct rec_merger *m, const struct rec_result **
 	return m->nresults;
 }
 
-void rec_merger_losses(const struct rec_merger *m, uint64_t *after_end, uint64_t *no_ring)
+uint64_t rec_merger_after_end(const struct rec_merger *m)
 {
-	*after_end = m->after_end;
-	*no_ring = m->no_ring;
+	return m->after_end;
 }
 
 void rec_merger_free(struct rec_merger *m)

@@ -47,9 +47,9 @@ int rec_merger_run(struct rec_merger *m, pid_t root, int *status, struct rusage 
 /* The finished processes, in the order they finished. */
 size_t rec_merger_results(const struct rec_merger *m, const struct rec_result **out);
 
-/* Records merged that a program wrote after its END (dropped), and
- * threads that found no free ring (not recorded): for the summary. */
-void rec_merger_losses(const struct rec_merger *m, uint64_t *after_end, uint64_t *no_ring);
+/* Records a program wrote after its END (other threads during exit),
+ * dropped by the merger. */
+uint64_t rec_merger_after_end(const struct rec_merger *m);
 
 void rec_merger_free(struct rec_merger *m);
 

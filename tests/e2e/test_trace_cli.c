@@ -10,7 +10,8 @@
  *            malloc before its free (normal and tiny rings);
  *   kill     two threads allocating, then SIGKILL: the trace is cut short,
  *            reads cleanly and holds every allocation made before the kill;
- *   small    a few allocations, recorded through `sh -c 'exec ...'`.
+ *   small    a few allocations, recorded through `sh -c 'exec ...'`;
+ *   manythreads  1,500 threads one after another (more than the rings).
  * Also a recording of sh and ls with --children, which runs under ASan too
  * (the merger is then sanitized; the workloads above cannot be, since a
  * sanitized program cannot host the preloaded recorder). Then `convert` to
@@ -191,6 +192,27 @@ static void kill_workload(void)
 	kill(getpid(), SIGKILL);
 }
 
+/* ---- manythreads: more threads than rings, one after another --------- */
+enum { MT = 1500 };
+
+static void *one_alloc(void *arg)
+{
+	sink = malloc(64000 + (size_t)(intptr_t)arg % 3);
+	free(sink);
+	return NULL;
+}
+
+static void many_threads(void)
+{
+	for (int i = 0; i < MT; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, one_alloc, (void *)(intptr_t)i))
+			abort();
+		pthread_join(t, NULL);
+	}
+	exit(0);
+}
+
 __attribute__((constructor)) static void workload(void)
 {
 	const char *mode = getenv("SLTEST_WORKLOAD");
@@ -200,6 +222,8 @@ __attribute__((constructor)) static void workload(void)
 		xthread();
 	if (!strcmp(mode, "kill"))
 		kill_workload();
+	if (!strcmp(mode, "manythreads"))
+		many_threads();
 	if (!strcmp(mode, "small")) {
 		for (int i = 0; i < 10; i++) {
 			sink = malloc(63000 + (size_t)i);
@@ -521,6 +545,43 @@ Test(trace_cli, record_sigkill_leaves_every_published_record, .timeout = 60)
 	cr_assert(!t.complete, "a killed program's trace has no END");
 	cr_assert_eq(t.mallocs_of[1], KN, "%d of the %d allocations made before the kill",
 		     t.mallocs_of[1], KN);
+	tl_tmpdir_remove(dir);
+}
+
+/* 1,500 threads one after another, more than the 1,024 rings: rings of
+ * exited threads are handed back and reused, no thread goes unrecorded. */
+Test(trace_cli, record_reuses_rings_of_exited_threads, .timeout = 60)
+{
+	if (sanitized())
+		cr_skip_test("recorder e2e needs an unsanitized workload");
+	char *dir = tl_tmpdir(), out[4096], self[4096], err[1024];
+	self_path(self, sizeof self);
+	snprintf(out, sizeof out, "%s/m.slt", dir);
+	setenv("SLTEST_WORKLOAD", "manythreads", 1);
+	struct tl_run r;
+	RUN(&r, "spanlab", "record", "-o", out, "--", self);
+	unsetenv("SLTEST_WORKLOAD");
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(!strstr(r.err, "not recorded"), "%s", r.err);
+	tl_run_free(&r);
+	struct slt_source *s = slt_open(out, NULL, err, sizeof err);
+	cr_assert(s, "%s", err);
+	struct slt_event ev;
+	int rc, starts = 0, exits = 0, marked = 0;
+	uint32_t max_tid = 0;
+	while ((rc = slt_next(s, &ev)) > 0) {
+		starts += ev.op == SLT_THREAD_START;
+		exits += ev.op == SLT_THREAD_EXIT;
+		marked += ev.op == SLT_MALLOC && ev.size >= 64000 && ev.size < 64003;
+		max_tid = ev.tid > max_tid ? ev.tid : max_tid;
+	}
+	cr_assert_eq(rc, 0, "%s", slt_error(s));
+	cr_assert(slt_source_complete(s));
+	slt_close(s);
+	cr_assert_eq(marked, MT, "%d of %d threads' allocations", marked, MT);
+	cr_assert_eq(starts, MT + 1, "the main thread and every other");
+	cr_assert_eq(exits, MT);
+	cr_assert_eq(max_tid, MT, "dense thread ids 0..%d", MT);
 	tl_tmpdir_remove(dir);
 }
 

@@ -450,14 +450,23 @@ static bool thread_start(void)
 	if (g_state != ST_ON)
 		return false;
 	struct raw_ring *r = NULL;
-	uint32_t i;
-	for (i = 0; i < RAW_NRINGS; i++) {
-		r = &g_hdr->rings[i];
-		uint32_t want = RAW_FREE_SLOT;
-		if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == RAW_FREE_SLOT &&
-		    __atomic_compare_exchange_n(&r->state, &want, RAW_CLAIMED, false,
-						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-			break;
+	uint32_t i = RAW_NRINGS;
+	/* All rings taken: the merger hands back those of exited threads at
+	 * its next check (10 ms), so wait for one, up to a second. */
+	for (int tries = 0; i == RAW_NRINGS && tries < 1000; tries++) {
+		if (tries) {
+			wake_merger();
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+		for (i = 0; i < RAW_NRINGS; i++) {
+			r = &g_hdr->rings[i];
+			uint32_t want = RAW_FREE_SLOT;
+			if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == RAW_FREE_SLOT &&
+			    __atomic_compare_exchange_n(&r->state, &want, RAW_CLAIMED, false,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				break;
+		}
 	}
 	if (i == RAW_NRINGS) {
 		say("spanlab-record: more threads than rings; this thread is not recorded\n");
