@@ -34,6 +34,8 @@
 #include "record_merge.h"
 #include "slt.h"
 
+#define SHM_FD_MIN 500	/* the program's descriptor for the recorder's memory */
+
 static const char usage_text[] =
 	"usage: spanlab record [-o OUT.slt] [--children] [--tick NS] -- PROG [ARGS...]\n\n"
 	"Run PROG (an unmodified, dynamically linked program) with the spanlab\n"
@@ -120,7 +122,9 @@ static void child(const struct rec *r, const char *lib, int shm_fd, int errpipe)
 	const char *old = getenv("LD_PRELOAD");
 	snprintf(buf, sizeof buf, "%s%s%s", lib, old && *old ? " " : "", old ? old : "");
 	snprintf(pid, sizeof pid, "%d", (int)getpid());
-	snprintf(fd, sizeof fd, "%d", shm_fd);
+	/* An inheritable dup well above the descriptors scripts use (exec 3>...). */
+	int hi = fcntl(shm_fd, F_DUPFD, SHM_FD_MIN);
+	snprintf(fd, sizeof fd, "%d", hi >= 0 ? hi : shm_fd);
 	setenv("LD_PRELOAD", buf, 1);
 	setenv("SPANLAB_RECORD_SHM", fd, 1);
 	setenv("SPANLAB_RECORD_PID", pid, 1);

@@ -779,7 +779,7 @@ struct rec_merger *rec_merger_new(const struct rec_opts *o, int *shm_fd, char *e
 	}
 	uint64_t meta_off, data_off, total;
 	raw_layout(words, &meta_off, &data_off, &total);
-	int fd = memfd_create("spanlab-record", 0);	/* inherited through exec */
+	int fd = memfd_create("spanlab-record", MFD_CLOEXEC);	/* the child gets a dup */
 	void *p = MAP_FAILED;
 	if (fd < 0 || ftruncate(fd, (off_t)total) < 0 ||
 	    (p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {

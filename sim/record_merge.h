@@ -34,8 +34,8 @@ struct rec_result {
 	uint64_t events, threads, bytes;
 };
 
-/* Create the shared memory. *shm_fd is the descriptor to pass to the
- * program (not close-on-exec). NULL and a message on failure. */
+/* Create the shared memory. *shm_fd is its descriptor (close-on-exec:
+ * the program gets a dup of it). NULL and a message on failure. */
 struct rec_merger *rec_merger_new(const struct rec_opts *o, int *shm_fd, char *err, size_t errlen);
 
 /* Merge until the root process (pid, our child) has exited and every

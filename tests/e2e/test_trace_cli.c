@@ -11,7 +11,8 @@
  *   kill     two threads allocating, then SIGKILL: the trace is cut short,
  *            reads cleanly and holds every allocation made before the kill;
  *   small    a few allocations, recorded through `sh -c 'exec ...'`;
- *   manythreads  1,500 threads one after another (more than the rings).
+ *   manythreads  1,500 threads one after another (more than the rings);
+ *   timed    three allocations 100 ms apart: their times in the trace.
  * Also a recording of sh and ls with --children, which runs under ASan too
  * (the merger is then sanitized; the workloads above cannot be, since a
  * sanitized program cannot host the preloaded recorder). Then `convert` to
@@ -224,6 +225,14 @@ __attribute__((constructor)) static void workload(void)
 		kill_workload();
 	if (!strcmp(mode, "manythreads"))
 		many_threads();
+	if (!strcmp(mode, "timed")) {	/* three allocations 100 ms apart */
+		for (int i = 0; i < 3; i++) {
+			sink = malloc(65000 + (size_t)i);
+			if (i < 2)
+				usleep(100000);
+		}
+		exit(0);
+	}
 	if (!strcmp(mode, "small")) {
 		for (int i = 0; i < 10; i++) {
 			sink = malloc(63000 + (size_t)i);
@@ -582,6 +591,40 @@ Test(trace_cli, record_reuses_rings_of_exited_threads, .timeout = 60)
 	cr_assert_eq(starts, MT + 1, "the main thread and every other");
 	cr_assert_eq(exits, MT);
 	cr_assert_eq(max_tid, MT, "dense thread ids 0..%d", MT);
+	tl_tmpdir_remove(dir);
+}
+
+/* Time stamps are real: allocations 100 ms apart are 100 ms apart in the
+ * trace (within 30 ms: the sleep's own slack, and the 1 us tick). While
+ * the program sleeps the merger asks for a stamp on every event. */
+Test(trace_cli, record_time_follows_the_clock, .timeout = 60)
+{
+	if (sanitized())
+		cr_skip_test("recorder e2e needs an unsanitized workload");
+	char *dir = tl_tmpdir(), out[4096], self[4096], err[1024];
+	self_path(self, sizeof self);
+	snprintf(out, sizeof out, "%s/t.slt", dir);
+	setenv("SLTEST_WORKLOAD", "timed", 1);
+	struct tl_run r;
+	RUN(&r, "spanlab", "record", "-o", out, "--", self);
+	unsetenv("SLTEST_WORKLOAD");
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	tl_run_free(&r);
+	struct slt_source *s = slt_open(out, NULL, err, sizeof err);
+	cr_assert(s, "%s", err);
+	struct slt_event ev;
+	uint64_t at[3] = { 0, 0, 0 };
+	int n = 0;
+	while (slt_next(s, &ev) > 0)
+		if (ev.op == SLT_MALLOC && ev.size >= 65000 && ev.size < 65003)
+			at[ev.size - 65000] = ev.ts_ns, n++;
+	slt_close(s);
+	cr_assert_eq(n, 3);
+	for (int i = 1; i < 3; i++) {
+		int64_t d = (int64_t)(at[i] - at[i - 1]);
+		cr_assert(d >= 99000000 && d <= 130000000, "allocations %d and %d: %lld ns apart, "
+			  "the program slept 100 ms", i - 1, i, (long long)d);
+	}
 	tl_tmpdir_remove(dir);
 }
 
