@@ -26,11 +26,11 @@
  * thread's record depends on (the malloc before a cross-thread free, the
  * free before a reuse of the address) is published before the dependent
  * record is even written, and so has the smaller sequence number. The
- * merger emits records in sequence order among those it has seen, and
- * never emits a record while a record with a smaller number that it has
- * not yet seen could exist in a ring it read before (see record_merge.c):
- * the .slt order is then one global order consistent with every
- * address's history, without the merger ever waiting for a thread.
+ * merger reads all heads twice per pass and emits records in sequence
+ * order, stopping at the first record only the second read showed (the
+ * argument is in record_merge.c): the .slt order is then one global order
+ * consistent with each thread's order and every address's history, and
+ * the merger never waits for a thread.
  *
  * Time. A record carries a raw TSC value only when the thread's countdown
  * of RAW_STAMP_EVERY events runs out or the merger's `epoch` changed since
