@@ -25,7 +25,9 @@
  * process wrote RAW_END (exit, _exit, _Exit), else it stays cut short. A
  * new image of the same pid (exec) replaces the old trace. Records a
  * process wrote after RAW_END (other threads still running during exit)
- * are dropped.
+ * are dropped. A trace that cannot go on (malformed ring data, its file
+ * cannot be written) is marked broken and left cut short, but its rings
+ * are still drained and discarded: a broken trace never blocks the program.
  *
  * Sleeping: while records flow the merger passes without pause (epoch + 2
  * per pass, so producers re-stamp time); with few records it naps 200 us;
@@ -111,6 +113,7 @@ struct rec_merger {
 	struct rec_opts opts;
 	char out[4096];
 	uint32_t claims;	/* hdr->claims at the last scan */
+	bool rescan;		/* the last scan left something to attach */
 	struct mproc *procs[RAW_NPROCS];	/* by slot */
 	int ring_proc[RAW_NRINGS];		/* slot owning an attached ring, -1 none */
 	uint64_t mult;		/* ns per TSC tick, 32.32 fixed point */
@@ -311,18 +314,39 @@ static void attach_proc(struct rec_merger *m, unsigned slot)
 	m->procs[slot] = p;
 }
 
+static void attach_new_procs(struct rec_merger *m);
+static void broken_ring(struct raw_ring *c);
+
 static void attach_ring(struct rec_merger *m, unsigned idx)
 {
 	struct raw_ring *c = &m->hdr->rings[idx];
-	struct mproc *p = c->proc < RAW_NPROCS ? m->procs[c->proc] : NULL;
-	if (!p || p->gen != c->proc_gen) {
-		/* Its process image is gone (replaced by exec, or finished
-		 * before this ring was seen): nobody writes it any more. */
-		if (c->proc >= RAW_NPROCS || !m->procs[c->proc] || m->procs[c->proc]->gen != c->proc_gen) {
-			__atomic_store_n(&c->tail, __atomic_load_n(&c->head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
-			__atomic_store_n(&c->state, RAW_FREE_SLOT, __ATOMIC_RELEASE);
-		}
+	if (c->proc >= RAW_NPROCS) {
+		broken_ring(c);
 		return;
+	}
+	struct raw_proc *slot = &m->hdr->procs[c->proc];
+	struct mproc *p = m->procs[c->proc];
+	if (!p || p->gen != c->proc_gen) {
+		/* The ring is LIVE, so its process's slot was LIVE before it
+		 * (release/acquire): if the slot is still LIVE with the ring's
+		 * gen, the process is live and claimed its slot after this scan
+		 * attached slots; attach it now. Otherwise the image is gone
+		 * (replaced by exec, or finished before its ring was seen, or
+		 * its slot was reused): nobody writes the ring any more. */
+		if (__atomic_load_n(&slot->state, __ATOMIC_ACQUIRE) == RAW_LIVE &&
+		    slot->gen == c->proc_gen) {
+			attach_new_procs(m);
+			p = m->procs[c->proc];
+		}
+		if (!p || p->gen != c->proc_gen) {
+			if (!p && __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE) == RAW_LIVE &&
+			    slot->gen == c->proc_gen) {
+				m->rescan = true;	/* out of memory: try again */
+				return;
+			}
+			broken_ring(c);
+			return;
+		}
 	}
 	if (p->nrings == p->cap) {
 		size_t ncap = p->cap ? 2 * p->cap : 4;
@@ -343,14 +367,17 @@ static void attach_ring(struct rec_merger *m, unsigned idx)
 	m->ring_proc[idx] = (int)p->slot;
 }
 
-/* New claims: attach live proc slots and rings; note exited rings. */
-static void scan_claims(struct rec_merger *m)
+/* A ring nobody writes any more goes back to the producers unread. */
+static void broken_ring(struct raw_ring *c)
 {
-	uint32_t c = __atomic_load_n(&m->hdr->claims, __ATOMIC_ACQUIRE);
-	if (c == m->claims)
-		return;
-	m->claims = c;
-	/* New slots oldest first, so a newer image of a pid replaces an older. */
+	__atomic_store_n(&c->tail, __atomic_load_n(&c->head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+	__atomic_store_n(&c->state, RAW_FREE_SLOT, __ATOMIC_RELEASE);
+}
+
+/* Attach every LIVE slot not attached yet, oldest first, so that a newer
+ * image of a pid replaces an older one. */
+static void attach_new_procs(struct rec_merger *m)
+{
 	for (;;) {
 		int pick = -1;
 		for (unsigned i = 0; i < RAW_NPROCS; i++)
@@ -361,9 +388,22 @@ static void scan_claims(struct rec_merger *m)
 		if (pick < 0)
 			break;
 		attach_proc(m, (unsigned)pick);
-		if (!m->procs[pick])
-			break;	/* out of memory: try again at the next claim */
+		if (!m->procs[pick]) {
+			m->rescan = true;	/* out of memory: try again */
+			break;
+		}
 	}
+}
+
+/* New claims: attach live proc slots and rings; note exited rings. */
+static void scan_claims(struct rec_merger *m)
+{
+	uint32_t c = __atomic_load_n(&m->hdr->claims, __ATOMIC_ACQUIRE);
+	if (c == m->claims && !m->rescan)
+		return;
+	m->claims = c;
+	m->rescan = false;
+	attach_new_procs(m);
 	for (unsigned i = 0; i < RAW_NRINGS; i++) {
 		uint32_t st = __atomic_load_n(&m->hdr->rings[i].state, __ATOMIC_ACQUIRE);
 		if (m->ring_proc[i] < 0 && (st == RAW_LIVE || st == RAW_EXITED))
@@ -635,8 +675,11 @@ static uint64_t merge_proc(struct rec_merger *m, struct mproc *p)
 			return n;
 		/* best's records run first up to the next ring's number. */
 		uint64_t k = drain(m, p, best, best->h1, second);
-		if (!k)
-			return n;	/* malformed */
+		if (!k) {
+			if (!p->broken)	/* its number equals another ring's */
+				broken(p, "two records with one sequence number");
+			return n;
+		}
 		n += k;
 	}
 }
@@ -673,8 +716,12 @@ uint64_t rec_merger_pass(struct rec_merger *m)
 		if (!p)
 			continue;
 		n += merge_proc(m, p);
-		for (size_t i = 0; i < p->nrings; i++)
-			give_back(&p->rings[i], p->rings[i].tail);
+		for (size_t i = 0; i < p->nrings; i++) {
+			struct mring *r = &p->rings[i];
+			if (p->broken)	/* discard, never leave a producer blocked */
+				n += r->h2 - r->tail, r->tail = r->h2;
+			give_back(r, r->tail);
+		}
 	}
 	return n;
 }
@@ -688,7 +735,7 @@ void rec_merger_proc_dead(struct rec_merger *m, unsigned slot)
 		return;
 	p->dead = true;
 	read_heads(m, true);
-	while (merge_proc(m, p))
+	while (!p->broken && merge_proc(m, p))
 		;
 	bool complete = p->end_seq != UINT64_MAX && !p->broken;
 	if (p->sink.fd >= 0) {

@@ -7,7 +7,8 @@
  * records say; RAW_END completes the trace and drops later records; no
  * END leaves it cut short but readable; a newer image of a pid replaces an
  * older one; a ring of a finished image is handed back; and seeded garbage
- * in a ring never crashes the merger or makes it write a malformed trace.
+ * in a ring never crashes the merger, never makes it write a malformed
+ * trace and never leaves records unconsumed (which would block a program).
  * Expected traces are written out by each test, event by event.
  */
 #define _GNU_SOURCE
@@ -505,6 +506,10 @@ Test(record_merge, garbage_in_rings_never_breaks_the_trace, .timeout = 60)
 		for (unsigned r = 0; r < nr; r++)
 			publish(f.h, r);
 		rec_merger_pass(f.m);
+		rec_merger_pass(f.m);
+		for (unsigned r = 0; r < nr; r++)	/* a producer would wait on it forever */
+			cr_assert_eq(f.h->rings[r].tail, f.h->rings[r].head,
+				     "trial %d: ring %u left unconsumed", trial, r);
 		rec_merger_proc_dead(f.m, 0);
 		struct got *g = malloc(sizeof *g);
 		read_out(f.out, g);	/* asserts a clean read */
