@@ -29,6 +29,10 @@
  * cannot be written) is marked broken and left cut short, but its rings
  * are still drained and discarded: a broken trace never blocks the program.
  *
+ * Every 100 ms the buffered records go to the files, so a trace on disk
+ * lags its program by at most that (and stays readable to its last whole
+ * record) even if spanlab record itself is killed.
+ *
  * Sleeping: while records flow the merger passes without pause (epoch + 2
  * per pass, so producers re-stamp time); with few records it naps 200 us;
  * after 5 ms without records it sets the epoch odd (every event stamped)
@@ -65,6 +69,7 @@
 #define SLEEP_NS 50000000ull		/* the deep sleep's timeout */
 #define CHECK_NS 10000000ull		/* look for dead processes and threads */
 #define RELEASE_EVERY 2048		/* records between tail stores within a pass */
+#define FLUSH_NS 100000000ull		/* write buffered records to the files this often */
 
 struct mring {
 	struct raw_ring *ctl;
@@ -917,7 +922,7 @@ int rec_merger_run(struct rec_merger *m, pid_t root, int *status, struct rusage 
 	struct timespec cal = { 0, 1100000 };
 	nanosleep(&cal, NULL);
 	calibrate(m);
-	uint64_t last_records = mono_ns(), last_check = 0;
+	uint64_t last_records = mono_ns(), last_check = 0, last_flush = last_records;
 	int rc = 0;
 	(void)err, (void)errlen;
 	for (;;) {
@@ -948,6 +953,14 @@ int rec_merger_run(struct rec_merger *m, pid_t root, int *status, struct rusage 
 			last_check = now;
 			check_children(m);
 			reap_rings(m);
+		}
+		if (now - last_flush >= FLUSH_NS) {
+			/* The files stay current: a reader, or a spanlab record
+			 * that is killed, sees all but the last 100 ms. */
+			last_flush = now;
+			for (unsigned i = 0; i < RAW_NPROCS; i++)
+				if (m->procs[i] && !m->procs[i]->broken && m->procs[i]->w->len)
+					slt_writer_flush(m->procs[i]->w);
 		}
 		if (root_done && !any_live(m))
 			break;
