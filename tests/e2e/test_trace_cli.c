@@ -12,7 +12,8 @@
  *            reads cleanly and holds every allocation made before the kill;
  *   small    a few allocations, recorded through `sh -c 'exec ...'`;
  *   manythreads  1,500 threads one after another (more than the rings);
- *   timed    three allocations 100 ms apart: their times in the trace.
+ *   timed    three allocations 100 ms apart: their times in the trace;
+ *   orphan   allocates after spanlab record was killed: it must finish.
  * Also a recording of sh and ls with --children, which runs under ASan too
  * (the merger is then sanitized; the workloads above cannot be, since a
  * sanitized program cannot host the preloaded recorder). Then `convert` to
@@ -22,6 +23,7 @@
 #define _GNU_SOURCE
 #include <cJSON.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -225,6 +227,18 @@ __attribute__((constructor)) static void workload(void)
 		kill_workload();
 	if (!strcmp(mode, "manythreads"))
 		many_threads();
+	if (!strcmp(mode, "orphan")) {	/* outlives spanlab record: must finish */
+		alarm(30);	/* a recorder that blocks it must not leave it behind */
+		usleep(300000);
+		for (unsigned x = 1, i = 0; i < 400000; i++, x = x * 1103515245u + 12345u) {
+			sink = malloc(16 + (x >> 16) % 500);
+			free(sink);
+		}
+		FILE *f = fopen(getenv("SLTEST_LOG"), "w");
+		if (f)
+			fclose(f);
+		exit(0);
+	}
 	if (!strcmp(mode, "timed")) {	/* three allocations 100 ms apart */
 		for (int i = 0; i < 3; i++) {
 			sink = malloc(65000 + (size_t)i);
@@ -625,6 +639,44 @@ Test(trace_cli, record_time_follows_the_clock, .timeout = 60)
 		cr_assert(d >= 99000000 && d <= 130000000, "allocations %d and %d: %lld ns apart, "
 			  "the program slept 100 ms", i - 1, i, (long long)d);
 	}
+	tl_tmpdir_remove(dir);
+}
+
+/* spanlab record is killed while the program runs: the program must not
+ * block on its full ring; it stops recording and finishes, and the file
+ * reads back cut short. */
+Test(trace_cli, record_program_outlives_a_killed_recorder, .timeout = 60)
+{
+	if (sanitized())
+		cr_skip_test("recorder e2e needs an unsanitized workload");
+	char *dir = tl_tmpdir(), out[4096], self[4096], done[4096];
+	self_path(self, sizeof self);
+	snprintf(out, sizeof out, "%s/o.slt", dir);
+	snprintf(done, sizeof done, "%s/done", dir);
+	const char *bin = getenv("SPANLAB_BIN") ? getenv("SPANLAB_BIN") : "build/spanlab";
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		setenv("SLTEST_WORKLOAD", "orphan", 1);
+		setenv("SLTEST_LOG", done, 1);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);	/* the program outlives us: it must not hold our pipes */
+		dup2(null, 2);
+		execl(bin, bin, "record", "-o", out, "--", self, (char *)NULL);
+		_exit(127);
+	}
+	usleep(150000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	int waited = 0;
+	while (access(done, F_OK) < 0 && waited < 20000) {
+		usleep(50000);
+		waited += 50;
+	}
+	cr_assert_eq(access(done, F_OK), 0, "the program did not finish within 20 s");
+	struct trace_sum t;
+	sum_trace(out, &t);
+	cr_assert(!t.complete);
 	tl_tmpdir_remove(dir);
 }
 
