@@ -75,6 +75,10 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 ALLOC_OBJS := $(call obj,$(ALLOC_SRCS))
 TRACE_OBJS := $(call obj,$(TRACE_SRCS))
 SIM_OBJS   := $(call obj,$(SIM_SRCS))
+# The SQL files sim/db.c runs, compiled in as C strings (db_schema_sql,
+# db_views_sql; views.sql may not exist yet: then "").
+SQL_EMBED  := $(BUILD)/gen/sql_embed.c
+SIM_OBJS   += $(call obj,$(SQL_EMBED))
 MAIN_OBJ   := $(call obj,sim/main.c)
 REC_OBJS   := $(patsubst %.c,$(BUILD)/pic/%.o,$(REC_SRCS) $(TRACE_SRCS))
 TESTLIB_OBJS := $(call obj,$(TESTLIB_SRCS))
@@ -109,6 +113,13 @@ $(BUILD)/pic/%.o: %.c
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -fvisibility=hidden -MMD -MP -Itraces $(CPPFLAGS) -c $< -o $@
+
+$(SQL_EMBED): analysis/schema.sql $(wildcard analysis/views.sql) Makefile
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)for v in schema views; do printf 'const char db_%s_sql[] =\n' $$v; \
+	  if [ -f analysis/$$v.sql ]; then sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' analysis/$$v.sql; \
+	  else echo '""'; fi; echo ';'; done > $@.tmp && mv $@.tmp $@
 
 $(LIBALLOC): $(ALLOC_OBJS)
 $(LIBTRACE): $(TRACE_OBJS)

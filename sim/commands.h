@@ -11,7 +11,9 @@
 	X(record, "run a program with the recorder preloaded and write its .slt trace") \
 	X(convert, "convert mtrace / valgrind / Go allocfreetrace / text traces to .slt or text") \
 	X(info, "summarise a trace: events, threads, live bytes, sizes, consistency") \
-	X(gen, "write a seeded synthetic trace (uniform, heavytail, phases, prodcons)")
+	X(gen, "write a seeded synthetic trace (uniform, heavytail, phases, prodcons)") \
+	X(replay, "replay a trace through the allocator; summary, and the event log with --db") \
+	X(merge, "copy the complete runs of spanlab databases into one")
 
 #define X(name, summary) int cmd_##name(int argc, char **argv);
 SL_COMMANDS(X)

@@ -1,0 +1,357 @@
+/*
+ * Tier-3 validators: walk every structure and check every equation. Run
+ * by sl_heap_check (after every operation in the randomized tests, at
+ * every snapshot of a --check replay). Each returns 0, or -1 with the
+ * first violation in err, in words and with the values involved.
+ *
+ *   mspan_check      alloc_count == allocated slots <= nelems; the alloc
+ *                    cache matches the bitmap; the spans map points at the
+ *                    span for all its pages; page_in_use marks its first
+ *                    page; freed bits only on allocated slots; tiny masks
+ *                    only in allocated slots.
+ *   mcentral_check   list length == n; every member's in_set, class,
+ *                    state and sweepgen agree with the set; partial sets
+ *                    hold spans with a free slot, full swept sets none.
+ *   page_alloc_check every leaf summary == the summary recomputed from
+ *                    its bitmap; no scavenged bit on an allocated page;
+ *                    nothing free below search_addr; every allocated page
+ *                    is in exactly one in-use span or one P's page cache;
+ *                    per-state page counts == the sysmem counters.
+ *   heap_check       all of the above, the P caches, the unswept count,
+ *                    and the accounting identity recomputed by walking
+ *                    every span against sl_heap_stats.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (err != NULL && len > 0)
+		vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+#define CHECK(cond, ...) do { if (!(cond)) return fail(err, len, __VA_ARGS__); } while (0)
+
+static bool is_tiny(const struct mspan *s)
+{
+	return s->spanclass == make_span_class(TINY_SIZE_CLASS, true);
+}
+
+int mspan_check(struct mheap *h, struct mspan *s, char *err, size_t len)
+{
+	unsigned long b = (unsigned long)s->base;
+	CHECK(s->state == MSPAN_IN_USE, "span %#lx: state %u", b, s->state);
+	CHECK(s->alloc_count <= s->nelems, "span %#lx: allocCount %u > nelems %u", b, s->alloc_count, s->nelems);
+	CHECK(s->freeindex <= s->nelems, "span %#lx: freeindex %u > nelems %u", b, s->freeindex, s->nelems);
+	uint32_t n = mspan_count_alloc(s);
+	CHECK(n == s->alloc_count, "span %#lx (class %u): allocCount %u but %u slots allocated",
+	      b, s->spanclass >> 1, s->alloc_count, n);
+	uint64_t sb = (uint64_t)s->npages << h->page_shift;
+	if (span_class_sizeclass(s->spanclass) != 0)
+		CHECK((uint64_t)s->nelems * s->elemsize <= sb, "span %#lx: nelems*elemsize > span bytes", b);
+	if (s->freeindex < s->nelems && s->freeindex % 64 != 0) {
+		uint64_t c = ~s->alloc_bits[s->freeindex / 64];
+		uint32_t w = s->freeindex / 64;
+		if ((w + 1) * 64 > s->nelems)
+			c &= ((uint64_t)1 << (s->nelems - w * 64)) - 1;
+		c >>= s->freeindex % 64;
+		CHECK(c == s->alloc_cache, "span %#lx (class %u nelems %u set %u sweepgen %u/%u): allocCache %#lx, bitmap says %#lx (freeindex %u)", b, s->spanclass, s->nelems, s->set, s->sweepgen, h->sweepgen,
+		      (unsigned long)s->alloc_cache, (unsigned long)c, s->freeindex);
+	}
+	for (uint32_t i = 0; i < s->nelems; i++) {
+		bool alloc = mspan_is_allocated(s, i);
+		if (bit_get(s->freed_bits, i))
+			CHECK(alloc && !is_tiny(s), "span %#lx: slot %u freed but not allocated", b, i);
+		if (is_tiny(s) && s->reqsize[i] != 0)
+			CHECK(alloc, "span %#lx: tiny slot %u has live sub-objects but is free", b, i);
+	}
+	for (uint32_t i = 0; i < s->npages; i++) {
+		uintptr_t a = s->base + ((uintptr_t)i << h->page_shift);
+		struct heap_arena *ha = arena_of(h, a);
+		CHECK(ha != NULL && ha->spans[(a - ha->base) >> h->page_shift] == s,
+		      "span %#lx: spans map entry of page %u does not point at it", b, i);
+		CHECK(bit_get(ha->page_in_use, (uint32_t)((a - ha->base) >> h->page_shift)) == (i == 0),
+		      "span %#lx: pageInUse bit of page %u wrong", b, i);
+	}
+	return 0;
+}
+
+int mcentral_check(struct mheap *h, struct mcentral *c, char *err, size_t len)
+{
+	struct { struct span_set *b; enum sl_span_set k; } sets[4] = {
+		{ mcentral_partial_swept(h, c), SL_SET_PARTIAL_SWEPT },
+		{ mcentral_partial_unswept(h, c), SL_SET_PARTIAL_UNSWEPT },
+		{ mcentral_full_swept(h, c), SL_SET_FULL_SWEPT },
+		{ mcentral_full_unswept(h, c), SL_SET_FULL_UNSWEPT },
+	};
+	for (int k = 0; k < 4; k++) {
+		uint64_t n = 0;
+		struct mspan *prev = NULL;
+		for (struct mspan *s = sets[k].b->head; s != NULL; prev = s, s = s->next) {
+			unsigned long b = (unsigned long)s->base;
+			n++;
+			CHECK(s->prev == prev, "mcentral %u: broken links at span %#lx", c->spanclass, b);
+			CHECK(s->in_set == sets[k].b && s->set == sets[k].k,
+			      "mcentral %u: span %#lx in set %s says it is in %s", c->spanclass, b,
+			      sl_span_set_name(sets[k].k), sl_span_set_name((enum sl_span_set)s->set));
+			CHECK(s->spanclass == c->spanclass, "mcentral %u holds span %#lx of class %u",
+			      c->spanclass, b, s->spanclass);
+			CHECK(s->state == MSPAN_IN_USE, "mcentral %u: span %#lx not in use", c->spanclass, b);
+			bool swept = sets[k].k == SL_SET_PARTIAL_SWEPT || sets[k].k == SL_SET_FULL_SWEPT;
+			CHECK(s->sweepgen == (swept ? h->sweepgen : h->sweepgen - 2),
+			      "mcentral %u: span %#lx in %s has sweepgen %u (heap %u)", c->spanclass, b,
+			      sl_span_set_name(sets[k].k), s->sweepgen, h->sweepgen);
+			if (sets[k].k == SL_SET_PARTIAL_SWEPT || sets[k].k == SL_SET_PARTIAL_UNSWEPT)
+				CHECK(s->alloc_count < s->nelems, "mcentral %u: full span %#lx in a partial set", c->spanclass, b);
+			if (sets[k].k == SL_SET_FULL_SWEPT)
+				CHECK(s->alloc_count == s->nelems, "mcentral %u: span %#lx with free slots in full swept",
+				      c->spanclass, b);
+		}
+		CHECK(n == sets[k].b->n, "mcentral %u: set %s counts %lu, holds %lu", c->spanclass,
+		      sl_span_set_name(sets[k].k), (unsigned long)sets[k].b->n, (unsigned long)n);
+	}
+	return 0;
+}
+
+/* Which P page cache owns page a (NULL: none)? */
+static const struct page_cache *cache_owning(const struct mheap *h, uintptr_t a)
+{
+	for (int i = 0; i < h->cfg.nprocs; i++) {
+		const struct page_cache *c = &h->ps[i].pcache;
+		if (c->cache != 0 && a >= c->base && a < c->base + ((uintptr_t)64 << h->page_shift) &&
+		    (c->cache >> ((a - c->base) >> h->page_shift) & 1))
+			return c;
+	}
+	return NULL;
+}
+
+int page_alloc_check(struct mheap *h, char *err, size_t len)
+{
+	uint64_t ready = 0, prepared = 0, reserved = 0, free_ready = 0, inuse = 0;
+	uintptr_t cb = (uintptr_t)CHUNK_PAGES << h->page_shift;
+	for (uint32_t ai = 0; ai < h->narenas; ai++) {
+		struct heap_arena *ha = h->all_arenas[ai];
+		if (ai > 0)
+			CHECK(h->all_arenas[ai - 1]->base < ha->base, "arenas not sorted");
+		CHECK(arena_of(h, ha->base) == ha, "arena map does not resolve arena %#lx", (unsigned long)ha->base);
+		uint64_t mapped = 0;
+		for (uint32_t ci = 0; ci < h->arena_pages / CHUNK_PAGES; ci++) {
+			struct palloc_chunk *c = &ha->chunks[ci], t = *c;
+			uintptr_t base = ha->base + ci * cb;
+			if (!c->grown) {
+				reserved += cb;
+				CHECK(c->max == 0, "chunk %#lx not grown but has free pages", (unsigned long)base);
+				continue;
+			}
+			mapped += cb;
+			page_alloc_update(h, &t);
+			CHECK(t.start == c->start && t.max == c->max && t.end == c->end,
+			      "chunk %#lx: summary (%u,%u,%u), bitmap says (%u,%u,%u)", (unsigned long)base,
+			      c->start, c->max, c->end, t.start, t.max, t.end);
+			bool unscav_free = false;
+			for (uint32_t i = 0; i < CHUNK_PAGES; i++) {
+				uintptr_t a = base + ((uintptr_t)i << h->page_shift);
+				bool alloc = bit_get(c->alloc, i), scav = bit_get(c->scav, i);
+				if (!alloc) {
+					CHECK(a >= h->pages.search_addr || h->pages.search_addr == MAX_SEARCH_ADDR ? true : false,
+					      "free page %#lx below search_addr %#lx", (unsigned long)a,
+					      (unsigned long)h->pages.search_addr);
+					CHECK(h->pages.search_addr != MAX_SEARCH_ADDR,
+					      "free page %#lx but search_addr says the heap is full", (unsigned long)a);
+					if (scav) {
+						prepared += h->page_size;
+					} else {
+						ready += h->page_size;
+						free_ready += h->page_size;
+						unscav_free = true;
+					}
+					continue;
+				}
+				CHECK(!scav, "allocated page %#lx has its scavenged bit set", (unsigned long)a);
+				struct mspan *s = ha->spans[(a - ha->base) >> h->page_shift];
+				const struct page_cache *pc = cache_owning(h, a);
+				if (s != NULL) {
+					CHECK(pc == NULL, "page %#lx is in a span and a page cache", (unsigned long)a);
+					CHECK(s->state == MSPAN_IN_USE && a >= s->base &&
+					      a < s->base + ((uintptr_t)s->npages << h->page_shift),
+					      "page %#lx: spans map points at a span that does not hold it", (unsigned long)a);
+					ready += h->page_size;
+					inuse += h->page_size;
+				} else {
+					CHECK(pc != NULL, "allocated page %#lx is in no span and no page cache", (unsigned long)a);
+					if (pc->scav >> ((a - pc->base) >> h->page_shift) & 1) {
+						prepared += h->page_size;
+					} else {
+						ready += h->page_size;
+						free_ready += h->page_size;
+					}
+				}
+			}
+			if (unscav_free)
+				CHECK(c->scav_index, "chunk %#lx has free unscavenged pages but no scavenge-index bit",
+				      (unsigned long)base);
+		}
+		CHECK(mapped == ha->mapped, "arena %#lx: %lu bytes mapped, chunks say %lu", (unsigned long)ha->base,
+		      (unsigned long)ha->mapped, (unsigned long)mapped);
+	}
+	for (int i = 0; i < h->cfg.nprocs; i++) {
+		const struct page_cache *c = &h->ps[i].pcache;
+		CHECK((c->scav & ~c->cache) == 0, "P %d: page cache has scavenged bits on pages it does not hold", i);
+	}
+	CHECK(reserved == h->sys.bytes[SL_MEM_RESERVED], "Reserved: %lu counted, %lu by page state",
+	      (unsigned long)h->sys.bytes[SL_MEM_RESERVED], (unsigned long)reserved);
+	CHECK(prepared == h->sys.bytes[SL_MEM_PREPARED], "Prepared: %lu counted, %lu by page state",
+	      (unsigned long)h->sys.bytes[SL_MEM_PREPARED], (unsigned long)prepared);
+	CHECK(ready == h->sys.bytes[SL_MEM_READY], "Ready: %lu counted, %lu by page state",
+	      (unsigned long)h->sys.bytes[SL_MEM_READY], (unsigned long)ready);
+	CHECK(inuse == h->heap_inuse, "heap_inuse %lu, spans hold %lu", (unsigned long)h->heap_inuse, (unsigned long)inuse);
+	CHECK(free_ready == h->heap_free, "heap_free %lu, free Ready pages %lu", (unsigned long)h->heap_free,
+	      (unsigned long)free_ready);
+	CHECK(prepared == h->heap_released, "heap_released %lu, free Prepared pages %lu",
+	      (unsigned long)h->heap_released, (unsigned long)prepared);
+	return 0;
+}
+
+/* Walk every in-use span: their own checks, membership, and the sums the
+ * identity needs. */
+struct walk_sums {
+	uint64_t spans, alloc_bytes, live_slot, live_req, central_free, cached_free, tail, unswept;
+	uint64_t live_objects;
+};
+
+static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t len)
+{
+	memset(w, 0, sizeof *w);
+	for (uint32_t ai = 0; ai < h->narenas; ai++) {
+		struct heap_arena *ha = h->all_arenas[ai];
+		for (uint32_t i = 0; i < h->arena_pages; i++) {
+			if (!bit_get(ha->page_in_use, i))
+				continue;
+			struct mspan *s = ha->spans[i];
+			CHECK(s != NULL, "pageInUse bit set for page %#lx with no span",
+			      (unsigned long)(ha->base + ((uintptr_t)i << h->page_shift)));
+			if (mspan_check(h, s, err, len) != 0)
+				return -1;
+			w->spans++;
+			bool large = span_class_sizeclass(s->spanclass) == 0;
+			uint64_t sb = (uint64_t)s->npages << h->page_shift;
+			uint64_t free_b = large ? 0 : (uint64_t)(s->nelems - s->alloc_count) * s->elemsize;
+			w->alloc_bytes += large ? (s->alloc_count ? sb : 0) : (uint64_t)s->alloc_count * s->elemsize;
+			if (!large)
+				w->tail += sb - (uint64_t)s->nelems * s->elemsize;
+			if (s->set == SL_SET_MCACHE) {
+				int owners = 0;
+				for (int p = 0; p < h->cfg.nprocs; p++)
+					owners += h->ps[p].mcache.alloc[s->spanclass] == s;
+				CHECK(owners == 1, "span %#lx is marked cached but %d Ps hold it", (unsigned long)s->base, owners);
+				CHECK(s->sweepgen == h->sweepgen + 3 || s->sweepgen == h->sweepgen + 1,
+				      "cached span %#lx has sweepgen %u (heap %u)", (unsigned long)s->base, s->sweepgen, h->sweepgen);
+				w->cached_free += free_b;
+			} else {
+				CHECK(s->in_set != NULL, "span %#lx (set %s) is in no set and not cached",
+				      (unsigned long)s->base, sl_span_set_name((enum sl_span_set)s->set));
+				w->central_free += free_b;
+				if (s->set == SL_SET_PARTIAL_UNSWEPT || s->set == SL_SET_FULL_UNSWEPT)
+					w->unswept++;
+			}
+			if (large) {
+				if (s->alloc_count && !bit_get(s->freed_bits, 0)) {
+					w->live_slot += sb;
+					w->live_req += s->large_req;
+					w->live_objects++;
+				}
+				continue;
+			}
+			for (uint32_t k = 0; k < s->nelems; k++) {
+				if (!mspan_is_allocated(s, k))
+					continue;
+				if (is_tiny(s)) {
+					uint32_t m = s->reqsize[k];
+					if (m == 0)
+						continue;
+					w->live_slot += TINY_SIZE;
+					for (uint32_t o = 0; o < 16; o++) {
+						if (!(m >> o & 1))
+							continue;
+						uint32_t ends = (m >> 16) & ~(((uint32_t)1 << o) - 1);
+						CHECK(ends != 0, "tiny block %#lx: sub-object at %u has no end",
+						      (unsigned long)(s->base + k * TINY_SIZE), o);
+						w->live_req += (uint32_t)__builtin_ctz(ends) - o + 1;
+						w->live_objects++;
+					}
+				} else if (!bit_get(s->freed_bits, k)) {
+					w->live_slot += s->elemsize;
+					w->live_req += s->reqsize[k];
+					w->live_objects++;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int heap_check(struct mheap *h, char *err, size_t len)
+{
+	if (page_alloc_check(h, err, len) != 0)
+		return -1;
+	for (uint32_t spc = 0; spc < h->nspc; spc++) {
+		if (mcentral_check(h, &h->central[spc], err, len) != 0)
+			return -1;
+	}
+	for (int p = 0; p < h->cfg.nprocs; p++) {
+		const struct mcache *c = &h->ps[p].mcache;
+		for (uint32_t spc = 0; spc < h->nspc; spc++) {
+			const struct mspan *s = c->alloc[spc];
+			if (s == &empty_mspan)
+				continue;
+			CHECK(s->spanclass == spc && s->set == SL_SET_MCACHE && s->state == MSPAN_IN_USE,
+			      "P %d caches span %#lx as class %u (span class %u, set %s)", p, (unsigned long)s->base,
+			      spc, s->spanclass, sl_span_set_name((enum sl_span_set)s->set));
+		}
+		if (c->tiny != 0) {
+			struct mspan *s = span_of_heap(h, c->tiny);
+			CHECK(s != NULL && is_tiny(s) && c->tiny_meta == &s->reqsize[mspan_obj_index(s, c->tiny)] &&
+			      mspan_is_allocated(s, mspan_obj_index(s, c->tiny)),
+			      "P %d: current tiny block %#lx is not an allocated tiny slot", p, (unsigned long)c->tiny);
+		}
+	}
+	struct walk_sums w;
+	if (walk_spans(h, &w, err, len) != 0)
+		return -1;
+	CHECK(w.spans == h->spans_inuse, "spans_inuse %lu, walk found %lu", (unsigned long)h->spans_inuse,
+	      (unsigned long)w.spans);
+	CHECK(w.unswept == h->nunswept, "unswept count %lu, sets hold %lu", (unsigned long)h->nunswept,
+	      (unsigned long)w.unswept);
+	CHECK(h->sweep_done == (w.unswept == 0), "sweep_done %d with %lu unswept spans", h->sweep_done,
+	      (unsigned long)w.unswept);
+	struct sl_stats st;
+	heap_stats_compute(h, &st);
+#define EQ(a, b, what) CHECK((a) == (b), "%s: stats %lu, walk %lu", what, (unsigned long)(a), (unsigned long)(b))
+	EQ(st.heap_alloc, w.alloc_bytes, "heap_alloc");
+	EQ(st.live_bytes, w.live_req, "live_bytes");
+	EQ(st.live_objects, w.live_objects, "live_objects");
+	EQ(st.live_bytes + st.internal_frag_bytes, w.live_slot, "live slot bytes");
+	EQ(st.free_slot_bytes_cached, w.cached_free, "free_slot_bytes_cached");
+	EQ(st.free_slot_bytes_central, w.central_free, "free_slot_bytes_central");
+	EQ(st.tail_waste_bytes, w.tail, "tail_waste_bytes");
+	EQ(st.live_bytes + st.internal_frag_bytes + st.dead_bytes + st.free_slot_bytes_cached +
+	   st.free_slot_bytes_central + st.tail_waste_bytes, st.heap_inuse, "identity: slots + waste == heap_inuse");
+	EQ(st.heap_inuse + st.heap_free, st.ready_bytes, "identity: heap_inuse + heap_free == Ready");
+	EQ(st.heap_released, st.prepared_bytes, "identity: heap_released == Prepared");
+	EQ(st.ready_bytes + st.prepared_bytes, st.heap_sys, "identity: Ready + Prepared == heap_sys");
+	EQ(st.reserved_bytes + st.prepared_bytes + st.ready_bytes, (uint64_t)h->narenas * h->cfg.arena_bytes,
+	   "arena bytes by state");
+#undef EQ
+	return 0;
+}
+
+int sl_heap_check(struct sl_heap *hp, char *err, size_t len)
+{
+	return heap_check(&hp->h, err, len);
+}

@@ -1,0 +1,354 @@
+/*
+ * spanlab replay TRACE: replay a trace through the allocator core, print
+ * the summary (a table, or --json), and with --db log the run's events,
+ * snapshots and per-class figures into a spanlab database.
+ *
+ * Exit codes: 0 complete, 1 failed run (out of memory, a validator, the
+ * database), 2 bad usage, a bad config or a malformed trace, 130 stopped by
+ * SIGINT/SIGTERM (the run is logged as interrupted).
+ */
+#define _GNU_SOURCE
+#include <cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "db.h"
+#include "replay.h"
+
+static const char usage_text[] =
+	"usage: spanlab replay TRACE [options]\n\n"
+	"Replay a trace (.slt, mtrace, valgrind, Go allocfreetrace or text; gzip\n"
+	"accepted) through the Go-style allocator and print its figures.\n\n"
+	"  --config FILE        a JSON config (docs/config.md); flags override it\n"
+	"  --db FILE            log the run into this spanlab database\n"
+	"  --procs N            Ps the trace's threads are mapped onto (thread t -> P t mod N)\n"
+	"  --free gc|immediate  free policy (gc: Go-faithful, the default)\n"
+	"  --sweep eager|lazy   sweep mode of the gc policy\n"
+	"  --gogc N|off         GOGC\n"
+	"  --tiny on|off        the tiny allocator for requests under 16 bytes\n"
+	"  --arena-size BYTES   heap arena size (e.g. 64MiB)\n"
+	"  --snapshot-every N   a snapshot every N operations (default: ~2,000 per trace)\n"
+	"  --from FORMAT        the trace's format (slt, text, mtrace, valgrind, goalloc)\n"
+	"  --strict             any trace inconsistency is an error\n"
+	"  --touch              write every page of every object, not just its ends\n"
+	"  --check[=N]          heap validators and content checks (every N ops; default:\n"
+	"                       at every snapshot and at the end)\n"
+	"  --sweep-id ID        record the run as part of sweep ID\n"
+	"  --json               print the summary as JSON\n"
+	"  -q, --quiet          no progress line\n"
+	"  -h, --help           this text\n\n"
+	"Exit status: 0 complete, 1 failed run, 2 bad usage or input, 130 interrupted.\n";
+
+struct replay_cli {
+	struct replay_opts o;
+	const char *config, *db, *sweep_id;
+	bool json;
+	/* flags that override the config file, applied after it */
+	const char *procs, *free_policy, *sweep, *gogc, *tiny, *arena_size;
+};
+
+static void on_signal(int sig)
+{
+	replay_stop = sig;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static int parse_args(int argc, char **argv, struct replay_cli *c)
+{
+	enum { O_CONFIG = 256, O_DB, O_PROCS, O_FREE, O_SWEEP, O_GOGC, O_TINY, O_ARENA, O_SNAP,
+	       O_FROM, O_STRICT, O_TOUCH, O_CHECK, O_SWEEPID, O_JSON };
+	static const struct option opts[] = {
+		{ "config", required_argument, 0, O_CONFIG }, { "db", required_argument, 0, O_DB },
+		{ "procs", required_argument, 0, O_PROCS }, { "free", required_argument, 0, O_FREE },
+		{ "sweep", required_argument, 0, O_SWEEP }, { "gogc", required_argument, 0, O_GOGC },
+		{ "tiny", required_argument, 0, O_TINY }, { "arena-size", required_argument, 0, O_ARENA },
+		{ "snapshot-every", required_argument, 0, O_SNAP }, { "from", required_argument, 0, O_FROM },
+		{ "strict", no_argument, 0, O_STRICT }, { "touch", no_argument, 0, O_TOUCH },
+		{ "check", optional_argument, 0, O_CHECK }, { "sweep-id", required_argument, 0, O_SWEEPID },
+		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	int o;
+
+	optind = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
+		switch (o) {
+		case O_CONFIG: c->config = optarg; break;
+		case O_DB: c->db = optarg; break;
+		case O_PROCS: c->procs = optarg; break;
+		case O_FREE: c->free_policy = optarg; break;
+		case O_SWEEP: c->sweep = optarg; break;
+		case O_GOGC: c->gogc = optarg; break;
+		case O_TINY: c->tiny = optarg; break;
+		case O_ARENA: c->arena_size = optarg; break;
+		case O_SNAP:
+			if (!cli_parse_u64(optarg, 1, UINT64_MAX >> 12, &c->o.snapshot_every))
+				return cli_usage("replay", "--snapshot-every needs a positive integer, not '%s'", optarg);
+			break;
+		case O_FROM:
+			if (!slt_format_parse(optarg, &c->o.open.format))
+				return cli_usage("replay", "unknown trace format '%s'", optarg);
+			break;
+		case O_STRICT: c->o.open.strict = true; break;
+		case O_TOUCH: c->o.touch = true; break;
+		case O_CHECK:
+			c->o.check = true;
+			if (optarg && !cli_parse_u64(optarg, 1, UINT64_MAX, &c->o.check_every))
+				return cli_usage("replay", "--check=N needs a positive integer, not '%s'", optarg);
+			break;
+		case O_SWEEPID: c->sweep_id = optarg; break;
+		case O_JSON: c->json = true; break;
+		case 'q': c->o.quiet = true; break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		case ':': return cli_usage("replay", "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage("replay", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("replay", "missing TRACE");
+	if (optind + 1 < argc)
+		return cli_usage("replay", "unexpected argument '%s'", argv[optind + 1]);
+	c->o.trace = argv[optind];
+	return 0;
+}
+
+/* Flags override the file: each is applied as the config key it names, so
+ * it is checked by the same code and named the same way in errors. */
+static int apply_flags(struct replay_cli *c, char *err, size_t errlen)
+{
+	cJSON *root = cJSON_CreateObject();
+	uint64_t u;
+	int rc = 0;
+
+	if (c->procs) {
+		if (!cli_parse_u64(c->procs, 0, UINT32_MAX, &u))
+			u = 0;
+		cJSON_AddNumberToObject(root, "procs", (double)u);
+	}
+	if (c->free_policy)
+		cJSON_AddStringToObject(root, "free", c->free_policy);
+	if (c->sweep)
+		cJSON_AddStringToObject(root, "sweep", c->sweep);
+	if (c->gogc) {
+		if (!strcmp(c->gogc, "off"))
+			cJSON_AddStringToObject(root, "gogc", "off");
+		else
+			cJSON_AddNumberToObject(root, "gogc", cli_parse_u64(c->gogc, 0, 1u << 30, &u) ? (double)u : -1);
+	}
+	if (c->tiny) {
+		if (!strcmp(c->tiny, "on") || !strcmp(c->tiny, "off"))
+			cJSON_AddBoolToObject(root, "tiny", !strcmp(c->tiny, "on"));
+		else
+			cJSON_AddStringToObject(root, "tiny", c->tiny);
+	}
+	if (c->arena_size)
+		cJSON_AddStringToObject(root, "arena_size", c->arena_size);
+	if (root->child)
+		rc = config_apply_json(root, "command line", NULL, &c->o.cfg, err, errlen);
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* ---- the human-readable summary ---------------------------------------- */
+
+static void pct(FILE *f, double v)
+{
+	if (isnan(v))
+		fprintf(f, "%9s", "-");
+	else
+		fprintf(f, "%8.2f%%", 100 * v);
+}
+
+static const char *mib(char *buf, int64_t b)
+{
+	snprintf(buf, 32, "%.2f MiB", (double)b / (1 << 20));
+	return buf;
+}
+
+static void print_text(const struct replay_cli *c, const struct sim_summary *s, int64_t run_id,
+		       const char *status)
+{
+	const struct sim_config *cfg = &c->o.cfg;
+	char a[32], b[32], d[32];
+	FILE *f = stdout;
+
+	fprintf(f, "trace            %s\n", c->o.trace);
+	fprintf(f, "config           %s free policy%s, %s sweep, GOGC %s, %u P%s, tiny %s, %u size classes\n",
+		config_free_policy_name(cfg->free_policy),
+		cfg->free_policy == SIM_FREE_IMMEDIATE ? " (ablation, not Go)" : "", config_sweep_name(cfg->sweep),
+		cfg->gogc < 0 ? "off" : (snprintf(a, sizeof a, "%lld", (long long)cfg->gogc), a), cfg->procs,
+		cfg->procs == 1 ? "" : "s", cfg->tiny ? "on" : "off", cfg->classes.nclasses - 1);
+	fprintf(f, "status           %s", status);
+	if (run_id > 0)
+		fprintf(f, " (run %lld in %s)", (long long)run_id, c->db);
+	fprintf(f, "\noperations       %lld: %lld allocations, %lld frees, %lld unknown frees\n",
+		(long long)s->ops, (long long)s->mallocs, (long long)s->frees, (long long)s->unknown_frees);
+	fprintf(f, "live bytes       peak %s after op %lld; final %s in %lld objects\n",
+		mib(a, s->peak_live_bytes), (long long)s->peak_live_op, mib(b, s->final_live_bytes),
+		(long long)s->final_live_objects);
+	fprintf(f, "allocator peaks  heap in-use %s, Ready %s, heap sys %s\n", mib(a, s->peak_heap_inuse_bytes),
+		mib(b, s->peak_ready_bytes), mib(d, s->peak_heap_sys_bytes));
+	fprintf(f, "internal frag    %s at peak live\n", mib(a, s->internal_frag_bytes_at_peak));
+	fprintf(f, "fragmentation    (Johnstone & Wilson, memory over live bytes - 1)\n");
+	fprintf(f, "                        #1 avg  #2 at peak live  #3 at peak mem  #4 max/max\n");
+	fprintf(f, "  heap in-use       ");
+	pct(f, s->frag_inuse_jw1), fputs("        ", f), pct(f, s->frag_inuse_jw2), fputs("       ", f);
+	pct(f, s->frag_inuse_jw3), fputs("  ", f), pct(f, s->frag_inuse_jw4), fputc('\n', f);
+	fprintf(f, "  Ready bytes       ");
+	pct(f, s->frag_ready_jw1), fputs("        ", f), pct(f, s->frag_ready_jw2), fputs("       ", f);
+	pct(f, s->frag_ready_jw3), fputs("  ", f), pct(f, s->frag_ready_jw4), fputc('\n', f);
+	fprintf(f, "hit rates        mcache");
+	pct(f, s->hit_rate_mcache), fputs("  mcentral", f), pct(f, s->hit_rate_mcentral);
+	fputs("  pagecache", f), pct(f, s->hit_rate_pagecache), fputs("  heap", f), pct(f, s->hit_rate_heap);
+	fprintf(f, "\nevents           %lld refills, %lld span moves, %lld arena transitions, %lld GC cycles\n",
+		(long long)s->refills, (long long)s->span_moves, (long long)s->arena_transitions,
+		(long long)s->gc_cycles);
+	fprintf(f, "time             %.3f s, %.2f M ops/s\n", s->wall_seconds, s->ops_per_second / 1e6);
+}
+
+static void print_json(const struct replay_cli *c, const struct sim_summary *s, int64_t run_id,
+		       const char *status)
+{
+	cJSON *o = summary_to_json(s);
+	cJSON_AddStringToObject(o, "status", status);
+	cJSON_AddStringToObject(o, "trace", c->o.trace);
+	if (run_id > 0) {
+		cJSON_AddNumberToObject(o, "run_id", (double)run_id);
+		cJSON_AddStringToObject(o, "db", c->db);
+	}
+	cJSON_AddItemToObject(o, "config", config_to_json(&c->o.cfg));
+	char *text = cJSON_Print(o);
+	puts(text);
+	free(text);
+	cJSON_Delete(o);
+}
+
+/* ---- the database glue --------------------------------------------------- */
+
+static int out_snapshot(void *ctx, const struct sim_snapshot *snap)
+{
+	return db_run_snapshot(ctx, snap);
+}
+
+static int out_size_class(void *ctx, const struct sim_size_class_row *row)
+{
+	return db_run_size_class(ctx, row);
+}
+
+static const char *out_error(void *ctx)
+{
+	return db_run_error(ctx);
+}
+
+static int begin_run(struct replay_cli *c, struct db *db, int argc, char **argv, struct db_run **run,
+		     char *err, size_t errlen)
+{
+	char *cfg = config_to_string(&c->o.cfg);
+	const char *base = strrchr(c->o.trace, '/');
+	struct db_run_info info = {
+		.trace_path = c->o.trace,
+		.trace_name = base ? base + 1 : c->o.trace,
+		.trace_format = NULL,
+		.config_json = cfg,
+		.allocator = "go",
+		.free_policy = config_free_policy_name(c->o.cfg.free_policy),
+		.procs = c->o.cfg.procs,
+		.tiny_assumption = c->o.cfg.tiny ? DB_TINY_ON : DB_TINY_OFF,
+		.argc = argc,
+		.argv = argv,
+		.sweep_id = c->sweep_id,
+	};
+	int rc = db_run_begin(db, &info, run, err, errlen);
+	free(cfg);
+	return rc;
+}
+
+static enum db_run_status db_status(enum replay_status st)
+{
+	switch (st) {
+	case REPLAY_OK: return DB_RUN_COMPLETE;
+	case REPLAY_INTERRUPTED: return DB_RUN_INTERRUPTED;
+	default: return DB_RUN_FAILED;
+	}
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	struct replay_cli c = { 0 };
+	struct db *db = NULL;
+	struct db_run *run = NULL;
+	struct replay_out out = { 0 };
+	struct sim_summary sum;
+	char err[1024], err2[1024];
+	int rc;
+
+	config_defaults(&c.o.cfg);
+	if ((rc = parse_args(argc, argv, &c)))
+		return rc < 0 ? SL_EXIT_OK : rc;
+	if (c.config && config_load_file(c.config, &c.o.cfg, err, sizeof err))
+		return cli_bad_input("replay", "%s", err);
+	if (apply_flags(&c, err, sizeof err))
+		return cli_bad_input("replay", "%s", err);
+	if (config_resolve(&c.o.cfg, err, sizeof err))
+		return cli_bad_input("replay", "%s: 'sizeclasses': %s", c.config ? c.config : "config", err);
+
+	if (c.db) {
+		if ((rc = db_open(c.db, DB_OPEN_WRITE, &db, err, sizeof err)))
+			return rc == SL_EXIT_USAGE ? cli_bad_input("replay", "%s", err) : cli_fail("replay", "%s", err);
+		if ((rc = begin_run(&c, db, argc, argv, &run, err, sizeof err))) {
+			db_close(db);
+			return cli_fail("replay", "%s", err);
+		}
+		out = (struct replay_out){ run, db_run_sink(run), out_snapshot, out_size_class, out_error };
+	}
+	install_signals();
+	enum replay_status st = replay_run(&c.o, &out, &sum, err, sizeof err);
+	int64_t run_id = run ? db_run_id(run) : 0;
+	if (run) {
+		bool have_sum = st == REPLAY_OK || st == REPLAY_INTERRUPTED;
+		if (db_run_finish(run, db_status(st), have_sum ? &sum : NULL, st ? err : NULL, err2, sizeof err2)) {
+			db_close(db);
+			if (st == REPLAY_OK || st == REPLAY_INTERRUPTED)
+				return cli_fail("replay", "%s", err2);
+			return cli_fail("replay", "%s (and the database: %s)", err, err2);
+		}
+		if (db_warning(db))
+			fprintf(stderr, "spanlab replay: warning: %s\n", db_warning(db));
+		db_close(db);
+	}
+	switch (st) {
+	case REPLAY_OK:
+	case REPLAY_INTERRUPTED: {
+		const char *status = st == REPLAY_OK ? "complete" : "interrupted";
+		if (c.json)
+			print_json(&c, &sum, run_id, status);
+		else
+			print_text(&c, &sum, run_id, status);
+		fflush(stdout);
+		if (st == REPLAY_INTERRUPTED) {
+			fprintf(stderr, "spanlab replay: interrupted after %lld operations%s\n", (long long)sum.ops,
+				run ? "; the run is logged as interrupted" : "");
+			return 128 + SIGINT;
+		}
+		return SL_EXIT_OK;
+	}
+	case REPLAY_BAD_INPUT:
+		return cli_bad_input("replay", "%s", err);
+	default:
+		return cli_fail("replay", "%s", err);
+	}
+}

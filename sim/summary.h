@@ -1,0 +1,97 @@
+/*
+ * The figures of one replay, written once (SL_SUMMARY_FIELDS) and expanded
+ * into struct sim_summary, the summary columns of the `runs` table (the
+ * "-- @columns summary" line of analysis/schema.sql), the UPDATE that
+ * completes a run (sim/db.c) and the `replay --json` object
+ * (summary_to_json). Adding a figure is one line here; docs/database.md
+ * gives the long form of each.
+ *
+ * The per-size-class figures of the `size_class_stats` table are listed the
+ * same way (SL_SIZE_CLASS_FIELDS), one row per class at the end of a run.
+ *
+ * Types: INT is int64_t (SQLite INTEGER, a JSON integer); REAL is double
+ * (SQLite REAL, a JSON number). A REAL that is NaN or infinite (a ratio
+ * with nothing to divide by) is NULL in SQLite and null in JSON.
+ *
+ * Fragmentation (Johnstone & Wilson, "The memory fragmentation problem:
+ * solved?", ISMM 1998), for allocator memory M (heap in-use, or Ready
+ * bytes) against live bytes L, all as fractions (0.25 = 25% over live):
+ *   #1  mean(M) / mean(L) - 1 over the run's snapshots (time-averaged);
+ *   #2  M / L - 1 at the point of peak L;
+ *   #3  M / L - 1 at the point of peak M;
+ *   #4  max(M) / max(L) - 1.
+ */
+#ifndef SPANLAB_SUMMARY_H
+#define SPANLAB_SUMMARY_H
+
+#include <stdint.h>
+
+struct cJSON;
+
+#define SL_SUMMARY_VERSION 1
+
+/*  column                        type  JSON key (dotted: nested)          meaning */
+#define SL_SUMMARY_FIELDS(X) \
+	X(ops,                        INT,  "ops",                             "trace operations replayed (a realloc is one)") \
+	X(mallocs,                    INT,  "mallocs",                         "allocations: malloc, calloc, aligned, realloc's new object") \
+	X(frees,                      INT,  "frees",                           "frees of known objects, realloc's old object included") \
+	X(unknown_frees,              INT,  "unknown_frees",                   "frees of pointers the trace never allocated (ignored)") \
+	X(peak_live_bytes,            INT,  "peak_live_bytes",                 "max of live requested bytes between operations") \
+	X(peak_live_op,               INT,  "peak_live_op",                    "first operation index after which live bytes peak") \
+	X(final_live_bytes,           INT,  "final_live_bytes",                "live requested bytes at the end") \
+	X(final_live_objects,         INT,  "final_live_objects",              "live objects at the end") \
+	X(peak_heap_inuse_bytes,      INT,  "peak_heap_inuse_bytes",           "max of heap in-use (pages of spans holding objects)") \
+	X(peak_heap_sys_bytes,        INT,  "peak_heap_sys_bytes",             "max of arena bytes in state Prepared or Ready") \
+	X(peak_ready_bytes,           INT,  "peak_ready_bytes",                "max of arena bytes in state Ready") \
+	X(internal_frag_bytes_at_peak, INT, "internal_frag_bytes_at_peak",     "slot minus requested bytes of live objects, at peak live") \
+	X(refills,                    INT,  "refills",                         "mcache refills") \
+	X(span_moves,                 INT,  "span_moves",                      "span_move events") \
+	X(arena_transitions,          INT,  "arena_transitions",               "arena state transitions") \
+	X(gc_cycles,                  INT,  "gc_cycles",                       "completed GC cycles") \
+	X(hit_rate_mcache,            REAL, "hit_rates.mcache",                "small allocations without a refill / small allocations") \
+	X(hit_rate_mcentral,          REAL, "hit_rates.mcentral",              "refills served by an existing span / refills") \
+	X(hit_rate_pagecache,         REAL, "hit_rates.pagecache",             "page allocations served by the P's page cache / page allocations") \
+	X(hit_rate_heap,              REAL, "hit_rates.heap",                  "page allocations served without heap growth / page allocations") \
+	X(frag_inuse_jw1,             REAL, "fragmentation.heap_inuse.jw1",    "J&W #1 with M = heap in-use: time-averaged") \
+	X(frag_inuse_jw2,             REAL, "fragmentation.heap_inuse.jw2",    "J&W #2 with M = heap in-use: at peak live") \
+	X(frag_inuse_jw3,             REAL, "fragmentation.heap_inuse.jw3",    "J&W #3 with M = heap in-use: at peak M") \
+	X(frag_inuse_jw4,             REAL, "fragmentation.heap_inuse.jw4",    "J&W #4 with M = heap in-use: max M over max live") \
+	X(frag_ready_jw1,             REAL, "fragmentation.ready.jw1",         "J&W #1 with M = Ready bytes: time-averaged") \
+	X(frag_ready_jw2,             REAL, "fragmentation.ready.jw2",         "J&W #2 with M = Ready bytes: at peak live") \
+	X(frag_ready_jw3,             REAL, "fragmentation.ready.jw3",         "J&W #3 with M = Ready bytes: at peak M") \
+	X(frag_ready_jw4,             REAL, "fragmentation.ready.jw4",         "J&W #4 with M = Ready bytes: max M over max live") \
+	X(wall_seconds,               REAL, "wall_seconds",                    "wall-clock time of the replay loop") \
+	X(ops_per_second,             REAL, "ops_per_second",                  "ops / wall_seconds")
+
+/* One row per size class (class 0: large objects), written at the end of
+ * a run. All INT. */
+#define SL_SIZE_CLASS_FIELDS(X) \
+	X(size_class,                 "size class (0: large objects)") \
+	X(slot_size,                  "bytes per slot (class 0: 0)") \
+	X(mallocs,                    "slot allocations in this class") \
+	X(frees,                      "slots freed in this class") \
+	X(refills,                    "mcache refills of this class") \
+	X(peak_spans,                 "max of in-use spans of this class") \
+	X(internal_frag_bytes_at_peak, "slot minus requested bytes of its live objects, at peak live") \
+	X(requested_bytes,            "requested bytes of all allocations in this class")
+
+#define SIM_CTYPE_INT  int64_t
+#define SIM_CTYPE_REAL double
+
+struct sim_summary {
+#define X(name, type, json, doc) SIM_CTYPE_##type name;
+	SL_SUMMARY_FIELDS(X)
+#undef X
+};
+
+struct sim_size_class_row {
+#define X(name, doc) int64_t name;
+	SL_SIZE_CLASS_FIELDS(X)
+#undef X
+};
+
+/* The summary as the `replay --json` object (keys as listed above, dotted
+ * keys nested). Caller deletes. NULL on out of memory. */
+struct cJSON *summary_to_json(const struct sim_summary *s);
+
+#endif
