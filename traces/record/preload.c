@@ -12,8 +12,10 @@
  * on every RAW_STAMP_EVERY-th event or after the merger's epoch changed,
  * and one release store of the ring's head. No lock, no hash, no varint,
  * no system call: those happen in the merger, on the other side of the
- * shared memory, and so do the records' fate when the program dies: every
- * record published here is already out of the process.
+ * shared memory. The memory is spanlab record's, so if the program dies,
+ * every record published here is already out of it. A full ring (the
+ * merger is behind) makes the thread sleep on a futex until the merger
+ * frees room; if spanlab record is gone, the thread stops recording.
  *
  * Ordering (raw.h "Order"): allocations are recorded after the real call,
  * frees before it; a realloc is one record after the call while the
