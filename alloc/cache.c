@@ -10,9 +10,11 @@
  * lands in refill without an "initialised?" test on the fast path.
  *
  * Counters. The fast path bumps only P-local fields (req_bytes and, on
- * free, trace_frees, by size class) and the span's alloc_count. Slot
- * allocation counts are derived as Go does: alloc_count -
- * alloc_count_before_cache, flushed at refill / release_all. heap_live
+ * free, trace_frees, by size class); it does not even count the span's
+ * allocations: a cached span's allocCount is derived from its window
+ * (mspan_alloc_count). Slot allocation counts are derived as Go does:
+ * allocCount - alloc_count_before_cache, flushed at refill / release_all.
+ * heap_live
  * (the pacer's input) counts a refilled span's free slots as allocated at
  * once, and release_all takes back the unused ones, as in Go.
  *
@@ -36,10 +38,12 @@ void mcache_init(struct mheap *h, struct sl_p *p)
 	struct mcache *c = &p->mcache;
 	for (uint32_t i = 0; i < 2 * SL_MAX_CLASSES; i++)
 		c->alloc[i] = (struct mspan *)&empty_mspan;
-	c->sc = h->sc;
+	/* (n + 7) / 8 -> span class for n in 16..1024; SPC_OTHER where n would
+	 * be above max_small_size (sl_malloc's range test covers the rest) */
+	for (uint32_t i = 0; i <= SL_SMALL_SIZE_MAX / SL_SMALL_SIZE_DIV; i++)
+		c->size_to_spc[i] = i * SL_SMALL_SIZE_DIV <= h->sc->max_small_size
+			? make_span_class(h->sc->size_to_class8[i], false) : SPC_OTHER;
 	c->heap = h;
-	c->small_min = h->cfg.tiny ? TINY_SIZE : 1;
-	c->small_span = h->sc->max_small_size - c->small_min;
 	c->page_shift = h->page_shift;
 	c->tiny_spc = h->cfg.tiny ? make_span_class(TINY_SIZE_CLASS, true) : 0xffff;
 	c->immediate = h->cfg.free_policy == SL_FREE_IMMEDIATE;
@@ -97,6 +101,7 @@ void mcache_refill(struct mheap *h, struct sl_p *p, span_class_t spc)
 	struct mspan *s = c->alloc[spc];
 	uint32_t cls = span_class_sizeclass(spc);
 	if (s != &empty_mspan) {
+		mspan_uncache(h, s);
 		if (s->alloc_count != s->nelems)
 			sl_throw("refill of span %#lx with free slots", (unsigned long)s->base);
 		flush_span_counts(h, s);
@@ -124,33 +129,22 @@ void mcache_refill(struct mheap *h, struct sl_p *p, span_class_t spc)
 }
 
 /*
- * nextFree: the slow half of a small allocation. Returns the slot and its
- * index and span, or NULL when the heap is out of memory. The caller
- * records the object and then tests the GC trigger (gc_maybe_start), as
- * mallocgc does when shouldhelpgc is set.
+ * nextFree: the slow half of a small allocation, when alloc[spc]'s window
+ * is used up. Moves the window to the span's next group with a free slot,
+ * else refills. Returns the span (its window has a free slot), or NULL
+ * when the heap is out of memory. The caller takes the slot, records the
+ * object and then tests the GC trigger (gc_maybe_start), as mallocgc does
+ * when shouldhelpgc is set.
  */
-void *mcache_next_free(struct sl_p *p, span_class_t spc, uint32_t *idx, struct mspan **sp)
+struct mspan *mcache_next_free(struct sl_p *p, span_class_t spc)
 {
 	struct mheap *h = p->mcache.heap;
 	struct mspan *s = p->mcache.alloc[spc];
-	uint32_t i = mspan_next_free_index(s);
-	if (i == s->nelems) {
-		mcache_refill(h, p, spc);
-		s = p->mcache.alloc[spc];
-		if (s == &empty_mspan)
-			return NULL;
-		i = mspan_next_free_index(s);
-		if (i == s->nelems)
-			sl_throw("refilled span %#lx has no free slot", (unsigned long)s->base);
-		s->alloc_count++;
-		*idx = i;
-		*sp = s;
-		return (void *)(s->base + (uintptr_t)i * s->elemsize);
-	}
-	s->alloc_count++;
-	*idx = i;
-	*sp = s;
-	return (void *)(s->base + (uintptr_t)i * s->elemsize);
+	if (s != &empty_mspan && mspan_next_group(s))
+		return s;
+	mcache_refill(h, p, spc);
+	s = p->mcache.alloc[spc];
+	return s == &empty_mspan ? NULL : s;
 }
 
 /* Tiny block masks: bit o of the low half = a live sub-object starts at
@@ -199,19 +193,19 @@ void *mcache_alloc_tiny(struct sl_p *p, size_t n)
 	}
 	span_class_t spc = make_span_class(TINY_SIZE_CLASS, true);
 	struct mspan *s = c->alloc[spc];
-	uint32_t idx;
-	void *v;
+	size_t bit;
 	bool slow = false;
-	if (mspan_next_free_fast(s, &idx)) {
-		v = mspan_slot(s, idx);
-	} else {
-		if ((v = mcache_next_free(p, spc, &idx, &s)) == NULL)
+	if (!mspan_next_free_fast(s, &bit)) {
+		if ((s = mcache_next_free(p, spc)) == NULL)
 			return NULL;
+		bit = mspan_take(s);
 		slow = true;
 	}
+	void *v = (void *)(s->gaddr + (uintptr_t)bit * TINY_SIZE);
 	((uint64_t *)v)[0] = 0;
 	((uint64_t *)v)[1] = 0;
-	s->reqsize[idx] = tiny_mask(0, size);
+	uint32_t *meta = &s->greq[bit];	/* before a tiny drop can move the window */
+	*meta = tiny_mask(0, size);
 	c->tiny_live_blocks++;
 	c->tiny_req_bytes += size;
 	c->tiny_live_objects++;
@@ -220,7 +214,7 @@ void *mcache_alloc_tiny(struct sl_p *p, size_t n)
 			mcache_tiny_drop(c->heap, p);
 		c->tiny = (uintptr_t)v;
 		c->tinyoffset = size;
-		c->tiny_meta = &s->reqsize[idx];
+		c->tiny_meta = meta;
 	}
 	if (slow)
 		gc_maybe_start(c->heap);
@@ -245,10 +239,9 @@ void *mcache_alloc_large(struct sl_p *p, size_t n, bool needzero)
 	h->large_live_bytes += npages << h->page_shift;
 	h->heap_live += npages << h->page_shift;
 	s->large_req = n;
-	s->limit = s->base + n;
-	s->freeindex = 1;
-	s->alloc_count = 1;
-	s->alloc_cache = 0;
+	s->alloc_count = 1;		/* free_bits[0] is 0: the slot is taken */
+	if (h->cfg.free_policy == SL_FREE_GC)
+		s->live_bits[0] = 1;
 	p->mcache.req_bytes[0] += (int64_t)n;
 	span_move_to(h, s, SL_SET_FULL_SWEPT, 10);
 	if (needzero && s->needzero)
@@ -269,6 +262,7 @@ void mcache_release_all(struct mheap *h, struct sl_p *p)
 		struct mspan *s = c->alloc[spc];
 		if (s == &empty_mspan)
 			continue;
+		mspan_uncache(h, s);
 		flush_span_counts(h, s);
 		if (s->sweepgen != h->sweepgen + 1)
 			h->heap_live -= (uint64_t)(s->nelems - s->alloc_count) * s->elemsize;

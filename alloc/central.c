@@ -68,9 +68,7 @@ struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl
 			span_set_remove(s->in_set, s);
 			sweep_acquire(h, s);
 			mspan_sweep(h, s, true);
-			uint32_t fi = mspan_next_free_index(s);
-			if (fi != s->nelems) {
-				s->freeindex = fi;
+			if (s->alloc_count < s->nelems) {
 				*src = SL_REFILL_FULL_UNSWEPT;
 				move = 4;
 				goto havespan;
@@ -86,8 +84,7 @@ struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl
 havespan:
 	if (s->nelems - s->alloc_count == 0)
 		sl_throw("span %#lx has no free objects", (unsigned long)s->base);
-	mspan_refill_alloc_cache(s, s->freeindex / 64);
-	s->alloc_cache >>= s->freeindex % 64;
+	mspan_cache(h, s);
 	span_move_to(h, s, SL_SET_MCACHE, move);
 	return s;
 }

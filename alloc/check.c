@@ -4,11 +4,14 @@
  * every snapshot of a --check replay). Each returns 0, or -1 with the
  * first violation in err, in words and with the values involved.
  *
- *   mspan_check      alloc_count == allocated slots <= nelems; the alloc
- *                    cache matches the bitmap; the spans map points at the
- *                    span for all its pages; page_in_use marks its first
- *                    page; freed bits only on allocated slots; tiny masks
- *                    only in allocated slots.
+ *   mspan_check      allocCount == allocated slots <= nelems; no free or
+ *                    live bit past nelems; a cached span's window matches
+ *                    its group and no group below it has a free slot;
+ *                    live bits only on allocated slots (cached: on every
+ *                    free slot too), none where unused; fast_lim as the
+ *                    span's state says; the spans map points at the span
+ *                    for all its pages; page_in_use marks its first page;
+ *                    tiny masks only in allocated slots.
  *   mcentral_check   list length == n; every member's in_set, class,
  *                    state and sweepgen agree with the set; partial sets
  *                    hold spans with a free slot, full swept sets none.
@@ -47,30 +50,48 @@ int mspan_check(struct mheap *h, struct mspan *s, char *err, size_t len)
 {
 	unsigned long b = (unsigned long)s->base;
 	CHECK(s->state == MSPAN_IN_USE, "span %#lx: state %u", b, s->state);
-	CHECK(s->alloc_count <= s->nelems, "span %#lx: allocCount %u > nelems %u", b, s->alloc_count, s->nelems);
-	CHECK(s->freeindex <= s->nelems, "span %#lx: freeindex %u > nelems %u", b, s->freeindex, s->nelems);
-	uint32_t n = mspan_count_alloc(s);
-	CHECK(n == s->alloc_count, "span %#lx (class %u): allocCount %u but %u slots allocated",
-	      b, s->spanclass >> 1, s->alloc_count, n);
+	uint32_t ac = mspan_alloc_count(s);
+	CHECK(ac <= s->nelems, "span %#lx: allocCount %u > nelems %u", b, ac, s->nelems);
+	uint32_t n = mspan_count_allocated(s);
+	CHECK(n == ac, "span %#lx (class %u): allocCount %u but %u slots allocated", b, s->spanclass >> 1, ac, n);
 	uint64_t sb = (uint64_t)s->npages << h->page_shift;
-	if (span_class_sizeclass(s->spanclass) != 0)
+	bool large = span_class_sizeclass(s->spanclass) == 0, cached = s->set == SL_SET_MCACHE;
+	if (!large)
 		CHECK((uint64_t)s->nelems * s->elemsize <= sb, "span %#lx: nelems*elemsize > span bytes", b);
-	if (s->freeindex < s->nelems && s->freeindex % 64 != 0) {
-		uint64_t c = ~s->alloc_bits[s->freeindex / 64];
-		uint32_t w = s->freeindex / 64;
-		if ((w + 1) * 64 > s->nelems)
-			c &= ((uint64_t)1 << (s->nelems - w * 64)) - 1;
-		c >>= s->freeindex % 64;
-		CHECK(c == s->alloc_cache, "span %#lx (class %u nelems %u set %u sweepgen %u/%u): allocCache %#lx, bitmap says %#lx (freeindex %u)", b, s->spanclass, s->nelems, s->set, s->sweepgen, h->sweepgen,
-		      (unsigned long)s->alloc_cache, (unsigned long)c, s->freeindex);
+	else
+		CHECK(s->nelems == 1 && ac == 1, "large span %#lx: %u slots, allocCount %u", b, s->nelems, ac);
+	uint32_t nw = mspan_words(s);
+	for (uint32_t w = 0; w < nw; w++) {
+		uint64_t f = mspan_free_word(s, w), live = s->live_bits[w];
+		CHECK((f & ~mspan_valid(s, w)) == 0, "span %#lx: free bits past nelems in group %u", b, w);
+		if (cached && w < s->cur)
+			CHECK(f == 0, "cached span %#lx: free slots in group %u below the window %u", b, w, s->cur);
+		if (s->free_path == FREE_PATH_GC || (large && h->cfg.free_policy == SL_FREE_GC)) {
+			CHECK((live & ~mspan_valid(s, w)) == 0, "span %#lx: live bits past nelems", b);
+			if (cached)
+				CHECK((f & ~live) == 0, "cached span %#lx: a free slot of group %u is not live", b, w);
+			else
+				CHECK((f & live) == 0, "span %#lx: a free slot of group %u is live", b, w);
+		} else {
+			CHECK(live == 0, "span %#lx (class %u): live bits in a span that does not use them", b,
+			      s->spanclass);
+		}
 	}
-	for (uint32_t i = 0; i < s->nelems; i++) {
-		bool alloc = mspan_is_allocated(s, i);
-		if (bit_get(s->freed_bits, i))
-			CHECK(alloc && !is_tiny(s), "span %#lx: slot %u freed but not allocated", b, i);
-		if (is_tiny(s) && s->reqsize[i] != 0)
-			CHECK(alloc, "span %#lx: tiny slot %u has live sub-objects but is free", b, i);
+	if (cached) {
+		CHECK(s->cur < nw && s->greq == s->reqsize + (size_t)s->cur * 64 &&
+		      s->gaddr == s->base + (uintptr_t)s->cur * 64 * s->elemsize,
+		      "cached span %#lx: window %u does not match its group", b, s->cur);
+		CHECK(s->fast_lim == 0, "cached span %#lx: sl_free's fast path is on", b);
+	} else if (s->free_path == FREE_PATH_GC) {
+		CHECK(s->fast_lim == s->divmul || (s->fast_lim == 0 && s->nelems % 64 == 0),
+		      "span %#lx: fast_lim %u, divmul %u", b, s->fast_lim, s->divmul);
+	} else {
+		CHECK(s->fast_lim == 0, "span %#lx (class %u): sl_free's fast path is on", b, s->spanclass);
 	}
+	if (is_tiny(s))
+		for (uint32_t i = 0; i < s->nelems; i++)
+			if (s->reqsize[i] != 0)
+				CHECK(mspan_is_allocated(s, i), "span %#lx: tiny slot %u has live sub-objects but is free", b, i);
 	for (uint32_t i = 0; i < s->npages; i++) {
 		uintptr_t a = s->base + ((uintptr_t)i << h->page_shift);
 		struct heap_arena *ha = arena_of(h, a);
@@ -241,8 +262,9 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 			w->spans++;
 			bool large = span_class_sizeclass(s->spanclass) == 0;
 			uint64_t sb = (uint64_t)s->npages << h->page_shift;
-			uint64_t free_b = large ? 0 : (uint64_t)(s->nelems - s->alloc_count) * s->elemsize;
-			w->alloc_bytes += large ? (s->alloc_count ? sb : 0) : (uint64_t)s->alloc_count * s->elemsize;
+			uint32_t ac = mspan_alloc_count(s);
+			uint64_t free_b = large ? 0 : (uint64_t)(s->nelems - ac) * s->elemsize;
+			w->alloc_bytes += large ? (ac ? sb : 0) : (uint64_t)ac * s->elemsize;
 			if (!large)
 				w->tail += sb - (uint64_t)s->nelems * s->elemsize;
 			if (s->set == SL_SET_MCACHE) {
@@ -261,7 +283,7 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 					w->unswept++;
 			}
 			if (large) {
-				if (s->alloc_count && !bit_get(s->freed_bits, 0)) {
+				if (!mspan_is_freed(h, s, 0)) {
 					w->live_slot += sb;
 					w->live_req += s->large_req;
 					w->live_objects++;
@@ -285,7 +307,7 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 						w->live_req += (uint32_t)__builtin_ctz(ends) - o + 1;
 						w->live_objects++;
 					}
-				} else if (!bit_get(s->freed_bits, k)) {
+				} else if (!mspan_is_freed(h, s, k)) {
 					w->live_slot += s->elemsize;
 					w->live_req += s->reqsize[k];
 					w->live_objects++;

@@ -3,11 +3,12 @@
  * gcMarkTermination / gcSweep (mgc.go) and the 1.19 pacer (mgcpacer.go).
  *
  * gc policy (default, Go-faithful). A trace's free(p) means "p became
- * unreachable": it sets p's bit in freed_bits and changes nothing else.
- * The next cycle's mark is instantaneous: mark_bits := allocated &
- * ~freed (freed bits stay until the span is swept, so a dead object in an
- * unswept span is still known as freed: a second free is a double free) (a tiny block is marked while any sub-object is live, or while it
- * is some P's current block, as gcMarkTinyAllocs does), heap_marked := the
+ * unreachable": it clears p's bit in live_bits and changes nothing else.
+ * The next cycle's mark is instantaneous: mark_bits := allocated & live
+ * (a dead object stays allocated and not live until its span is swept, so
+ * a second free in an unswept span is a double free; a tiny block is
+ * marked while any sub-object is live, or while it is some P's current
+ * block, as gcMarkTinyAllocs does), heap_marked := the
  * marked slot bytes, heap_live := heap_marked. Then, as Go does at mark
  * termination: sweepgen += 2 (every span in a set becomes unswept: M12),
  * the eager sweep (eager mode), heap goal and trigger for the next cycle,
@@ -76,22 +77,13 @@ void gc_start_paced(struct mheap *h)
 		gc_cycle(h, SL_GC_PACER);
 }
 
-/* Mark one span: mark_bits := allocated & ~freed; returns marked slots. */
+/* Mark one span: mark_bits := allocated & live; returns marked slots. */
 static uint32_t mark_span(struct mheap *h, struct mspan *s)
 {
-	uint32_t nw = (s->nelems + 63) / 64, n = 0;
+	uint32_t nw = mspan_words(s), n = 0;
 	bool tiny = s->spanclass == make_span_class(TINY_SIZE_CLASS, true);
 	for (uint32_t w = 0; w < nw; w++) {
-		uint64_t below;
-		if ((w + 1) * 64 <= s->freeindex)
-			below = ~(uint64_t)0;
-		else if (w * 64 < s->freeindex)
-			below = ((uint64_t)1 << (s->freeindex - w * 64)) - 1;
-		else
-			below = 0;
-		uint64_t m = (s->alloc_bits[w] | below) & ~s->freed_bits[w];
-		if ((w + 1) * 64 > s->nelems)
-			m &= ((uint64_t)1 << (s->nelems - w * 64)) - 1;
+		uint64_t m = mspan_mark_word(h, s, w);
 		if (tiny) {
 			for (uint64_t x = m; x != 0; x &= x - 1) {
 				uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(x);
@@ -216,7 +208,6 @@ enum sl_free_result free_immediate(struct mheap *h, struct sl_p *p, struct mspan
 	h->immediate_frees++;
 	if (span_class_sizeclass(s->spanclass) == 0) {
 		s->alloc_count = 0;
-		s->freeindex = 0;
 		h->large_free += (uint64_t)s->npages << h->page_shift;
 		h->large_free_count++;
 		h->large_live_count--;
@@ -224,15 +215,15 @@ enum sl_free_result free_immediate(struct mheap *h, struct sl_p *p, struct mspan
 		mheap_free_span(h, s);
 		return SL_FREE_OK;
 	}
-	mspan_materialize_below(s, idx);
+	mspan_free_slot(s, idx);
 	bit_clear(s->mark_bits, idx);	/* dead, should a sweep of s be pending */
-	s->alloc_count--;
 	s->needzero = true;
 	h->small_free_count[s->spanclass]++;
-	if (s->set == SL_SET_MCACHE)
+	if (s->set == SL_SET_MCACHE) {
 		s->alloc_count_before_cache--;	/* keeps alloc_count - before = allocations */
-	else if (s->alloc_count == 0 || s->set == SL_SET_FULL_SWEPT)
+	} else if (--s->alloc_count == 0 || s->set == SL_SET_FULL_SWEPT) {
 		free_immediate_move(h, s);
+	}
 	return SL_FREE_OK;
 }
 

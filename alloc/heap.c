@@ -224,9 +224,9 @@ static void span_init_class(struct mheap *h, struct mspan *s, uint32_t npages, s
 		s->divmul = h->sc->class_to_divmagic[cls];
 		s->nelems = sl_divide_by_elemsize(s->divmul, (uintptr_t)npages << h->page_shift);
 		if (h->cfg.tiny && spc == make_span_class(TINY_SIZE_CLASS, true))
-			s->fast_free = FREE_PATH_SLOW;
+			s->free_path = FREE_PATH_SLOW;
 		else
-			s->fast_free = h->cfg.free_policy == SL_FREE_GC ? FREE_PATH_GC : FREE_PATH_IMMEDIATE;
+			s->free_path = h->cfg.free_policy == SL_FREE_GC ? FREE_PATH_GC : FREE_PATH_IMMEDIATE;
 	}
 }
 
@@ -242,7 +242,7 @@ struct mspan *mheap_alloc_span(struct mheap *h, struct sl_p *p, uint32_t npages,
 		return NULL;
 	span_init_class(h, s, npages, spc);
 	mspan_init_bits(h, s);
-	if (s->alloc_bits == NULL) {
+	if (s->free_bits == NULL) {
 		mspan_free_bits(h, s);
 		fixalloc_free(&h->spanalloc, s);
 		return NULL;
@@ -289,7 +289,6 @@ struct mspan *mheap_alloc_span(struct mheap *h, struct sl_p *p, uint32_t npages,
 	h->spans_by_class[span_class_sizeclass(spc)]++;
 	h->pages_in_use += npages;
 	s->base = base;
-	s->limit = base + (uintptr_t)s->nelems * s->elemsize;
 	s->needzero = alloc_needs_zero(h, base, npages);
 	s->sweepgen = h->sweepgen;
 	s->state = MSPAN_IN_USE;

@@ -239,53 +239,61 @@ enum free_path { FREE_PATH_SLOW = 0, FREE_PATH_GC = 1, FREE_PATH_IMMEDIATE = 2 }
 struct span_set;
 
 /*
- * mspan. Allocation state of slot n:
- *   n <  freeindex: allocated;
- *   n >= freeindex: allocated iff alloc_bits[n] (allocation never sets
- *                   alloc_bits; it only advances freeindex).
- * alloc_cache holds the complement of the 64 alloc bits of the group that
- * contains freeindex, shifted so bit 0 is freeindex, with bits at or past
- * nelems cleared: 0 means "this group is used up" and sends the caller to
- * the slow path (mspan_next_free_index). Invariants (mspan_check):
- *   alloc_count == number of allocated slots <= nelems;
- *   nelems * elemsize <= npages * page_size; limit == base + nelems*elemsize
- *   (large: base + requested size).
+ * mspan. Slot n (< nelems) is free iff its bit in free_bits is set, except
+ * in the group (64 slots) a P allocates from: while the span is cached,
+ * alloc_mask is the truth for group `cur` and every group below it is full.
+ * Allocation takes the lowest free slot, as Go's nextFreeFast does (Go:
+ * allocBits + freeindex + allocCache; the same order, see span.c).
+ *
+ * live_bits (gc policy, small non-tiny and large spans): slot allocated and
+ * not freed by the trace since it was last marked; while the span is cached
+ * its free slots are set too (so the slots a P allocates need no store).
+ * The mark is live & allocated. Tiny and immediate-policy spans leave it 0.
+ *
+ * Invariants (mspan_check):
+ *   alloc_count == allocated slots <= nelems when not cached (cached: see
+ *   mspan_alloc_count); free bits only below nelems; large spans: one slot,
+ *   nelems == 1, never free while in use; nelems * elemsize <= npages *
+ *   page_size.
  */
 struct mspan {
-	/* Hot: read and written by mspan_next_free_fast, grouped first. */
-	uint64_t alloc_cache;
-	uint32_t freeindex;		/* next slot to examine, 0..nelems */
+	/* First line: the malloc fast path reads only these, and writes only
+	 * alloc_mask; sl_free's fast path reads base..sizeclass. */
+	uint64_t alloc_mask;		/* cached: free slots of group cur; else 0 */
+	uint32_t *greq;			/* reqsize + 64 * cur */
+	uintptr_t gaddr;		/* address of slot 64 * cur */
 	uint32_t elemsize;		/* slot bytes (large: npages * page_size) */
+	uint32_t nelems;		/* slots in the span */
 	uintptr_t base;			/* startAddr, page aligned */
 	uint32_t *reqsize;		/* requested bytes per slot; tiny spans: the
 					 * start mask (low 16) and end mask (high
 					 * 16) of live sub-objects in the block */
-	uint32_t nelems;		/* slots in the span */
-	uint32_t alloc_count;		/* allocated slots */
-	uint64_t *freed_bits;		/* gc policy: freed by the trace since the
-					 * last mark; live = allocated & ~freed */
-	uint64_t *alloc_bits;		/* 1 = allocated (for n >= freeindex) */
-	uint8_t fast_free;		/* enum free_path: which sl_free path a
-					 * small, non-tiny span takes */
-	uint8_t sizeclass;		/* spanclass >> 1 */
+	uint64_t *live_bits;		/* see above */
 	uint32_t divmul;		/* class_to_divmagic; 0 for large */
+	uint32_t fast_lim;		/* sl_free's gc fast path applies iff
+					 * (uint32)((p - base) * divmul) < fast_lim:
+					 * divmul for an uncached small non-tiny span
+					 * of the gc policy (then the test is "p is a
+					 * slot boundary"), else 0 (never) */
 	/* Second line: the three bitmaps of spans with at most 64 slots
-	 * (every class from 128 B up), next to the fields that free reads. */
+	 * (every class from 128 B up) and the rest of what free reads. */
 	uint64_t inline_bits[3];
-
-	/* Cold. */
-	uint32_t npages;
-	uint32_t alloc_count_before_cache; /* alloc_count when cached */
-	uint32_t sweepgen;		/* see mheap.sweepgen */
-	span_class_t spanclass;
+	uint64_t *free_bits;		/* 1 = free slot (Go: ~allocBits) */
+	uint64_t *mark_bits;		/* gcmarkBits of the last mark */
+	uint32_t alloc_count;		/* allocated slots; stale while cached */
+	uint32_t cur;			/* cached: the group alloc_mask holds */
+	uint8_t sizeclass;		/* spanclass >> 1 */
 	uint8_t state;			/* enum mspan_state */
 	uint8_t set;			/* enum sl_span_set: where it is now */
 	bool needzero;			/* slots may hold old data */
-	uint64_t *mark_bits;		/* gcmarkBits of the last mark */
-	void *bits_block;		/* the block holding the 3 bitmaps and
-					 * reqsize (sweep swaps alloc/mark) */
-	size_t bits_bytes;		/* its size */
-	uintptr_t limit;
+	span_class_t spanclass;
+	uint8_t free_path;		/* enum free_path of this span */
+	uint32_t npages;
+	uint32_t alloc_count_before_cache; /* alloc_count when cached */
+
+	/* Cold. */
+	uint32_t sweepgen;		/* see mheap.sweepgen */
+	void *bits_block;		/* the block holding the bitmaps and reqsize */
 	uint64_t large_req;		/* large: the requested size */
 	uintptr_t large_off;		/* large: object offset from base (aligned
 					 * allocations over a page; else 0) */
@@ -293,7 +301,7 @@ struct mspan {
 	struct mspan *next, *prev;	/* links in in_set */
 };
 
-extern const struct mspan empty_mspan;	/* nelems 0, alloc_cache 0 */
+extern const struct mspan empty_mspan;	/* nelems 0, alloc_mask 0 */
 
 static inline uint32_t mspan_obj_index(const struct mspan *s, uintptr_t p)
 {
@@ -307,33 +315,78 @@ static inline unsigned sl_popcount64(uint64_t x)
 	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
 	return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
+/* Index of the lowest set bit of x != 0: one bsf (the builtin adds a
+ * dependency-breaking xor on x86-64). */
+static inline uint64_t sl_ctz64(uint64_t x)
+{
+#if defined(__x86_64__)
+	uint64_t r;
+	__asm__("bsfq %1, %0" : "=r"(r) : "rm"(x) : "cc");
+	return r;
+#else
+	return (uint64_t)__builtin_ctzll(x);
+#endif
+}
+/* Clear bit i % 64 of *w and say whether it was set: one btr on a
+ * register (the word is written back either way; a clear bit stays
+ * clear). */
+static inline bool sl_bit_test_clear(uint64_t *w, uint64_t i)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+	bool was;
+	uint64_t x = *w;
+	__asm__("btrq %2, %0" : "+r"(x), "=@ccc"(was) : "r"(i));
+	*w = x;
+	return was;
+#else
+	uint64_t x = *w, bit = (uint64_t)1 << (i % 64);
+	*w = x & ~bit;
+	return (x & bit) != 0;
+#endif
+}
 static inline bool bit_get(const uint64_t *w, uint32_t i) { return w[i / 64] >> (i % 64) & 1; }
 static inline void bit_set(uint64_t *w, uint32_t i) { w[i / 64] |= (uint64_t)1 << (i % 64); }
 static inline void bit_clear(uint64_t *w, uint32_t i) { w[i / 64] &= ~((uint64_t)1 << (i % 64)); }
+static inline uint32_t mspan_words(const struct mspan *s) { return (s->nelems + 63) / 64; }
+/* Valid slot bits of group w (slots below nelems). */
+static inline uint64_t mspan_valid(const struct mspan *s, uint32_t w)
+{
+	uint32_t past = (w + 1) * 64;
+	return past <= s->nelems ? ~(uint64_t)0 : ((uint64_t)1 << (s->nelems - w * 64)) - 1;
+}
+/* The free bits of group w as they are now (the P's window if cached). */
+static inline uint64_t mspan_free_word(const struct mspan *s, uint32_t w)
+{
+	return s->set == SL_SET_MCACHE && w == s->cur ? s->alloc_mask : s->free_bits[w];
+}
 static inline bool mspan_is_allocated(const struct mspan *s, uint32_t i)
 {
-	return i < s->freeindex || bit_get(s->alloc_bits, i);
+	return i < s->nelems && !(mspan_free_word(s, i / 64) >> (i % 64) & 1);
 }
 
 /*
  * nextFreeFast: the mcache-hit path. Takes the lowest free slot of the
- * cached 64-slot group into *idxp. Cost: one load of alloc_cache, one
- * test, one ctz; stores only to the span (cache, freeindex, alloc_count).
- * No event, no lock, no initialisation branch (the empty sentinel has
- * alloc_cache == 0 and sends the caller to the slow path).
+ * P's 64-slot window into *bitp (its slot is 64 * cur + *bitp). Cost: one
+ * load, one test, one bsf, clear-lowest-bit and one store; no other store,
+ * no event, no lock, no initialisation branch (the empty sentinel has
+ * alloc_mask == 0 and sends the caller to the slow path).
  */
-static inline bool mspan_next_free_fast(struct mspan *s, uint32_t *idxp)
+static inline bool mspan_next_free_fast(struct mspan *s, size_t *bitp)
 {
-	uint64_t c = s->alloc_cache;
-	if (SL_UNLIKELY(c == 0))
+	uint64_t m = s->alloc_mask;
+	if (SL_UNLIKELY(m == 0))
 		return false;
-	unsigned tz = (unsigned)__builtin_ctzll(c);
-	uint32_t idx = s->freeindex + tz;
-	s->alloc_cache = (c >> tz) >> 1;
-	s->freeindex = idx + 1;
-	s->alloc_count++;
-	*idxp = idx;
+	*bitp = sl_ctz64(m);
+	s->alloc_mask = m & (m - 1);
 	return true;
+}
+
+/* The same on a window known to have a free slot (after mcache_next_free). */
+static inline size_t mspan_take(struct mspan *s)
+{
+	uint64_t m = s->alloc_mask;
+	s->alloc_mask = m & (m - 1);
+	return sl_ctz64(m);
 }
 
 static inline void *mspan_slot(const struct mspan *s, uint32_t idx)
@@ -341,22 +394,17 @@ static inline void *mspan_slot(const struct mspan *s, uint32_t idx)
 	return (void *)(s->base + (uintptr_t)idx * s->elemsize);
 }
 
-uint32_t mspan_next_free_index(struct mspan *s);
-
-/* refillAllocCache: load the complement of group `whichword`'s alloc
- * bits, with the bits at or past nelems cleared. */
-static inline void mspan_refill_alloc_cache(struct mspan *s, uint32_t whichword)
-{
-	uint64_t c = ~s->alloc_bits[whichword];
-	uint32_t past = (whichword + 1) * 64;
-	if (past > s->nelems)
-		c &= ((uint64_t)1 << (s->nelems - whichword * 64)) - 1;
-	s->alloc_cache = c;
-}
 void mspan_init_bits(struct mheap *h, struct mspan *s);
 void mspan_free_bits(struct mheap *h, struct mspan *s);
-uint32_t mspan_count_alloc(const struct mspan *s);
-void mspan_materialize_below(struct mspan *s, uint32_t idx);
+uint32_t mspan_count_allocated(const struct mspan *s);
+uint32_t mspan_alloc_count(const struct mspan *s);
+void mspan_window_load(struct mspan *s, uint32_t w);
+bool mspan_next_group(struct mspan *s);
+void mspan_cache(struct mheap *h, struct mspan *s);
+void mspan_uncache(struct mheap *h, struct mspan *s);
+void mspan_free_slot(struct mspan *s, uint32_t idx);
+uint64_t mspan_mark_word(const struct mheap *h, const struct mspan *s, uint32_t w);
+bool mspan_is_freed(const struct mheap *h, const struct mspan *s, uint32_t idx);
 
 /* ---- spanset.c: partial/full span sets (mspanset.go) ------------------ */
 
@@ -443,13 +491,15 @@ static inline void span_move_to(struct mheap *h, struct mspan *s, enum sl_span_s
  * initialisation check. The per-P counters are plain fields, flushed into
  * the heap only by refill/release_all (and summed by sl_heap_stats).
  */
+enum { SPC_OTHER = 1 };		/* span class 0 noscan: never cached, so
+				 * alloc[SPC_OTHER] stays at the sentinel */
 struct mcache {
 	/* Hot: the malloc and free paths touch only these. */
 	struct mspan *alloc[2 * SL_MAX_CLASSES];
-	const struct sl_sizeclasses *sc;
-	size_t small_min;		/* smallest request of the plain small path:
-					 * 16 with the tiny allocator, else 1 */
-	size_t small_span;		/* max_small_size - small_min */
+	uint16_t size_to_spc[SL_SMALL_SIZE_MAX / SL_SMALL_SIZE_DIV + 1];
+					/* (n + 7) / 8 -> span class for sl_malloc's
+					 * 16..1024 bytes; SPC_OTHER above
+					 * max_small_size */
 	uintptr_t arena_base;		/* a one-entry arena cache for sl_free: */
 	uintptr_t arena_bytes;		/*   the arena last looked up and its */
 	struct mspan **arena_spans;	/*   spans map (0/0/NULL: empty) */
@@ -478,7 +528,7 @@ struct sl_p {
 };
 
 void mcache_init(struct mheap *h, struct sl_p *p);
-SL_NOINLINE void *mcache_next_free(struct sl_p *p, span_class_t spc, uint32_t *idx, struct mspan **sp);
+struct mspan *mcache_next_free(struct sl_p *p, span_class_t spc);
 void mcache_refill(struct mheap *h, struct sl_p *p, span_class_t spc);
 void mcache_release_all(struct mheap *h, struct sl_p *p);
 void *mcache_alloc_tiny(struct sl_p *p, size_t n);

@@ -21,11 +21,15 @@
  *   fixalloc.c  off-heap metadata: persistent chunks, fixalloc, bitmaps
  *
  * Allocation (sl_malloc), each step amortising the next, slower one:
- *   1. size -> class: one table lookup (sizeclass.h).
- *   2. mcache hit: mspan_next_free_fast on p's span for the class: one
- *      test, one ctz, three stores to the span; then two P-local stores
- *      (the requested size, by slot and by class). No lock, no event.
- *   3. next group: mspan_next_free_index loads the next 64 alloc bits.
+ *   1. size -> span class: one range test and one load from the P's copy
+ *      of the class table (16..1024 bytes; larger small sizes take one
+ *      more call).
+ *   2. mcache hit: mspan_next_free_fast on the window p's span keeps on
+ *      one 64-slot group: one test, one bsf, clear-lowest-bit, one store;
+ *      then the requested size (by slot) and one P-local counter (by
+ *      class). No lock, no event, no other store.
+ *   3. next group: mspan_next_group moves the window to the span's next
+ *      group with a free slot.
  *   4. refill (per span: ~nelems allocations): the full span goes back to
  *      its mcentral, which hands out a swept partial span, else sweeps an
  *      unswept one, else grows; refill counts the whole span in heap_live
@@ -40,8 +44,8 @@
  * Free (sl_free) first validates the pointer cheaply in every build: an
  * arena of this heap, a page of an in-use span, a slot boundary, an
  * allocated slot, not already freed. Then:
- *   gc policy: set the slot's freed bit. Nothing else changes until the
- *     next simulated GC cycle (gc.c), which marks allocated & ~freed,
+ *   gc policy: clear the slot's live bit. Nothing else changes until the
+ *     next simulated GC cycle (gc.c), which marks allocated & live,
  *     flips sweepgen, sweeps (eagerly, or lazily through cache_span,
  *     reclaim and proportional sweep), flushes every P, and then lets the
  *     scavenger return pages above its goal to the OS.
@@ -66,28 +70,32 @@ const char *sl_free_result_name(enum sl_free_result r)
 	return (unsigned)r < SL_FREE_NRESULTS ? free_result_names[r] : "unknown";
 }
 
-/* Record a small object of n requested bytes in slot idx of s (class cls). */
-static inline void *record_small(struct mcache *c, struct mspan *s, uint32_t cls, uint32_t idx, size_t n)
+/* Take the window's lowest free slot of s (there is one) for a small
+ * object of n requested bytes (class cls). */
+static inline void *take_small(struct mcache *c, struct mspan *s, uint32_t cls, size_t n)
 {
-	s->reqsize[idx] = (uint32_t)n;
+	size_t bit = mspan_take(s);
+	s->greq[bit] = (uint32_t)n;
 	c->req_bytes[cls] += (int64_t)n;
-	return mspan_slot(s, idx);
+	return (void *)(s->gaddr + (uintptr_t)bit * s->elemsize);
 }
+
+static SL_NOINLINE void *malloc_other(struct sl_p *p, size_t n, bool needzero);
 
 /* The small path past the fast path: next group, refill, GC trigger. */
 static SL_NOINLINE void *malloc_small_slow(struct sl_p *p, span_class_t spc, size_t n)
 {
-	uint32_t idx;
-	struct mspan *s;
-	void *v = mcache_next_free(p, spc, &idx, &s);
-	if (v == NULL)
+	if (spc == SPC_OTHER)
+		return malloc_other(p, n, false);
+	struct mspan *s = mcache_next_free(p, spc);
+	if (s == NULL)
 		return NULL;
-	record_small(&p->mcache, s, spc >> 1, idx, n);
+	void *v = take_small(&p->mcache, s, spc >> 1, n);
 	gc_maybe_start(p->mcache.heap);
 	return v;
 }
 
-/* Everything that is not a small request of tiny_limit..max_small bytes. */
+/* Everything that is not a small request of 16..1024 bytes. */
 static SL_NOINLINE void *malloc_other(struct sl_p *p, size_t n, bool needzero)
 {
 	struct mheap *h = p->mcache.heap;
@@ -98,25 +106,34 @@ static SL_NOINLINE void *malloc_other(struct sl_p *p, size_t n, bool needzero)
 	if (n <= h->sc->max_small_size) {
 		uint32_t cls = sl_size_to_class(h->sc, n);
 		struct mspan *s = p->mcache.alloc[make_span_class(cls, false)];
-		uint32_t idx;
-		if (!mspan_next_free_fast(s, &idx))
+		if (s->alloc_mask == 0)
 			return malloc_small_slow(p, make_span_class(cls, false), n);
-		return record_small(&p->mcache, s, cls, idx, n);
+		return take_small(&p->mcache, s, cls, n);
 	}
 	return mcache_alloc_large(p, n, needzero);
 }
 
+/*
+ * sl_malloc. The mcache hit for 16..1024 bytes: one range test, one table
+ * load for the span class, the span, then mspan_next_free_fast (one test,
+ * one bsf, clear-lowest-bit, one store), the requested-size word and one
+ * P-local counter. No event, no lock; every miss goes to a slow path.
+ */
 void *sl_malloc(struct sl_p *p, size_t n)
 {
 	struct mcache *c = &p->mcache;
-	if (SL_UNLIKELY(n - c->small_min > c->small_span))
+	if (SL_UNLIKELY(n - TINY_SIZE > SL_SMALL_SIZE_MAX - TINY_SIZE))
 		return malloc_other(p, n, false);
-	uint32_t cls = sl_size_to_class(c->sc, n);
-	struct mspan *s = c->alloc[cls << 1];
-	uint32_t idx;
-	if (SL_UNLIKELY(!mspan_next_free_fast(s, &idx)))
-		return malloc_small_slow(p, (span_class_t)(cls << 1), n);
-	return record_small(c, s, cls, idx, n);
+	size_t spc = c->size_to_spc[(n + SL_SMALL_SIZE_DIV - 1) / SL_SMALL_SIZE_DIV];
+	struct mspan *s = c->alloc[spc];
+	size_t bit;
+	if (SL_UNLIKELY(!mspan_next_free_fast(s, &bit)))
+		return malloc_small_slow(p, (span_class_t)spc, n);
+	s->greq[bit] = (uint32_t)n;
+	/* req_bytes[spc / 2]: spc is a scan class here (even), so its byte
+	 * offset is spc * 4, which the addressing mode scales for free */
+	*(int64_t *)((char *)c->req_bytes + spc * (sizeof c->req_bytes[0] / 2)) += (int64_t)n;
+	return (void *)(s->gaddr + (uintptr_t)bit * s->elemsize);
 }
 
 /* calloc: only memory that may be dirty is cleared (Go's needzero). */
@@ -187,7 +204,8 @@ static SL_NOINLINE enum sl_free_result free_bad(struct mheap *h, uintptr_t a, en
 	return r;
 }
 
-/* sl_free's less common half: large objects and the immediate policy. */
+/* sl_free's less common half: large objects and the gc policy's objects
+ * in cached spans (the checks are done). */
 static SL_NOINLINE enum sl_free_result free_other(struct sl_p *p, struct mspan *s, uint32_t idx, uintptr_t off)
 {
 	struct mcache *c = &p->mcache;
@@ -199,14 +217,12 @@ static SL_NOINLINE enum sl_free_result free_other(struct sl_p *p, struct mspan *
 	} else {
 		if (off != s->large_off)
 			return free_bad(h, s->base + off, SL_FREE_INTERIOR);
-		if (h->cfg.free_policy == SL_FREE_GC && bit_get(s->freed_bits, 0))
-			return free_bad(h, s->base + off, SL_FREE_DOUBLE_FREE);
 		req = (int64_t)s->large_req;
 		h->large_live_objs--;
 		h->large_live_bytes -= (uint64_t)s->npages << h->page_shift;
 	}
 	if (h->cfg.free_policy == SL_FREE_GC)
-		bit_set(s->freed_bits, idx);
+		bit_clear(s->live_bits, idx);
 	else
 		free_immediate(h, p, s, idx);
 	c->req_bytes[cls] -= req;
@@ -216,7 +232,7 @@ static SL_NOINLINE enum sl_free_result free_other(struct sl_p *p, struct mspan *
 
 /*
  * The immediate policy's free of a small, non-tiny, allocated slot (the
- * checks are done): the slot becomes the span's next free slot.
+ * checks are done): the slot becomes free at once (mspan_free_slot).
  */
 static SL_NOINLINE enum sl_free_result free_small_immediate(struct mcache *c, struct mspan *s, uint32_t idx)
 {
@@ -225,14 +241,13 @@ static SL_NOINLINE enum sl_free_result free_small_immediate(struct mcache *c, st
 	c->trace_frees[cls]++;
 	struct mheap *h = c->heap;
 	h->immediate_frees++;
-	mspan_materialize_below(s, idx);
+	mspan_free_slot(s, idx);
 	s->mark_bits[idx / 64] &= ~((uint64_t)1 << (idx % 64));
-	s->alloc_count--;
 	s->needzero = true;
 	h->small_free_count[s->spanclass]++;
 	if (s->set == SL_SET_MCACHE)
 		s->alloc_count_before_cache--;
-	else if (SL_UNLIKELY(s->alloc_count == 0 || s->set == SL_SET_FULL_SWEPT))
+	else if (SL_UNLIKELY(--s->alloc_count == 0 || s->set == SL_SET_FULL_SWEPT))
 		free_immediate_move(h, s);
 	return SL_FREE_OK;
 }
@@ -259,31 +274,35 @@ static SL_NOINLINE enum sl_free_result free_slow(struct sl_p *p, void *ptr)
 		return free_bad(h, a, SL_FREE_INTERIOR);
 	if (!mspan_is_allocated(s, idx))
 		return free_bad(h, a, SL_FREE_NOT_ALLOCATED);
-	if (bit_get(s->freed_bits, idx))
+	if (mspan_is_freed(h, s, idx))
 		return free_bad(h, a, SL_FREE_DOUBLE_FREE);
 	if (c->immediate && span_class_sizeclass(s->spanclass) != 0)
 		return free_small_immediate(c, s, idx);
 	return free_other(p, s, idx, off);
 }
 
-/* Off sl_free's gc fast path: the immediate policy's small objects, once
- * the slot checks pass, else the careful path. */
-static SL_NOINLINE enum sl_free_result free_not_gc(struct sl_p *p, void *ptr, struct mspan *s, uint32_t idx,
-						   uintptr_t off)
+/*
+ * Off sl_free's gc fast path (s is not a free span's NULL): the immediate
+ * policy's small objects, once the slot checks pass, else the careful path.
+ */
+static SL_NOINLINE enum sl_free_result free_not_gc(struct sl_p *p, void *ptr, struct mspan *s)
 {
-	if (off == (uintptr_t)idx * s->elemsize && s->fast_free == FREE_PATH_IMMEDIATE && mspan_is_allocated(s, idx))
+	uintptr_t off = (uintptr_t)ptr - s->base;
+	uint32_t idx = sl_divide_by_elemsize(s->divmul, off);
+	if (s->free_path == FREE_PATH_IMMEDIATE && off == (uintptr_t)idx * s->elemsize && mspan_is_allocated(s, idx))
 		return free_small_immediate(&p->mcache, s, idx);
 	return free_slow(p, ptr);
 }
 
 /*
- * sl_free. Validation costs a few compares and stays on in every build;
- * misuse returns an error and leaves the heap as it was. The fast path
- * (gc policy, small non-tiny object, arena cache hit) is a straight line
- * with no call: arena cache, spans map, slot index by multiply, slot
- * boundary, allocated, not yet freed; then set the freed bit and two
- * P-local counters. The immediate policy's small objects take their own
- * path after the same checks; everything else tail-calls free_slow.
+ * sl_free. Validation stays on in every build; misuse returns an error and
+ * leaves the heap as it was. The fast path (gc policy, small non-tiny
+ * object in a span no P caches, arena cache hit) is a straight line: arena
+ * cache (one subtract, one compare), spans map, one multiply by the
+ * division magic whose low half says "slot boundary and fast path" (one
+ * compare against fast_lim) and whose high half is the slot index, then
+ * one live bit tested and cleared ("allocated and not yet freed") and two
+ * P-local counters. Everything else goes to free_not_gc / free_slow.
  */
 enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 {
@@ -294,16 +313,12 @@ enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 	struct mspan *s = c->arena_spans[aoff >> c->page_shift];
 	if (SL_UNLIKELY(s == NULL))
 		return free_slow(p, ptr);
-	uintptr_t off = a - s->base;
-	uint32_t idx = sl_divide_by_elemsize(s->divmul, off);
-	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize || s->fast_free != FREE_PATH_GC))
-		return free_not_gc(p, ptr, s, idx, off);
-	uint64_t bit = (uint64_t)1 << (idx % 64), *fw = &s->freed_bits[idx / 64];
-	if (SL_UNLIKELY(idx >= s->freeindex && !(s->alloc_bits[idx / 64] & bit)))
+	uint64_t q = (uint64_t)(a - s->base) * s->divmul;
+	if (SL_UNLIKELY((uint32_t)q >= s->fast_lim))
+		return free_not_gc(p, ptr, s);
+	size_t idx = (size_t)(q >> 32);
+	if (SL_UNLIKELY(!sl_bit_test_clear(&s->live_bits[idx / 64], idx)))
 		return free_slow(p, ptr);
-	if (SL_UNLIKELY(*fw & bit))
-		return free_slow(p, ptr);
-	*fw |= bit;
 	uint32_t cls = s->sizeclass;
 	c->req_bytes[cls] -= s->reqsize[idx];
 	c->trace_frees[cls]++;
@@ -329,9 +344,9 @@ static bool find_object(struct mheap *h, uintptr_t a, struct mspan **sp, uint32_
 		if (!(s->reqsize[idx] >> o & 1))
 			return false;
 	} else if (span_class_sizeclass(s->spanclass) == 0) {
-		if (off != s->large_off || bit_get(s->freed_bits, 0))
+		if (off != s->large_off || mspan_is_freed(h, s, 0))
 			return false;
-	} else if (o != 0 || bit_get(s->freed_bits, idx)) {
+	} else if (o != 0 || mspan_is_freed(h, s, idx)) {
 		return false;
 	}
 	*sp = s;
@@ -392,7 +407,6 @@ void *sl_realloc(struct sl_p *p, void *ptr, size_t n)
 		if (n <= ((size_t)s->npages << h->page_shift) - s->large_off) {
 			c->req_bytes[0] += (int64_t)n - (int64_t)old;
 			s->large_req = n;
-			s->limit = s->base + s->large_off + n;
 			return ptr;
 		}
 	} else {
@@ -442,9 +456,8 @@ void *sl_aligned_alloc(struct sl_p *p, size_t align, size_t n, enum sl_align_err
 		if (cls < h->sc->nclasses) {
 			span_class_t spc = make_span_class(cls, false);
 			struct mspan *s = p->mcache.alloc[spc];
-			uint32_t idx;
-			if (mspan_next_free_fast(s, &idx))
-				v = record_small(&p->mcache, s, cls, idx, n);
+			if (s->alloc_mask != 0)
+				v = take_small(&p->mcache, s, cls, n);
 			else
 				v = malloc_small_slow(p, spc, n);
 			if (v == NULL)
@@ -467,6 +480,5 @@ void *sl_aligned_alloc(struct sl_p *p, size_t align, size_t n, enum sl_align_err
 	s->large_off = a - s->base;
 	p->mcache.req_bytes[0] -= (int64_t)(n + extra - n);
 	s->large_req = n;
-	s->limit = a + n;
 	return (void *)a;
 }

@@ -2,141 +2,216 @@
  * Spans: Go's mspan (mheap.go) and its allocation bitmap walk (mbitmap.go).
  *
  * A span is npages contiguous pages holding nelems slots of elemsize
- * bytes (small classes) or one large object (class 0). Slot n is
- * allocated iff n < freeindex or alloc_bits[n]: allocation only advances
- * freeindex, so the lowest free slot at or after freeindex is always the
- * next one handed out (Go's order). alloc_cache caches the complement of
- * the 64 alloc bits of freeindex's group, shifted to start at freeindex.
+ * bytes (small classes) or one large object (class 0). Allocation always
+ * takes the lowest free slot of the span, which is the order Go's
+ * freeindex + allocBits + allocCache walk produces.
  *
- * Departure from Go: Go's cache has bits past nelems set (they read as
- * free) and nextFreeFast must compare against nelems and refuse to cross a
- * 64-slot boundary. We clear the bits past nelems when loading, so a zero
- * cache means exactly "nothing left in this group": the fast path is one
- * test and one ctz, and mspan_next_free_index loads the next group. The
- * allocation order is unchanged.
+ * Departure from Go: instead of allocBits (1 = allocated at or above
+ * freeindex) and a shifted allocCache, a span keeps free_bits (1 = free),
+ * and a P allocates from a window on one 64-slot group: alloc_mask, the
+ * group's free bits, with gaddr/greq pointing at the group's first slot and
+ * requested-size word. The fast path is then one test, one bsf and a
+ * clear-lowest-bit; no freeindex store, no shift, no allocCount store
+ * (allocCount of a cached span is derived when it is needed,
+ * mspan_alloc_count). Every group below the window is full, so "lowest
+ * free slot" is the window's lowest bit, then the next groups in order.
+ * While cached, free_bits[cur] is stale and alloc_mask is the truth; when
+ * uncached, free_bits is exact.
  *
- * Per-span bitmaps (one block from bits_alloc, like Go's gcBits arenas):
- *   alloc_bits  allocation state above freeindex (Go allocBits);
- *   mark_bits   the last mark's result (Go gcmarkBits), consumed by sweep;
- *   freed_bits  gc policy: objects the trace freed since the last mark.
- *               The mark computes mark = allocated & ~freed, so malloc
- *               never touches a bitmap and free only sets one bit;
- *   reqsize     requested bytes per slot (live and internal-fragmentation
- *               stats); for tiny blocks, the start and end masks of their
- *               live sub-objects.
+ * Per-span bitmaps (one block from bits_alloc, like Go's gcBits arenas;
+ * spans of at most 64 slots keep the three bitmaps inline):
+ *   free_bits  the allocation state (Go ~allocBits);
+ *   mark_bits  the last mark's result (Go gcmarkBits), consumed by sweep;
+ *   live_bits  gc policy: allocated and not freed by the trace since the
+ *              last mark (plus, while cached, the free slots), so that
+ *              sl_free tests and clears one bit and the mark is
+ *              live & allocated; malloc never touches a bitmap;
+ *   reqsize    requested bytes per slot (live and internal-fragmentation
+ *              stats); for tiny blocks, the start and end masks of their
+ *              live sub-objects.
  */
 #include "internal.h"
 
-const struct mspan empty_mspan = { .alloc_cache = 0, .nelems = 0, .freeindex = 0 };
+const struct mspan empty_mspan = { .alloc_mask = 0, .nelems = 0 };
 
 static inline uint32_t bitmap_words(uint32_t nelems) { return (nelems + 63) / 64; }
 
-/* Allocate and zero the span's bitmaps; alloc_bits stays NULL if the OS
- * refuses metadata memory. Spans of at most 64 slots keep their three
- * bitmaps inline (one cache line with the fields sl_free reads); the
- * requested-size words always live in a separate block. */
+/* Bytes of the bits block: three bitmaps unless inline, and reqsize. */
+static size_t bits_bytes(uint32_t nelems)
+{
+	uint32_t w = bitmap_words(nelems);
+	return (w <= 1 ? 0 : (size_t)w * 8 * 3) + (size_t)nelems * 4;
+}
+
+/* Allocate and clear the span's bitmaps (a small span starts with every
+ * slot free); free_bits stays NULL if the OS refuses metadata memory.
+ * Spans of at most 64 slots keep their three bitmaps inline (one cache
+ * line with the fields sl_free reads); the requested-size words always
+ * live in a separate block. */
 void mspan_init_bits(struct mheap *h, struct mspan *s)
 {
 	uint32_t w = bitmap_words(s->nelems);
 	bool inl = w <= 1;
-	s->bits_bytes = (inl ? 0 : (size_t)w * 8 * 3) + (size_t)s->nelems * 4;
-	uint64_t *b = bits_alloc(h, s->bits_bytes);
+	uint64_t *b = bits_alloc(h, bits_bytes(s->nelems));
 	s->bits_block = b;
-	s->alloc_bits = NULL;
+	s->free_bits = NULL;
 	if (b == NULL)
 		return;
 	if (inl) {
 		memset(s->inline_bits, 0, sizeof s->inline_bits);
-		s->alloc_bits = &s->inline_bits[0];
+		s->free_bits = &s->inline_bits[0];
 		s->mark_bits = &s->inline_bits[1];
-		s->freed_bits = &s->inline_bits[2];
+		s->live_bits = &s->inline_bits[2];
 		s->reqsize = (uint32_t *)b;
-		return;
+	} else {
+		s->free_bits = b;
+		s->mark_bits = b + w;
+		s->live_bits = b + 2 * w;
+		s->reqsize = (uint32_t *)(b + 3 * w);
 	}
-	s->alloc_bits = b;
-	s->mark_bits = b + w;
-	s->freed_bits = b + 2 * w;
-	s->reqsize = (uint32_t *)(b + 3 * w);
+	if (span_class_sizeclass(s->spanclass) != 0)
+		for (uint32_t i = 0; i < w; i++)
+			s->free_bits[i] = mspan_valid(s, i);
 }
 
 void mspan_free_bits(struct mheap *h, struct mspan *s)
 {
 	if (s->bits_block != NULL)
-		bits_free(h, s->bits_block, s->bits_bytes);
+		bits_free(h, s->bits_block, bits_bytes(s->nelems));
 	s->bits_block = NULL;
-	s->alloc_bits = s->mark_bits = s->freed_bits = NULL;
+	s->free_bits = s->mark_bits = s->live_bits = NULL;
 	s->reqsize = NULL;
 }
 
-/*
- * nextFreeIndex: the index of the next free slot at or after freeindex,
- * consuming it (freeindex moves past it), or nelems if the span is full.
- * The caller counts the allocation. Never writes to a full span, so the
- * read-only empty sentinel is safe here.
- */
-uint32_t mspan_next_free_index(struct mspan *s)
+/* Allocated slots counted from the bitmaps as they are now (validators). */
+uint32_t mspan_count_allocated(const struct mspan *s)
 {
-	uint32_t fi = s->freeindex, n = s->nelems;
-	if (fi >= n)
-		return n;
-	uint64_t c = s->alloc_cache;
-	while (c == 0) {
-		if (fi % 64 != 0) {
-			fi = (fi + 63) & ~63u;
-		} else {
-			mspan_refill_alloc_cache(s, fi / 64);
-			c = s->alloc_cache;
-			if (c != 0)
-				break;
-			fi += 64;
-		}
-		if (fi >= n) {
-			s->freeindex = n;
-			s->alloc_cache = 0;
-			return n;
-		}
-	}
-	unsigned tz = (unsigned)__builtin_ctzll(c);
-	uint32_t idx = fi + tz;
-	s->alloc_cache = (c >> tz) >> 1;
-	s->freeindex = idx + 1;
-	return idx;
-}
-
-/* Allocated slots counted from the bitmap (validators, stats). */
-uint32_t mspan_count_alloc(const struct mspan *s)
-{
-	uint32_t n = s->freeindex;
-	for (uint32_t i = s->freeindex; i < s->nelems; i++)
-		n += bit_get(s->alloc_bits, i);
+	uint32_t n = 0;
+	for (uint32_t w = 0; w < mspan_words(s); w++)
+		n += sl_popcount64(~mspan_free_word(s, w) & mspan_valid(s, w));
 	return n;
 }
 
-/*
- * Immediate policy: make slot idx (< freeindex) the next free slot. Every
- * slot in [idx, freeindex) is allocated by definition; write that into
- * alloc_bits before freeindex drops to idx, then clear idx's bit.
- */
-static SL_NOINLINE void materialize_wide(struct mspan *s, uint32_t idx)
+/* allocCount: s->alloc_count, or for a cached span the slots not free in
+ * the window and above it (every group below is full). */
+uint32_t mspan_alloc_count(const struct mspan *s)
 {
-	bits_set_range(s->alloc_bits, idx, s->freeindex - idx);	/* spans over 64 slots */
-	s->freeindex = idx;
-	bit_clear(s->alloc_bits, idx);
-	mspan_refill_alloc_cache(s, idx / 64);
-	s->alloc_cache >>= idx % 64;
+	if (s->set != SL_SET_MCACHE)
+		return s->alloc_count;
+	uint32_t nfree = sl_popcount64(s->alloc_mask);
+	for (uint32_t w = s->cur + 1; w < mspan_words(s); w++)
+		nfree += sl_popcount64(s->free_bits[w]);
+	return s->nelems - nfree;
 }
 
-void mspan_materialize_below(struct mspan *s, uint32_t idx)
+/* Point the window at group w (its free bits become alloc_mask). */
+void mspan_window_load(struct mspan *s, uint32_t w)
 {
-	uint32_t fi = s->freeindex;
-	uint64_t *w = s->alloc_bits;
-	if (idx < fi) {
-		if (SL_UNLIKELY(idx / 64 != (fi - 1) / 64))
-			return materialize_wide(s, idx);
-		w[idx / 64] |= (~(uint64_t)0 << (idx % 64)) & (~(uint64_t)0 >> (63 - (fi - 1) % 64));
-		s->freeindex = fi = idx;
+	s->cur = w;
+	s->alloc_mask = s->free_bits[w];
+	s->greq = s->reqsize + (size_t)w * 64;
+	s->gaddr = s->base + (uintptr_t)w * 64 * s->elemsize;
+}
+
+/*
+ * nextFreeIndex's group step: the window is used up; move it to the next
+ * group with a free slot. false if there is none (the span is full).
+ */
+bool mspan_next_group(struct mspan *s)
+{
+	uint32_t nw = mspan_words(s);
+	for (uint32_t w = s->cur + 1; w < nw; w++) {
+		if (s->free_bits[w] != 0) {
+			s->free_bits[s->cur] = 0;
+			mspan_window_load(s, w);
+			return true;
+		}
 	}
-	w[idx / 64] &= ~((uint64_t)1 << (idx % 64));
-	mspan_refill_alloc_cache(s, fi / 64);
-	s->alloc_cache >>= fi % 64;
+	return false;
+}
+
+/*
+ * A P takes s (uncached, with a free slot): the window goes to its lowest
+ * group with a free slot. In the gc policy its free slots become live, so
+ * that the objects the P allocates are live with no store on the fast path;
+ * while cached, sl_free's fast path does not apply (fast_lim 0).
+ */
+void mspan_cache(struct mheap *h, struct mspan *s)
+{
+	uint32_t nw = mspan_words(s), w = 0;
+	while (w < nw && s->free_bits[w] == 0)
+		w++;
+	if (w == nw)
+		sl_throw("span %#lx has no free objects", (unsigned long)s->base);
+	if (s->free_path == FREE_PATH_GC)
+		for (uint32_t i = w; i < nw; i++)
+			s->live_bits[i] |= s->free_bits[i];
+	mspan_window_load(s, w);
+	s->fast_lim = 0;
+}
+
+/*
+ * s leaves its P: the window is written back, allocCount is exact again,
+ * the free slots stop being live, and sl_free's fast path applies again.
+ * Called while s->set is still SL_SET_MCACHE.
+ */
+void mspan_uncache(struct mheap *h, struct mspan *s)
+{
+	uint32_t nw = mspan_words(s);
+	s->alloc_count = mspan_alloc_count(s);
+	s->free_bits[s->cur] = s->alloc_mask;
+	if (s->free_path == FREE_PATH_GC) {
+		for (uint32_t i = s->cur; i < nw; i++)
+			s->live_bits[i] &= ~s->free_bits[i];
+		/* a slot boundary at nelems (a tail of at least one slot size
+		 * cannot happen; a custom table could still put one on a bitmap
+		 * word boundary) would index past live_bits: no fast path then */
+		bool past = s->nelems % 64 == 0 && (uint64_t)s->nelems * s->elemsize < (uint64_t)s->npages << h->page_shift;
+		s->fast_lim = past ? 0 : s->divmul;
+	}
+}
+
+/*
+ * Immediate policy: slot idx (allocated) is free now and, being the lowest
+ * free slot or not, is handed out in Go's order. For a cached span below
+ * the window, the window moves down to idx's group. The caller counts.
+ */
+void mspan_free_slot(struct mspan *s, uint32_t idx)
+{
+	uint32_t w = idx / 64;
+	uint64_t bit = (uint64_t)1 << (idx % 64);
+	if (s->set != SL_SET_MCACHE) {
+		s->free_bits[w] |= bit;
+		return;
+	}
+	if (w == s->cur) {
+		s->alloc_mask |= bit;
+		return;
+	}
+	s->free_bits[w] |= bit;
+	if (w < s->cur) {
+		s->free_bits[s->cur] = s->alloc_mask;
+		mspan_window_load(s, w);
+	}
+}
+
+/* Was the allocated slot idx freed by the trace (gc policy, not yet
+ * reclaimed)? Tiny blocks keep their own masks; the immediate policy
+ * reclaims at once. */
+bool mspan_is_freed(const struct mheap *h, const struct mspan *s, uint32_t idx)
+{
+	return h->cfg.free_policy == SL_FREE_GC && s->spanclass != make_span_class(TINY_SIZE_CLASS, true) &&
+	       !bit_get(s->live_bits, idx);
+}
+
+/*
+ * The mark of group w: allocated slots, less (gc policy) those the trace
+ * freed; tiny blocks are filtered by the caller.
+ */
+uint64_t mspan_mark_word(const struct mheap *h, const struct mspan *s, uint32_t w)
+{
+	uint64_t m = ~mspan_free_word(s, w) & mspan_valid(s, w);
+	if (h->cfg.free_policy == SL_FREE_GC && s->spanclass != make_span_class(TINY_SIZE_CLASS, true))
+		m &= s->live_bits[w];
+	return m;
 }

@@ -54,8 +54,9 @@ void heap_stats_compute(struct mheap *h, struct sl_stats *st)
 			const struct mspan *s = c->alloc[spc];
 			if (s == &empty_mspan)
 				continue;
-			small_alloc[spc] += (uint32_t)(s->alloc_count - s->alloc_count_before_cache);
-			cached_free += (uint64_t)(s->nelems - s->alloc_count) * s->elemsize;
+			uint32_t ac = mspan_alloc_count(s);
+			small_alloc[spc] += (uint32_t)(ac - s->alloc_count_before_cache);
+			cached_free += (uint64_t)(s->nelems - ac) * s->elemsize;
 		}
 		for (uint32_t cls = 0; cls < sc->nclasses; cls++) {
 			req[cls] += c->req_bytes[cls];

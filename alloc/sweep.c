@@ -2,8 +2,8 @@
  * Sweeping: Go's mgcsweep.go (sweepLocked.sweep, sweepone, the page
  * reclaimer, proportional sweep) and gcPaceSweeper (mgcpacer.go).
  *
- * Sweeping a span applies the last mark: alloc_bits := mark_bits,
- * alloc_count := marked slots, freeindex := 0. Unmarked slots become free
+ * Sweeping a span applies the last mark: free_bits := ~mark_bits,
+ * live_bits &= mark_bits, alloc_count := marked slots. Unmarked slots become free
  * (small_free_count), and a span the sweep leaves with nothing allocated
  * goes back to the page heap. With preserve (cache_span sweeping a span it
  * is about to hand to a P) the span stays where the caller puts it;
@@ -61,23 +61,20 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
 			 (unsigned long)s->base, s->state, s->sweepgen, sg);
 	h->pages_swept += s->npages;
 	h->spans_swept++;
-	/* one pass: count marks, keep freed bits only on survivors (freed
-	 * after the mark), and clear the old alloc bits for the next mark */
-	uint32_t nalloc = 0, nw = (s->nelems + 63) / 64;
-	uint64_t *mark = s->mark_bits, *old = s->alloc_bits, *freed = s->freed_bits;
+	/* one pass: count marks, free what is not marked (allocBits =
+	 * gcmarkBits), keep live bits only on survivors (an object freed after
+	 * the mark stays allocated and dead until the next cycle) */
+	uint32_t nalloc = 0, nw = mspan_words(s);
+	uint64_t *mark = s->mark_bits, *fb = s->free_bits, *live = s->live_bits;
 	for (uint32_t w = 0; w < nw; w++) {
 		nalloc += sl_popcount64(mark[w]);
-		freed[w] &= mark[w];
-		old[w] = 0;
+		live[w] &= mark[w];
+		fb[w] = ~mark[w] & mspan_valid(s, w);
 	}
 	if (nalloc > s->alloc_count)
 		sl_throw("span %#lx: %u marked > %u allocated", (unsigned long)s->base, nalloc, s->alloc_count);
 	uint32_t nfreed = s->alloc_count - nalloc;
 	s->alloc_count = nalloc;
-	s->freeindex = 0;
-	s->alloc_bits = mark;		/* allocBits = gcmarkBits, fresh gcmarkBits */
-	s->mark_bits = old;
-	mspan_refill_alloc_cache(s, 0);
 	s->sweepgen = sg;
 	bool large = span_class_sizeclass(s->spanclass) == 0;
 	h->objects_swept_free += nfreed;

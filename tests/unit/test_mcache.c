@@ -23,9 +23,9 @@ Test(mcache, starts_at_the_empty_sentinel)
 	struct sl_p *p = sl_heap_p(h, 0);
 	for (uint32_t spc = 0; spc < h->h.nspc; spc++)
 		cr_assert_eq(p->mcache.alloc[spc], &empty_mspan, "alloc[%u] is not the sentinel", spc);
-	uint32_t idx;
-	cr_assert_null(mspan_next_free_fast((struct mspan *)&empty_mspan, &idx), "the sentinel has no free slot");
-	cr_assert_eq(mspan_next_free_index((struct mspan *)&empty_mspan), 0, "== nelems: full");
+	size_t bit;
+	cr_assert_not(mspan_next_free_fast((struct mspan *)&empty_mspan, &bit), "the sentinel has no free slot");
+	cr_assert_eq(empty_mspan.nelems, 0, "and no group to move to");
 	void *v = sl_malloc(p, 100);
 	cr_assert_neq(p->mcache.alloc[make_span_class(sl_size_to_class(h->h.sc, 100), false)], &empty_mspan);
 	cr_assert_not_null(v);
