@@ -282,15 +282,29 @@ static SL_NOINLINE enum sl_free_result free_slow(struct sl_p *p, void *ptr)
 }
 
 /*
- * Off sl_free's gc fast path (s is not a free span's NULL): the immediate
- * policy's small objects, once the slot checks pass, else the careful path.
+ * Off sl_free's gc fast path (s is not NULL; q is the division-magic
+ * product of ptr's offset): the gc policy's objects in a span a P caches
+ * (allocated: below the window's group, or not free in the window or in
+ * free_bits above it; then the live bit as on the fast path), the
+ * immediate policy's small objects; else the careful path.
  */
-static SL_NOINLINE enum sl_free_result free_not_gc(struct sl_p *p, void *ptr, struct mspan *s)
+static SL_NOINLINE enum sl_free_result free_not_gc(struct sl_p *p, void *ptr, struct mspan *s, uint64_t q)
 {
-	uintptr_t off = (uintptr_t)ptr - s->base;
-	uint32_t idx = sl_divide_by_elemsize(s->divmul, off);
-	if (s->free_path == FREE_PATH_IMMEDIATE && off == (uintptr_t)idx * s->elemsize && mspan_is_allocated(s, idx))
-		return free_small_immediate(&p->mcache, s, idx);
+	struct mcache *c = &p->mcache;
+	size_t idx = (size_t)(q >> 32), w = idx / 64;
+	if ((uint32_t)q >= s->divmul || idx >= s->nelems)	/* not a slot boundary, or large */
+		return free_slow(p, ptr);
+	if (s->free_path == FREE_PATH_GC && s->set == SL_SET_MCACHE) {
+		uint64_t fw = w == s->cur ? s->alloc_mask : s->free_bits[w];
+		if ((fw >> (idx % 64) & 1) || !sl_bit_test_clear(&s->live_bits[w], idx))
+			return free_slow(p, ptr);
+		uint32_t cls = s->sizeclass;
+		c->req_bytes[cls] -= s->reqsize[idx];
+		c->trace_frees[cls]++;
+		return SL_FREE_OK;
+	}
+	if (s->free_path == FREE_PATH_IMMEDIATE && mspan_is_allocated(s, (uint32_t)idx))
+		return free_small_immediate(c, s, (uint32_t)idx);
 	return free_slow(p, ptr);
 }
 
@@ -315,7 +329,7 @@ enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 		return free_slow(p, ptr);
 	uint64_t q = (uint64_t)(a - s->base) * s->divmul;
 	if (SL_UNLIKELY((uint32_t)q >= s->fast_lim))
-		return free_not_gc(p, ptr, s);
+		return free_not_gc(p, ptr, s, q);
 	size_t idx = (size_t)(q >> 32);
 	if (SL_UNLIKELY(!sl_bit_test_clear(&s->live_bits[idx / 64], idx)))
 		return free_slow(p, ptr);
