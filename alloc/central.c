@@ -84,7 +84,7 @@ struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl
 havespan:
 	if (s->nelems - s->alloc_count == 0)
 		sl_throw("span %#lx has no free objects", (unsigned long)s->base);
-	mspan_cache(h, s);
+	mspan_cache(s);
 	span_move_to(h, s, SL_SET_MCACHE, move);
 	return s;
 }

@@ -82,12 +82,13 @@ int mspan_check(struct mheap *h, struct mspan *s, char *err, size_t len)
 		      s->gaddr == s->base + (uintptr_t)s->cur * 64 * s->elemsize,
 		      "cached span %#lx: window %u does not match its group", b, s->cur);
 		CHECK(s->fast_lim == 0, "cached span %#lx: sl_free's fast path is on", b);
-	} else if (s->free_path == FREE_PATH_GC) {
-		CHECK(s->fast_lim == s->divmul || (s->fast_lim == 0 && s->nelems % 64 == 0),
-		      "span %#lx: fast_lim %u, divmul %u", b, s->fast_lim, s->divmul);
 	} else {
-		CHECK(s->fast_lim == 0, "span %#lx (class %u): sl_free's fast path is on", b, s->spanclass);
+		CHECK(s->fast_lim == s->fast_lim_idle, "span %#lx: fast_lim %u, %u when not cached", b, s->fast_lim,
+		      s->fast_lim_idle);
 	}
+	CHECK(s->fast_lim_idle == (s->free_path == FREE_PATH_GC && !(s->nelems % 64 == 0 && s->nelems * s->elemsize < sb)
+				   ? s->divmul : 0), "span %#lx (class %u): fast_lim_idle %u, divmul %u", b, s->spanclass,
+	      s->fast_lim_idle, s->divmul);
 	if (is_tiny(s))
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (s->reqsize[i] != 0)

@@ -227,6 +227,13 @@ static void span_init_class(struct mheap *h, struct mspan *s, uint32_t npages, s
 			s->free_path = FREE_PATH_SLOW;
 		else
 			s->free_path = h->cfg.free_policy == SL_FREE_GC ? FREE_PATH_GC : FREE_PATH_IMMEDIATE;
+		/* sl_free's gc fast path, once the span is not cached. A slot
+		 * boundary at nelems (a tail of one slot size cannot happen, but
+		 * a custom table could put one at a bitmap word boundary) would
+		 * index past live_bits: no fast path then. */
+		bool past = s->nelems % 64 == 0 && (uint64_t)s->nelems * s->elemsize < (uint64_t)npages << h->page_shift;
+		if (s->free_path == FREE_PATH_GC && !past)
+			s->fast_lim_idle = s->divmul;
 	}
 }
 

@@ -293,6 +293,7 @@ struct mspan {
 
 	/* Cold. */
 	uint32_t sweepgen;		/* see mheap.sweepgen */
+	uint32_t fast_lim_idle;		/* fast_lim when not cached (set once) */
 	void *bits_block;		/* the block holding the bitmaps and reqsize */
 	uint64_t large_req;		/* large: the requested size */
 	uintptr_t large_off;		/* large: object offset from base (aligned
@@ -394,14 +395,65 @@ static inline void *mspan_slot(const struct mspan *s, uint32_t idx)
 	return (void *)(s->base + (uintptr_t)idx * s->elemsize);
 }
 
+/* Point the window at group w (its free bits become alloc_mask). */
+static inline void mspan_window_load(struct mspan *s, uint32_t w)
+{
+	s->cur = w;
+	s->alloc_mask = s->free_bits[w];
+	s->greq = s->reqsize + (size_t)w * 64;
+	s->gaddr = s->base + (uintptr_t)w * 64 * s->elemsize;
+}
+
+bool mspan_next_group_slow(struct mspan *s);
+/*
+ * nextFreeIndex's group step: the window is used up; move it to the next
+ * group with a free slot. false if there is none (the span is full; also
+ * for the empty sentinel, which has no group).
+ */
+static inline bool mspan_next_group(struct mspan *s)
+{
+	if (SL_LIKELY(s->cur + 1 >= mspan_words(s)))
+		return false;
+	return mspan_next_group_slow(s);
+}
+
+/*
+ * A P takes s (uncached, with a free slot): the window goes to its lowest
+ * group with a free slot. In the gc policy its free slots become live, so
+ * that the objects the P allocates are live with no store on the fast path;
+ * while cached, sl_free's fast path does not apply (fast_lim 0).
+ */
+void sl_throw_no_free(const struct mspan *s);
+static inline void mspan_cache(struct mspan *s)
+{
+	uint32_t nw = mspan_words(s), w = 0;
+	while (w < nw && s->free_bits[w] == 0)
+		w++;
+	if (SL_UNLIKELY(w == nw))
+		sl_throw_no_free(s);
+	if (s->free_path == FREE_PATH_GC)
+		for (uint32_t i = w; i < nw; i++)
+			s->live_bits[i] |= s->free_bits[i];
+	mspan_window_load(s, w);
+	s->fast_lim = 0;
+}
+
+/* refill's uncache of its span, which is full: allocCount is nelems, the
+ * window goes back (no free slot, so no live bit to drop). Called while
+ * s->set is still SL_SET_MCACHE. */
+static inline void mspan_uncache_full(struct mspan *s)
+{
+	SL_ASSERT_INTERNAL(s->alloc_mask == 0 && !mspan_next_group(s));
+	s->alloc_count = s->nelems;
+	s->free_bits[s->cur] = 0;
+	s->fast_lim = s->fast_lim_idle;
+}
+
 void mspan_init_bits(struct mheap *h, struct mspan *s);
 void mspan_free_bits(struct mheap *h, struct mspan *s);
 uint32_t mspan_count_allocated(const struct mspan *s);
 uint32_t mspan_alloc_count(const struct mspan *s);
-void mspan_window_load(struct mspan *s, uint32_t w);
-bool mspan_next_group(struct mspan *s);
-void mspan_cache(struct mheap *h, struct mspan *s);
-void mspan_uncache(struct mheap *h, struct mspan *s);
+void mspan_uncache(struct mspan *s);
 void mspan_free_slot(struct mspan *s, uint32_t idx);
 uint64_t mspan_mark_word(const struct mheap *h, const struct mspan *s, uint32_t w);
 bool mspan_is_freed(const struct mheap *h, const struct mspan *s, uint32_t idx);
@@ -529,7 +581,7 @@ struct sl_p {
 
 void mcache_init(struct mheap *h, struct sl_p *p);
 struct mspan *mcache_next_free(struct sl_p *p, span_class_t spc);
-void mcache_refill(struct mheap *h, struct sl_p *p, span_class_t spc);
+struct mspan *mcache_refill(struct mheap *h, struct sl_p *p, span_class_t spc);
 void mcache_release_all(struct mheap *h, struct sl_p *p);
 void *mcache_alloc_tiny(struct sl_p *p, size_t n);
 void *mcache_alloc_large(struct sl_p *p, size_t n, bool needzero);
@@ -603,6 +655,7 @@ struct mheap {
 	uint64_t pages_in_use, pages_swept, pages_swept_basis;
 	uint64_t sweep_heap_live_basis;
 	double sweep_pages_per_byte;
+	bool sweep_paced;		/* sweep_pages_per_byte != 0 */
 	uint32_t sweep_central_index;	/* sweepone's sweep-class cursor */
 	uint32_t reclaim_arena, reclaim_page; /* the reclaimer's cursor */
 
@@ -638,6 +691,39 @@ static inline void span_move_to(struct mheap *h, struct mspan *s, enum sl_span_s
 	h->span_moves++;
 	if (SL_CONFIG_EVENTS && SL_UNLIKELY(h->sink.emit != NULL))
 		span_move_emit(h, s, from, to, move);
+}
+
+/*
+ * mcentral.cacheSpan's common case, inline in refill: no proportional
+ * sweep is due (deductSweepCredit would do nothing) and a swept partial
+ * span is waiting (M2). NULL: take the full mcentral_cache_span.
+ */
+static inline struct mspan *mcentral_cache_span_partial(struct mheap *h, struct mcentral *c)
+{
+	struct mspan *s = mcentral_partial_swept(h, c)->head;
+	if (h->sweep_paced || s == NULL)
+		return NULL;
+	if (SL_UNLIKELY(s->alloc_count == s->nelems))
+		sl_throw_no_free(s);
+	mspan_cache(s);
+	span_move_to(h, s, SL_SET_MCACHE, 2);
+	return s;
+}
+
+/*
+ * mcentral.uncacheSpan's common case, inline in refill: s still holds an
+ * object and is not stale, so it only goes to a swept set. Else the full
+ * mcentral_uncache_span.
+ */
+static inline void mcentral_uncache_span_inline(struct mheap *h, struct mcentral *c, struct mspan *s, int move)
+{
+	uint32_t sg = h->sweepgen;
+	if (SL_UNLIKELY(s->alloc_count == 0 || s->sweepgen == sg + 1)) {
+		mcentral_uncache_span(h, c, s, move);
+		return;
+	}
+	s->sweepgen = sg;
+	span_move_to(h, s, s->alloc_count < s->nelems ? SL_SET_PARTIAL_SWEPT : SL_SET_FULL_SWEPT, move);
 }
 
 static inline arena_idx_t arena_index(const struct mheap *h, uintptr_t p)
@@ -678,6 +764,7 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve);
 void sweep_acquire(struct mheap *h, struct mspan *s);
 bool sweepone(struct mheap *h);
 void sweep_finish(struct mheap *h);
+uint64_t sweep_eager_marked(struct mheap *h);
 void deduct_sweep_credit_slow(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages);
 void mheap_reclaim(struct mheap *h, uint32_t npages);
 void sweep_pace(struct mheap *h);
@@ -685,8 +772,14 @@ void sweep_pace(struct mheap *h);
 /* deductSweepCredit's "nothing to do" test, inline. */
 static inline void deduct_sweep_credit(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages)
 {
-	if (SL_UNLIKELY(h->sweep_pages_per_byte != 0))
+	if (SL_UNLIKELY(h->sweep_paced))
 		deduct_sweep_credit_slow(h, span_bytes, caller_pages);
+}
+
+static inline void sweep_set_pace(struct mheap *h, double pages_per_byte)
+{
+	h->sweep_pages_per_byte = pages_per_byte;
+	h->sweep_paced = pages_per_byte != 0;
 }
 
 /* ---- gc.c: free policies and the simulated GC (mgc.go, mgcpacer.go) ---- */
@@ -701,6 +794,7 @@ static inline void gc_maybe_start(struct mheap *h)
 }
 void gc_cycle(struct mheap *h, enum sl_gc_reason reason);
 void gc_mark(struct mheap *h);
+uint32_t gc_mark_span(struct mheap *h, struct mspan *s, uint64_t *marked);
 enum sl_free_result free_immediate(struct mheap *h, struct sl_p *p, struct mspan *s, uint32_t idx);
 void free_immediate_move(struct mheap *h, struct mspan *s);
 

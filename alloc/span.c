@@ -104,20 +104,8 @@ uint32_t mspan_alloc_count(const struct mspan *s)
 	return s->nelems - nfree;
 }
 
-/* Point the window at group w (its free bits become alloc_mask). */
-void mspan_window_load(struct mspan *s, uint32_t w)
-{
-	s->cur = w;
-	s->alloc_mask = s->free_bits[w];
-	s->greq = s->reqsize + (size_t)w * 64;
-	s->gaddr = s->base + (uintptr_t)w * 64 * s->elemsize;
-}
-
-/*
- * nextFreeIndex's group step: the window is used up; move it to the next
- * group with a free slot. false if there is none (the span is full).
- */
-bool mspan_next_group(struct mspan *s)
+/* mspan_next_group past its one-group test. */
+bool mspan_next_group_slow(struct mspan *s)
 {
 	uint32_t nw = mspan_words(s);
 	for (uint32_t w = s->cur + 1; w < nw; w++) {
@@ -130,24 +118,9 @@ bool mspan_next_group(struct mspan *s)
 	return false;
 }
 
-/*
- * A P takes s (uncached, with a free slot): the window goes to its lowest
- * group with a free slot. In the gc policy its free slots become live, so
- * that the objects the P allocates are live with no store on the fast path;
- * while cached, sl_free's fast path does not apply (fast_lim 0).
- */
-void mspan_cache(struct mheap *h, struct mspan *s)
+void sl_throw_no_free(const struct mspan *s)
 {
-	uint32_t nw = mspan_words(s), w = 0;
-	while (w < nw && s->free_bits[w] == 0)
-		w++;
-	if (w == nw)
-		sl_throw("span %#lx has no free objects", (unsigned long)s->base);
-	if (s->free_path == FREE_PATH_GC)
-		for (uint32_t i = w; i < nw; i++)
-			s->live_bits[i] |= s->free_bits[i];
-	mspan_window_load(s, w);
-	s->fast_lim = 0;
+	sl_throw("span %#lx has no free objects", (unsigned long)s->base);
 }
 
 /*
@@ -155,20 +128,15 @@ void mspan_cache(struct mheap *h, struct mspan *s)
  * the free slots stop being live, and sl_free's fast path applies again.
  * Called while s->set is still SL_SET_MCACHE.
  */
-void mspan_uncache(struct mheap *h, struct mspan *s)
+void mspan_uncache(struct mspan *s)
 {
 	uint32_t nw = mspan_words(s);
 	s->alloc_count = mspan_alloc_count(s);
 	s->free_bits[s->cur] = s->alloc_mask;
-	if (s->free_path == FREE_PATH_GC) {
+	if (s->free_path == FREE_PATH_GC)
 		for (uint32_t i = s->cur; i < nw; i++)
 			s->live_bits[i] &= ~s->free_bits[i];
-		/* a slot boundary at nelems (a tail of at least one slot size
-		 * cannot happen; a custom table could still put one on a bitmap
-		 * word boundary) would index past live_bits: no fast path then */
-		bool past = s->nelems % 64 == 0 && (uint64_t)s->nelems * s->elemsize < (uint64_t)s->npages << h->page_shift;
-		s->fast_lim = past ? 0 : s->divmul;
-	}
+	s->fast_lim = s->fast_lim_idle;
 }
 
 /*

@@ -43,7 +43,7 @@ static void sweep_check_done(struct mheap *h)
 {
 	if (h->nunswept == 0 && !h->sweep_done) {
 		h->sweep_done = true;
-		h->sweep_pages_per_byte = 0;
+		sweep_set_pace(h, 0);
 		if (!h->in_gc)
 			scavenge_after_sweep(h);
 	}
@@ -164,7 +164,7 @@ void deduct_sweep_credit_slow(struct mheap *h, uint64_t span_bytes, uint32_t cal
 	int64_t target = (int64_t)(h->sweep_pages_per_byte * (double)new_live) - (int64_t)caller_pages;
 	while (target > (int64_t)(h->pages_swept - h->pages_swept_basis)) {
 		if (!sweepone(h)) {
-			h->sweep_pages_per_byte = 0;
+			sweep_set_pace(h, 0);
 			break;
 		}
 	}
@@ -174,7 +174,7 @@ void deduct_sweep_credit_slow(struct mheap *h, uint64_t span_bytes, uint32_t cal
 void sweep_pace(struct mheap *h)
 {
 	if (h->sweep_done) {
-		h->sweep_pages_per_byte = 0;
+		sweep_set_pace(h, 0);
 		return;
 	}
 	int64_t dist = (int64_t)h->trigger - (int64_t)h->heap_live - (int64_t)SWEEP_MIN_HEAP_DISTANCE;
@@ -182,10 +182,10 @@ void sweep_pace(struct mheap *h)
 		dist = h->page_size;
 	int64_t pages = (int64_t)h->pages_in_use - (int64_t)h->pages_swept;
 	if (pages <= 0) {
-		h->sweep_pages_per_byte = 0;
+		sweep_set_pace(h, 0);
 		return;
 	}
-	h->sweep_pages_per_byte = (double)pages / (double)dist;
+	sweep_set_pace(h, (double)pages / (double)dist);
 	h->sweep_heap_live_basis = h->heap_live;
 	h->pages_swept_basis = h->pages_swept;
 }
