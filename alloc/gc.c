@@ -137,8 +137,59 @@ void gc_mark(struct mheap *h)
 	h->heap_live = marked;
 }
 
-/* gcSweep's flip: sweepgen += 2; every span in a set becomes unswept. */
-static void gc_flip(struct mheap *h)
+/*
+ * The eager cycle's mark of the spans Ps cache (gc policy): the spans in
+ * sets are marked by the sweep itself (sweep_eager_marked). Returns their
+ * marked bytes.
+ */
+static uint64_t gc_mark_cached(struct mheap *h)
+{
+	uint64_t marked = 0;
+	for (int i = 0; i < h->cfg.nprocs; i++) {
+		const struct mcache *c = &h->ps[i].mcache;
+		for (uint32_t spc = 0; spc < h->nspc; spc++)
+			if (c->alloc[spc] != &empty_mspan)
+				gc_mark_span(h, c->alloc[spc], &marked);
+	}
+	return marked;
+}
+
+/*
+ * mark_span and gcMarkTinyAllocs for one span, for the eager cycle (which
+ * keeps no pageMarks: only the lazy reclaimer reads them). Adds the span's
+ * marked bytes to *marked; returns its marked slots.
+ */
+uint32_t gc_mark_span(struct mheap *h, struct mspan *s, uint64_t *marked)
+{
+	uint32_t n = mark_span(h, s);
+	if (span_class_sizeclass(s->spanclass) == 0) {
+		*marked += n ? (uint64_t)s->npages << h->page_shift : 0;
+		return n;
+	}
+	*marked += (uint64_t)n * s->elemsize;
+	if (s->spanclass != make_span_class(TINY_SIZE_CLASS, true))
+		return n;
+	for (int i = 0; i < h->cfg.nprocs; i++) {
+		uintptr_t t = h->ps[i].mcache.tiny;
+		if (t < s->base || t >= s->base + (uintptr_t)s->nelems * s->elemsize)
+			continue;
+		uint32_t idx = mspan_obj_index(s, t);
+		if (!bit_get(s->mark_bits, idx)) {
+			bit_set(s->mark_bits, idx);
+			*marked += s->elemsize;
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * gcSweep's flip: sweepgen += 2; every span in a set becomes unswept
+ * (M12). relabel: also write the new place into each span and emit its
+ * M12 event; the eager cycle with no sink skips that walk, as its sweep
+ * files every such span again at once (only the count is kept).
+ */
+static void gc_flip(struct mheap *h, bool relabel)
 {
 	h->sweepgen += 2;
 	h->pages_swept = h->pages_swept_basis = 0;
@@ -150,6 +201,11 @@ static void gc_flip(struct mheap *h)
 		struct mcentral *c = &h->central[spc];
 		struct span_set *sets[2] = { mcentral_partial_unswept(h, c), mcentral_full_unswept(h, c) };
 		for (int k = 0; k < 2; k++) {
+			if (!relabel) {
+				n += sets[k]->n;
+				h->span_moves += sets[k]->n;
+				continue;
+			}
 			for (struct mspan *s = sets[k]->head; s != NULL; s = s->next) {
 				enum sl_span_set from = (enum sl_span_set)s->set;
 				s->set = k == 0 ? SL_SET_PARTIAL_UNSWEPT : SL_SET_FULL_UNSWEPT;
@@ -176,12 +232,22 @@ void gc_cycle(struct mheap *h, enum sl_gc_reason reason)
 		.heap_live = (int64_t)h->heap_live, .trigger = (int64_t)h->trigger,
 		.heap_goal = (int64_t)h->heap_goal);
 	uint64_t swept0 = h->spans_swept, obj0 = h->objects_swept_free, bytes0 = h->bytes_swept_free;
-	sweep_finish(h);			/* finishsweep_m */
+	if (!h->sweep_done)
+		sweep_finish(h);		/* finishsweep_m */
 	h->last_heap_goal = h->heap_goal == UINT64_MAX ? 0 : h->heap_goal;	/* endCycle */
-	gc_mark(h);
-	gc_flip(h);
-	if (h->cfg.sweep_mode == SL_SWEEP_EAGER || h->cfg.free_policy == SL_FREE_IMMEDIATE)
-		sweep_finish(h);
+	if (h->cfg.sweep_mode == SL_SWEEP_EAGER && h->cfg.free_policy == SL_FREE_GC) {
+		/* mark, flip and eager sweep with one pass over each set span:
+		 * the same marks, moves, events and figures as the three steps */
+		uint64_t marked = gc_mark_cached(h);
+		gc_flip(h, SL_CONFIG_EVENTS && h->sink.emit != NULL);
+		marked += sweep_eager_marked(h);
+		h->heap_marked = h->heap_live = marked;
+	} else {
+		gc_mark(h);
+		gc_flip(h, true);
+		if (h->cfg.sweep_mode == SL_SWEEP_EAGER || h->cfg.free_policy == SL_FREE_IMMEDIATE)
+			sweep_finish(h);
+	}
 	h->last_heap_inuse = h->heap_inuse;
 	gc_commit(h);
 	scavenge_pace(h);

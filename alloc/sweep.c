@@ -50,37 +50,23 @@ static void sweep_check_done(struct mheap *h)
 }
 
 /*
- * sweepLocked.sweep. Precondition: s->sweepgen == sg - 1 (acquired).
+ * The second half of sweepLocked.sweep: the bitmaps already say what the
+ * mark kept (nalloc slots); count what was freed and file the span.
  * Returns true if the span went back to the heap.
  */
-bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
+static bool sweep_apply(struct mheap *h, struct mspan *s, uint32_t nalloc, bool preserve)
 {
-	uint32_t sg = h->sweepgen;
-	if (s->state != MSPAN_IN_USE || s->sweepgen != sg - 1)
-		sl_throw("sweep of span %#lx in state %u sweepgen %u (heap %u)",
-			 (unsigned long)s->base, s->state, s->sweepgen, sg);
-	h->pages_swept += s->npages;
-	h->spans_swept++;
-	/* one pass: count marks, free what is not marked (allocBits =
-	 * gcmarkBits), keep live bits only on survivors (an object freed after
-	 * the mark stays allocated and dead until the next cycle) */
-	uint32_t nalloc = 0, nw = mspan_words(s);
-	uint64_t *mark = s->mark_bits, *fb = s->free_bits, *live = s->live_bits;
-	for (uint32_t w = 0; w < nw; w++) {
-		nalloc += sl_popcount64(mark[w]);
-		live[w] &= mark[w];
-		fb[w] = ~mark[w] & mspan_valid(s, w);
-	}
 	if (nalloc > s->alloc_count)
 		sl_throw("span %#lx: %u marked > %u allocated", (unsigned long)s->base, nalloc, s->alloc_count);
 	uint32_t nfreed = s->alloc_count - nalloc;
 	s->alloc_count = nalloc;
-	s->sweepgen = sg;
-	bool large = span_class_sizeclass(s->spanclass) == 0;
+	s->sweepgen = h->sweepgen;
+	h->pages_swept += s->npages;
+	h->spans_swept++;
 	h->objects_swept_free += nfreed;
-	h->bytes_swept_free += large ? (nfreed ? (uint64_t)s->npages << h->page_shift : 0)
-				     : (uint64_t)nfreed * s->elemsize;
+	bool large = s->sizeclass == 0;
 	if (!large) {
+		h->bytes_swept_free += (uint64_t)nfreed * s->elemsize;
 		if (nfreed > 0) {
 			s->needzero = true;
 			h->small_free_count[s->spanclass] += nfreed;
@@ -96,6 +82,7 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
 		return false;
 	}
 	if (nfreed > 0) {
+		h->bytes_swept_free += (uint64_t)s->npages << h->page_shift;
 		h->large_free += (uint64_t)s->npages << h->page_shift;
 		h->large_free_count++;
 		h->large_live_count--;
@@ -109,6 +96,194 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
 		span_move_to(h, s, SL_SET_FULL_SWEPT, 8);
 	}
 	return false;
+}
+
+static void sweep_check_state(struct mheap *h, struct mspan *s)
+{
+	if (s->state != MSPAN_IN_USE || s->sweepgen != h->sweepgen - 1)
+		sl_throw("sweep of span %#lx in state %u sweepgen %u (heap %u)",
+			 (unsigned long)s->base, s->state, s->sweepgen, h->sweepgen);
+}
+
+/*
+ * sweepLocked.sweep. Precondition: s->sweepgen == sg - 1 (acquired).
+ * Returns true if the span went back to the heap.
+ */
+bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
+{
+	sweep_check_state(h, s);
+	/* one pass: count marks, free what is not marked (allocBits =
+	 * gcmarkBits), keep live bits only on survivors (an object freed after
+	 * the mark stays allocated and dead until the next cycle) */
+	uint32_t nalloc = 0, nw = mspan_words(s);
+	uint64_t *mark = s->mark_bits, *fb = s->free_bits, *live = s->live_bits;
+	for (uint32_t w = 0; w < nw; w++) {
+		nalloc += sl_popcount64(mark[w]);
+		live[w] &= mark[w];
+		fb[w] = ~mark[w] & mspan_valid(s, w);
+	}
+	return sweep_apply(h, s, nalloc, preserve);
+}
+
+/* A FIFO being built: spans appended in order, spliced onto a set once. */
+struct span_chain {
+	struct mspan *head, *tail;
+	uint64_t n;
+};
+
+static inline void chain_append(struct span_chain *ch, struct span_set *b, struct mspan *s)
+{
+	s->in_set = b;
+	s->prev = ch->tail;
+	s->next = NULL;
+	if (ch->tail)
+		ch->tail->next = s;
+	else
+		ch->head = s;
+	ch->tail = s;
+	ch->n++;
+}
+
+static void chain_splice(struct span_set *b, struct span_chain *ch)
+{
+	if (ch->head == NULL)
+		return;
+	ch->head->prev = b->tail;
+	if (b->tail)
+		b->tail->next = ch->head;
+	else
+		b->head = ch->head;
+	b->tail = ch->tail;
+	b->n += ch->n;
+}
+
+/*
+ * The eager cycle's mark and sweep of one unswept set of small spans of
+ * the gc policy (sweep class sc): one pass over each span's bitmaps, the
+ * per-span counters summed per set, and the spans that stay filed onto
+ * their swept set in order with one splice per set. Not cached, so a span's
+ * live bits are exactly its live objects: the mark is live_bits itself, and
+ * sweeping makes free_bits its complement. Returns the marked slots. Same
+ * spans, moves, events and figures as mark_span + sweepLocked.sweep one
+ * span at a time.
+ */
+static uint64_t sweep_set_fast(struct mheap *h, struct mcentral *c, struct mspan *s)
+{
+	uint32_t sg = h->sweepgen, elemsize = s->elemsize;
+	struct span_set *fullb = mcentral_full_swept(h, c), *partb = mcentral_partial_swept(h, c);
+	struct span_chain full = { 0 }, part = { 0 };
+	uint64_t nmarked = 0, nfreed_all = 0, npages = 0, nspans = 0;
+	bool emit = SL_CONFIG_EVENTS && h->sink.emit != NULL;
+	while (s != NULL) {
+		struct mspan *next = s->next;
+		if (s->sweepgen != sg - 2 || s->state != MSPAN_IN_USE)
+			sl_throw("sweeping span %#lx with sweepgen %u (heap %u)", (unsigned long)s->base,
+				 s->sweepgen, sg);
+		uint32_t nw = mspan_words(s), nalloc = 0;
+		uint64_t *fb = s->free_bits, *live = s->live_bits;
+		for (uint32_t w = 0; w + 1 < nw; w++) {
+			nalloc += sl_popcount64(live[w]);
+			fb[w] = ~live[w];
+		}
+		uint64_t m = live[nw - 1];
+		nalloc += sl_popcount64(m);
+		fb[nw - 1] = ~m & mspan_valid(s, nw - 1);
+		if (nalloc > s->alloc_count)
+			sl_throw("span %#lx: %u marked > %u allocated", (unsigned long)s->base, nalloc, s->alloc_count);
+		uint32_t nfreed = s->alloc_count - nalloc;
+		s->alloc_count = nalloc;
+		s->sweepgen = sg;
+		if (nfreed > 0)
+			s->needzero = true;
+		nmarked += nalloc;
+		nfreed_all += nfreed;
+		npages += s->npages;
+		nspans++;
+		enum sl_span_set from = (enum sl_span_set)s->set;
+		enum sl_span_set to = nalloc == 0 ? SL_SET_HEAP : nalloc == s->nelems ? SL_SET_FULL_SWEPT
+				    : SL_SET_PARTIAL_SWEPT;
+		s->set = (uint8_t)to;
+		if (SL_UNLIKELY(emit))
+			span_move_emit(h, s, from, to, 8);
+		if (to == SL_SET_FULL_SWEPT) {
+			chain_append(&full, fullb, s);
+		} else if (to == SL_SET_PARTIAL_SWEPT) {
+			chain_append(&part, partb, s);
+		} else {
+			s->in_set = NULL;
+			s->next = s->prev = NULL;
+			mheap_free_span(h, s);
+		}
+		s = next;
+	}
+	chain_splice(fullb, &full);
+	chain_splice(partb, &part);
+	h->span_moves += nspans;
+	h->pages_swept += npages;
+	h->spans_swept += nspans;
+	h->objects_swept_free += nfreed_all;
+	h->bytes_swept_free += nfreed_all * elemsize;
+	h->small_free_count[c->spanclass] += nfreed_all;
+	return nmarked;
+}
+
+/*
+ * The eager cycle's mark and sweep of one span that sits in a set and is
+ * not a gc-policy small span (large, tiny): large spans are marked by
+ * live_bits[0]; tiny spans by the general mark (gcMarkTinyAllocs
+ * included). Adds the marked bytes to *marked.
+ */
+static void sweep_other_eager(struct mheap *h, struct mspan *s, uint64_t *marked)
+{
+	s->sweepgen = h->sweepgen - 1;
+	s->in_set = NULL;
+	s->next = s->prev = NULL;
+	sweep_check_state(h, s);
+	if (s->sizeclass == 0) {
+		uint32_t nalloc = (uint32_t)(s->live_bits[0] & 1);
+		*marked += nalloc ? (uint64_t)s->npages << h->page_shift : 0;
+		sweep_apply(h, s, nalloc, false);
+		return;
+	}
+	gc_mark_span(h, s, marked);
+	mspan_sweep(h, s, false);
+}
+
+/*
+ * The whole eager cycle's sweep (gc policy), fused with the mark of every
+ * span in a set: the flip has made every set span unswept; sweep them in
+ * sweepone order. Each unswept set is taken whole (nothing is added to an
+ * unswept set during the sweep). Returns the marked bytes of those spans.
+ */
+uint64_t sweep_eager_marked(struct mheap *h)
+{
+	uint64_t marked = 0;
+	for (uint32_t sc = 0; sc < 2 * h->nspc; sc++) {
+		struct mcentral *c = &h->central[sc >> 1];
+		struct span_set *b = (sc & 1) == 0 ? mcentral_full_unswept(h, c) : mcentral_partial_unswept(h, c);
+		struct mspan *s = b->head;
+		if (s == NULL)
+			continue;
+		h->nunswept -= b->n;
+		b->head = b->tail = NULL;
+		b->n = 0;
+		if (s->free_path == FREE_PATH_GC) {	/* a class property */
+			uint64_t elemsize = s->elemsize;	/* s may be freed */
+			marked += sweep_set_fast(h, c, s) * elemsize;
+			continue;
+		}
+		while (s != NULL) {
+			struct mspan *next = s->next;
+			if (s->sweepgen != h->sweepgen - 2)
+				sl_throw("sweeping span %#lx with sweepgen %u (heap %u)",
+					 (unsigned long)s->base, s->sweepgen, h->sweepgen);
+			sweep_other_eager(h, s, &marked);
+			s = next;
+		}
+	}
+	h->sweep_central_index = 2 * h->nspc;
+	sweep_check_done(h);
+	return marked;
 }
 
 /* sweepone: sweep one unswept span in sweep-class order; false if none
