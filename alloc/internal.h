@@ -726,6 +726,56 @@ static inline void mcentral_uncache_span_inline(struct mheap *h, struct mcentral
 	span_move_to(h, s, s->alloc_count < s->nelems ? SL_SET_PARTIAL_SWEPT : SL_SET_FULL_SWEPT, move);
 }
 
+/*
+ * mcache.refill's common case as one inline, leaf sequence: no sink, no
+ * proportional sweep due, the P's span for spc is full and not stale, and
+ * a swept partial span is waiting (and spc is not the tiny class, whose
+ * refill flushes the tiny counters). Then: the full span goes to full
+ * swept (M5), the partial one to the P (M2), with the same counters as
+ * mcache_refill. Returns the new span, or NULL with nothing changed when
+ * the case does not apply (the caller then calls mcache_refill).
+ */
+static inline struct mspan *mcache_refill_fast(struct mheap *h, struct mcache *c, span_class_t spc)
+{
+	struct mcentral *central = &h->central[spc];
+	struct mspan *old = c->alloc[spc];
+	uint32_t sg = h->sweepgen;
+	struct span_set *ps = mcentral_partial_swept(h, central);
+	struct mspan *s = ps->head;
+	if (SL_UNLIKELY(old == &empty_mspan || s == NULL || old->sweepgen == sg + 1 || h->sweep_paced ||
+			(SL_CONFIG_EVENTS && h->sink.emit != NULL) || spc == make_span_class(TINY_SIZE_CLASS, true)))
+		return NULL;
+	if (SL_UNLIKELY(s->alloc_count == s->nelems))
+		sl_throw_no_free(s);
+	/* M5: the full span leaves the P for full swept */
+	mspan_uncache_full(old);
+	h->small_alloc_count[spc] += old->nelems - old->alloc_count_before_cache;
+	old->alloc_count_before_cache = 0;
+	old->sweepgen = sg;
+	old->set = SL_SET_FULL_SWEPT;
+	span_set_push(mcentral_full_swept(h, central), old);
+	/* M2: the head of partial swept comes to the P */
+	struct mspan *next = s->next;
+	ps->head = next;
+	if (next != NULL)
+		next->prev = NULL;
+	else
+		ps->tail = NULL;
+	ps->n--;
+	s->next = NULL;
+	s->in_set = NULL;
+	mspan_cache(s);
+	s->set = SL_SET_MCACHE;
+	h->span_moves += 2;
+	s->sweepgen = sg + 3;
+	s->alloc_count_before_cache = s->alloc_count;
+	h->heap_live += ((uint64_t)s->npages << h->page_shift) - (uint64_t)s->alloc_count * s->elemsize;
+	c->alloc[spc] = s;
+	h->refills++;
+	h->refills_by_class[span_class_sizeclass(spc)]++;
+	return s;
+}
+
 static inline arena_idx_t arena_index(const struct mheap *h, uintptr_t p)
 {
 	return (arena_idx_t)p >> h->arena_shift;

@@ -82,16 +82,43 @@ static inline void *take_small(struct mcache *c, struct mspan *s, uint32_t cls, 
 
 static SL_NOINLINE void *malloc_other(struct sl_p *p, size_t n, bool needzero);
 
-/* The small path past the fast path: next group, refill, GC trigger. */
-static SL_NOINLINE void *malloc_small_slow(struct sl_p *p, span_class_t spc, size_t n)
+/* malloc_small_slow's general half: next group or any refill, then the
+ * GC trigger. */
+static SL_NOINLINE void *malloc_small_refill(struct sl_p *p, span_class_t spc, size_t n)
 {
-	if (spc == SPC_OTHER)
-		return malloc_other(p, n, false);
+	struct mcache *c = &p->mcache;
 	struct mspan *s = mcache_next_free(p, spc);
 	if (s == NULL)
 		return NULL;
-	void *v = take_small(&p->mcache, s, spc >> 1, n);
-	gc_maybe_start(p->mcache.heap);
+	void *v = take_small(c, s, spc >> 1, n);
+	gc_maybe_start(c->heap);
+	return v;
+}
+
+/* The GC trigger fired after a refill: start the cycle, return v. */
+static SL_NOINLINE void *malloc_start_gc(struct mheap *h, void *v)
+{
+	gc_start_paced(h);
+	return v;
+}
+
+/*
+ * The small path past the fast path: a span with one group and the common
+ * refill (mcache_refill_fast) with no call, so that no register is saved;
+ * anything else tail-calls malloc_small_refill. Then the GC trigger test.
+ */
+static SL_NOINLINE void *malloc_small_slow(struct sl_p *p, span_class_t spc, size_t n)
+{
+	struct mcache *c = &p->mcache;
+	struct mheap *h = c->heap;
+	if (spc == SPC_OTHER)
+		return malloc_other(p, n, false);
+	struct mspan *s = c->alloc[spc];
+	if (s->cur + 1 < mspan_words(s) || (s = mcache_refill_fast(h, c, spc)) == NULL)
+		return malloc_small_refill(p, spc, n);
+	void *v = take_small(c, s, spc >> 1, n);
+	if (SL_UNLIKELY(h->heap_live >= h->trigger))
+		return malloc_start_gc(h, v);
 	return v;
 }
 
