@@ -38,11 +38,13 @@ void mcache_init(struct mheap *h, struct sl_p *p)
 	struct mcache *c = &p->mcache;
 	for (uint32_t i = 0; i < 2 * SL_MAX_CLASSES; i++)
 		c->alloc[i] = (struct mspan *)&empty_mspan;
-	/* (n + 7) / 8 -> span class for n in 16..1024; SPC_OTHER where n would
-	 * be above max_small_size (sl_malloc's range test covers the rest) */
-	for (uint32_t i = 0; i <= SL_SMALL_SIZE_MAX / SL_SMALL_SIZE_DIV; i++)
-		c->size_to_spc[i] = i * SL_SMALL_SIZE_DIV <= h->sc->max_small_size
-			? make_span_class(h->sc->size_to_class8[i], false) : SPC_OTHER;
+	/* n -> span class for n <= 1024: one load on sl_malloc's path instead
+	 * of a rounding and a load (Go's size_to_class8). SPC_OTHER sends 0,
+	 * the tiny allocator's sizes and sizes above max_small_size to
+	 * malloc_other. */
+	for (uint32_t n = 0; n <= SL_SMALL_SIZE_MAX; n++)
+		c->size_to_spc[n] = n == 0 || (h->cfg.tiny && n < TINY_SIZE) || n > h->sc->max_small_size
+			? SPC_OTHER : make_span_class(sl_size_to_class(h->sc, n), false);
 	c->heap = h;
 	c->page_shift = h->page_shift;
 	c->tiny_spc = h->cfg.tiny ? make_span_class(TINY_SIZE_CLASS, true) : 0xffff;

@@ -548,10 +548,10 @@ enum { SPC_OTHER = 1 };		/* span class 0 noscan: never cached, so
 struct mcache {
 	/* Hot: the malloc and free paths touch only these. */
 	struct mspan *alloc[2 * SL_MAX_CLASSES];
-	uint16_t size_to_spc[SL_SMALL_SIZE_MAX / SL_SMALL_SIZE_DIV + 1];
-					/* (n + 7) / 8 -> span class for sl_malloc's
-					 * 16..1024 bytes; SPC_OTHER above
-					 * max_small_size */
+	uint16_t size_to_spc[SL_SMALL_SIZE_MAX + 1];
+					/* n -> span class for sl_malloc's 0..1024
+					 * bytes; SPC_OTHER for 0, tiny sizes and
+					 * sizes above max_small_size */
 	uintptr_t arena_base;		/* a one-entry arena cache for sl_free: */
 	uintptr_t arena_bytes;		/*   the arena last looked up and its */
 	struct mspan **arena_spans;	/*   spans map (0/0/NULL: empty) */

@@ -122,7 +122,7 @@ static SL_NOINLINE void *malloc_small_slow(struct sl_p *p, span_class_t spc, siz
 	return v;
 }
 
-/* Everything that is not a small request of 16..1024 bytes. */
+/* Everything that is not a non-tiny small request of up to 1024 bytes. */
 static SL_NOINLINE void *malloc_other(struct sl_p *p, size_t n, bool needzero)
 {
 	struct mheap *h = p->mcache.heap;
@@ -141,7 +141,7 @@ static SL_NOINLINE void *malloc_other(struct sl_p *p, size_t n, bool needzero)
 }
 
 /*
- * sl_malloc. The mcache hit for 16..1024 bytes: one range test, one table
+ * sl_malloc. The mcache hit for up to 1024 bytes: one range test, one table
  * load for the span class, the span, then mspan_next_free_fast (one test,
  * one bsf, clear-lowest-bit, one store), the requested-size word and one
  * P-local counter. No event, no lock; every miss goes to a slow path.
@@ -149,9 +149,9 @@ static SL_NOINLINE void *malloc_other(struct sl_p *p, size_t n, bool needzero)
 void *sl_malloc(struct sl_p *p, size_t n)
 {
 	struct mcache *c = &p->mcache;
-	if (SL_UNLIKELY(n - TINY_SIZE > SL_SMALL_SIZE_MAX - TINY_SIZE))
+	if (SL_UNLIKELY(n > SL_SMALL_SIZE_MAX))
 		return malloc_other(p, n, false);
-	size_t spc = c->size_to_spc[(n + SL_SMALL_SIZE_DIV - 1) / SL_SMALL_SIZE_DIV];
+	size_t spc = c->size_to_spc[n];
 	struct mspan *s = c->alloc[spc];
 	size_t bit;
 	if (SL_UNLIKELY(!mspan_next_free_fast(s, &bit)))
