@@ -156,6 +156,11 @@ static int grow_map(struct mheap *h, uintptr_t v, size_t size)
 		uintptr_t end = ha->base + h->cfg.arena_bytes;
 		if (end > v + size)
 			end = v + size;
+		if (a - ha->base != ha->mapped)
+			sl_throw("arena %#lx grows at %#lx, not at its mapped end", (unsigned long)ha->base,
+				 (unsigned long)a);
+		for (uintptr_t q = a; q < end; q += h->page_size)	/* free pages */
+			ha->spans[(q - ha->base) >> h->page_shift] = (struct mspan *)&dead_mspan;
 		ha->mapped += end - a;
 		a = end;
 	}

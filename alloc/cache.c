@@ -53,9 +53,11 @@ void mcache_init(struct mheap *h, struct sl_p *p)
 
 /*
  * span_of through the P's one-entry arena cache: sl_free's lookup is one
- * subtract, one compare and two loads while frees stay in the arena they
- * hit last (a replay's heap usually fits in one). A miss looks the arena
- * up in the arena map and caches it.
+ * subtract, one compare and two loads while frees stay in the grown part
+ * of the arena they hit last (a replay's heap usually fits in one). A miss
+ * looks the arena up in the arena map and caches it, with its grown bytes
+ * as they are now (a cache made before the arena grew only sends frees
+ * above its old end here).
  */
 struct mspan *mcache_span_of(struct mcache *c, uintptr_t p)
 {
@@ -63,9 +65,9 @@ struct mspan *mcache_span_of(struct mcache *c, uintptr_t p)
 	if (ha == NULL)
 		return NULL;
 	c->arena_base = ha->base;
-	c->arena_bytes = c->heap->cfg.arena_bytes;
+	c->arena_bytes = ha->mapped;	/* no NULL entry below (heap_arena) */
 	c->arena_spans = ha->spans;
-	return ha->spans[(p - ha->base) >> c->page_shift];
+	return span_entry(ha->spans[(p - ha->base) >> c->page_shift]);
 }
 
 static void flush_span_counts(struct mheap *h, struct mspan *s)

@@ -171,6 +171,8 @@ int page_alloc_check(struct mheap *h, char *err, size_t len)
 				CHECK(c->max == 0, "chunk %#lx not grown but has free pages", (unsigned long)base);
 				continue;
 			}
+			CHECK((uint64_t)ci * cb == mapped, "arena %#lx: grown chunk %u after %lu grown bytes: not a prefix",
+			      (unsigned long)ha->base, ci, (unsigned long)mapped);
 			mapped += cb;
 			page_alloc_update(h, &t);
 			CHECK(t.start == c->start && t.max == c->max && t.end == c->end,
@@ -180,6 +182,8 @@ int page_alloc_check(struct mheap *h, char *err, size_t len)
 			for (uint32_t i = 0; i < CHUNK_PAGES; i++) {
 				uintptr_t a = base + ((uintptr_t)i << h->page_shift);
 				bool alloc = bit_get(c->alloc, i), scav = bit_get(c->scav, i);
+				CHECK(ha->spans[(a - ha->base) >> h->page_shift] != NULL,
+				      "grown page %#lx has a NULL spans-map entry", (unsigned long)a);
 				if (!alloc) {
 					CHECK(a >= h->pages.search_addr || h->pages.search_addr == MAX_SEARCH_ADDR ? true : false,
 					      "free page %#lx below search_addr %#lx", (unsigned long)a,
@@ -196,7 +200,7 @@ int page_alloc_check(struct mheap *h, char *err, size_t len)
 					continue;
 				}
 				CHECK(!scav, "allocated page %#lx has its scavenged bit set", (unsigned long)a);
-				struct mspan *s = ha->spans[(a - ha->base) >> h->page_shift];
+				struct mspan *s = span_entry(ha->spans[(a - ha->base) >> h->page_shift]);
 				const struct page_cache *pc = cache_owning(h, a);
 				if (s != NULL) {
 					CHECK(pc == NULL, "page %#lx is in a span and a page cache", (unsigned long)a);
@@ -255,7 +259,7 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 		for (uint32_t i = 0; i < h->arena_pages; i++) {
 			if (!bit_get(ha->page_in_use, i))
 				continue;
-			struct mspan *s = ha->spans[i];
+			struct mspan *s = span_entry(ha->spans[i]);
 			CHECK(s != NULL, "pageInUse bit set for page %#lx with no span",
 			      (unsigned long)(ha->base + ((uintptr_t)i << h->page_shift)));
 			if (mspan_check(h, s, err, len) != 0)

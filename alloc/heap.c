@@ -214,7 +214,7 @@ static void span_init_class(struct mheap *h, struct mspan *s, uint32_t npages, s
 	memset(s, 0, sizeof *s);
 	s->npages = npages;
 	s->spanclass = spc;
-	s->sizeclass = (uint8_t)cls;
+	s->class_off = (uint16_t)(cls * sizeof(int64_t));
 	if (cls == 0) {
 		s->elemsize = (uint32_t)((uint64_t)npages << h->page_shift > UINT32_MAX ? 0 : (uint64_t)npages << h->page_shift);
 		s->nelems = 1;
@@ -328,8 +328,8 @@ struct mspan *mheap_alloc(struct mheap *h, struct sl_p *p, uint32_t npages, span
 /*
  * mheap.freeSpan: s (in use, no allocated slot) goes back to the page heap
  * as free, unscavenged pages. The caller has already moved it to
- * SL_SET_HEAP (the move event). Unlike Go we clear its spans-map entries,
- * so a stale pointer never resolves to a recycled mspan.
+ * SL_SET_HEAP (the move event). Unlike Go we reset its spans-map entries
+ * (to &dead_mspan), so a stale pointer never resolves to a recycled mspan.
  */
 void mheap_free_span(struct mheap *h, struct mspan *s)
 {
@@ -350,7 +350,7 @@ void mheap_free_span(struct mheap *h, struct mspan *s)
 	for (uint32_t i = 0; i < s->npages; i++) {
 		uintptr_t a = s->base + ((uintptr_t)i << h->page_shift);
 		struct heap_arena *a2 = arena_of(h, a);
-		a2->spans[(a - a2->base) >> h->page_shift] = NULL;
+		a2->spans[(a - a2->base) >> h->page_shift] = (struct mspan *)&dead_mspan;
 	}
 	h->pages_in_use -= s->npages;
 	h->heap_free += nbytes;

@@ -166,8 +166,13 @@ struct palloc_chunk {
 
 /*
  * heapArena: one arena_bytes-aligned region of arena_bytes.
- *   spans[i]:     the span owning page i if that page is in an in-use span;
- *                 stale or NULL for free pages (Go's spans map).
+ *   spans[i]:     the span owning page i if that page is in an in-use span
+ *                 (Go's spans map); &dead_mspan for every other page of a
+ *                 grown chunk, NULL in chunks not grown yet. The grown
+ *                 chunks are the first `mapped` bytes of the arena (grow
+ *                 consumes arenas upward from their base), so below
+ *                 `mapped` an entry is never NULL: sl_free's arena cache
+ *                 covers only that prefix and needs no NULL test.
  *   page_in_use:  bit i set iff page i is the first page of an in-use span.
  *   page_marks:   bit i set iff page i starts a span with a marked object
  *                 at the last mark (the lazy reclaimer's pageMarks).
@@ -258,7 +263,8 @@ struct span_set;
  */
 struct mspan {
 	/* First line: the malloc fast path reads only these, and writes only
-	 * alloc_mask; sl_free's fast path reads base..sizeclass. */
+	 * alloc_mask; sl_free's fast path reads base..fast_lim, then the live
+	 * bit and class_off. */
 	uint64_t alloc_mask;		/* cached: free slots of group cur; else 0 */
 	uint32_t *greq;			/* reqsize + 64 * cur */
 	uintptr_t gaddr;		/* address of slot 64 * cur */
@@ -282,12 +288,13 @@ struct mspan {
 	uint64_t *mark_bits;		/* gcmarkBits of the last mark */
 	uint32_t alloc_count;		/* allocated slots; stale while cached */
 	uint32_t cur;			/* cached: the group alloc_mask holds */
-	uint8_t sizeclass;		/* spanclass >> 1 */
+	uint16_t class_off;		/* sizeclass * 8: byte offset of the class
+					 * in the P's per-class counter arrays */
 	uint8_t state;			/* enum mspan_state */
 	uint8_t set;			/* enum sl_span_set: where it is now */
 	bool needzero;			/* slots may hold old data */
-	span_class_t spanclass;
 	uint8_t free_path;		/* enum free_path of this span */
+	span_class_t spanclass;
 	uint32_t npages;
 	uint32_t alloc_count_before_cache; /* alloc_count when cached */
 
@@ -303,6 +310,9 @@ struct mspan {
 };
 
 extern const struct mspan empty_mspan;	/* nelems 0, alloc_mask 0 */
+extern const struct mspan dead_mspan;	/* spans-map entry of a free page:
+					 * fast_lim 0, so sl_free's fast path
+					 * hands it to the careful path */
 
 static inline uint32_t mspan_obj_index(const struct mspan *s, uintptr_t p)
 {
@@ -326,6 +336,20 @@ static inline uint64_t sl_ctz64(uint64_t x)
 	return r;
 #else
 	return (uint64_t)__builtin_ctzll(x);
+#endif
+}
+/* Clear bit i of the bitmap at w and say whether it was set. */
+static inline bool sl_bitmap_test_clear(uint64_t *w, uint64_t i)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+	bool was;
+	__asm__("btrq %2, %0" : "+m"(*(uint64_t (*)[])w), "=@ccc"(was) : "r"(i) : "memory");
+	return was;
+#else
+	uint64_t bit = (uint64_t)1 << (i % 64);
+	bool was = (w[i / 64] & bit) != 0;
+	w[i / 64] &= ~bit;
+	return was;
 #endif
 }
 /* Clear bit i % 64 of *w and say whether it was set: one btr on a
@@ -553,8 +577,8 @@ struct mcache {
 					 * bytes; SPC_OTHER for 0, tiny sizes and
 					 * sizes above max_small_size */
 	uintptr_t arena_base;		/* a one-entry arena cache for sl_free: */
-	uintptr_t arena_bytes;		/*   the arena last looked up and its */
-	struct mspan **arena_spans;	/*   spans map (0/0/NULL: empty) */
+	uintptr_t arena_bytes;		/*   the arena last looked up, its grown */
+	struct mspan **arena_spans;	/*   bytes and spans map (0/0/NULL: empty) */
 	uint32_t page_shift;
 	span_class_t tiny_spc;		/* 5 with the tiny allocator, else an
 					 * impossible span class */
@@ -792,13 +816,18 @@ static inline struct heap_arena *arena_of(const struct mheap *h, uintptr_t p)
 		return NULL;
 	return l2[ri & ((1u << h->l2_bits) - 1)];
 }
-/* spanOf: the span entry for p's page (may be stale for free pages). */
+/* A spans-map entry as a span or NULL (free page). */
+static inline struct mspan *span_entry(struct mspan *s)
+{
+	return s == &dead_mspan ? NULL : s;
+}
+/* spanOf: the in-use span owning p's page, or NULL. */
 static inline struct mspan *span_of(const struct mheap *h, uintptr_t p)
 {
 	struct heap_arena *ha = arena_of(h, p);
 	if (ha == NULL)
 		return NULL;
-	return ha->spans[(p - ha->base) >> h->page_shift];
+	return span_entry(ha->spans[(p - ha->base) >> h->page_shift]);
 }
 struct mspan *span_of_heap(const struct mheap *h, uintptr_t p);
 struct mspan *mcache_span_of(struct mcache *c, uintptr_t p);

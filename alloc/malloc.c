@@ -288,7 +288,8 @@ static SL_NOINLINE enum sl_free_result free_slow(struct sl_p *p, void *ptr)
 	if (a == 0)
 		return SL_FREE_NULL_PTR;
 	uintptr_t aoff = a - c->arena_base;
-	struct mspan *s = aoff < c->arena_bytes ? c->arena_spans[aoff >> c->page_shift] : mcache_span_of(c, a);
+	struct mspan *s = aoff < c->arena_bytes ? span_entry(c->arena_spans[aoff >> c->page_shift])
+		: mcache_span_of(c, a);
 	if (s == NULL)
 		return free_bad(h, a, SL_FREE_NOT_IN_USE);
 	uintptr_t off = a - s->base;
@@ -325,7 +326,7 @@ static SL_NOINLINE enum sl_free_result free_not_gc(struct sl_p *p, void *ptr, st
 		uint64_t fw = w == s->cur ? s->alloc_mask : s->free_bits[w];
 		if ((fw >> (idx % 64) & 1) || !sl_bit_test_clear(&s->live_bits[w], idx))
 			return free_slow(p, ptr);
-		uint32_t cls = s->sizeclass;
+		uint32_t cls = span_class_sizeclass(s->spanclass);
 		c->req_bytes[cls] -= s->reqsize[idx];
 		c->trace_frees[cls]++;
 		return SL_FREE_OK;
@@ -351,18 +352,17 @@ enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 	uintptr_t a = (uintptr_t)ptr, aoff = a - c->arena_base;
 	if (SL_UNLIKELY(aoff >= c->arena_bytes))
 		return free_slow(p, ptr);
-	struct mspan *s = c->arena_spans[aoff >> c->page_shift];
-	if (SL_UNLIKELY(s == NULL))
-		return free_slow(p, ptr);
+	struct mspan *s = c->arena_spans[aoff >> c->page_shift];	/* never NULL */
 	uint64_t q = (uint64_t)(a - s->base) * s->divmul;
 	if (SL_UNLIKELY((uint32_t)q >= s->fast_lim))
 		return free_not_gc(p, ptr, s, q);
 	size_t idx = (size_t)(q >> 32);
-	if (SL_UNLIKELY(!sl_bit_test_clear(&s->live_bits[idx / 64], idx)))
+	if (SL_UNLIKELY(!sl_bitmap_test_clear(s->live_bits, idx)))
 		return free_slow(p, ptr);
-	uint32_t cls = s->sizeclass;
-	c->req_bytes[cls] -= s->reqsize[idx];
-	c->trace_frees[cls]++;
+	/* req_bytes[cls] and trace_frees[cls], at the class's byte offset */
+	size_t off = s->class_off;
+	*(int64_t *)((char *)c->req_bytes + off) -= s->reqsize[idx];
+	*(uint64_t *)((char *)c->trace_frees + off) += 1;
 	return SL_FREE_OK;
 }
 

@@ -33,6 +33,7 @@
 #include "internal.h"
 
 const struct mspan empty_mspan = { .alloc_mask = 0, .nelems = 0 };
+const struct mspan dead_mspan = { .base = 0, .divmul = 0, .fast_lim = 0, .state = MSPAN_DEAD };
 
 static inline uint32_t bitmap_words(uint32_t nelems) { return (nelems + 63) / 64; }
 

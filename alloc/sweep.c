@@ -64,7 +64,7 @@ static bool sweep_apply(struct mheap *h, struct mspan *s, uint32_t nalloc, bool 
 	h->pages_swept += s->npages;
 	h->spans_swept++;
 	h->objects_swept_free += nfreed;
-	bool large = s->sizeclass == 0;
+	bool large = span_class_sizeclass(s->spanclass) == 0;
 	if (!large) {
 		h->bytes_swept_free += (uint64_t)nfreed * s->elemsize;
 		if (nfreed > 0) {
@@ -239,7 +239,7 @@ static void sweep_other_eager(struct mheap *h, struct mspan *s, uint64_t *marked
 	s->in_set = NULL;
 	s->next = s->prev = NULL;
 	sweep_check_state(h, s);
-	if (s->sizeclass == 0) {
+	if (span_class_sizeclass(s->spanclass) == 0) {
 		uint32_t nalloc = (uint32_t)(s->live_bits[0] & 1);
 		*marked += nalloc ? (uint64_t)s->npages << h->page_shift : 0;
 		sweep_apply(h, s, nalloc, false);
@@ -384,7 +384,7 @@ void mheap_reclaim(struct mheap *h, uint32_t npages)
 		for (uint32_t i = h->reclaim_page; i < h->arena_pages; i++) {
 			if (!bit_get(ha->page_in_use, i) || bit_get(ha->page_marks, i))
 				continue;
-			struct mspan *s = ha->spans[i];
+			struct mspan *s = span_entry(ha->spans[i]);
 			if (s == NULL || s->sweepgen != h->sweepgen - 2)
 				continue;
 			uint32_t np = s->npages;
