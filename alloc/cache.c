@@ -73,7 +73,6 @@ struct mspan *mcache_span_of(struct mcache *c, uintptr_t p)
 static void flush_span_counts(struct mheap *h, struct mspan *s)
 {
 	h->small_alloc_count[s->spanclass] += (uint32_t)(s->alloc_count - s->alloc_count_before_cache);
-	s->alloc_count_before_cache = 0;
 }
 
 static void flush_p_class(struct mheap *h, struct mcache *c, uint32_t cls)
@@ -121,8 +120,6 @@ struct mspan *mcache_refill(struct mheap *h, struct sl_p *p, span_class_t spc)
 		c->alloc[spc] = (struct mspan *)&empty_mspan;
 		mcentral_uncache_span_inline(h, central, s, 5);
 	}
-	if (spc == make_span_class(TINY_SIZE_CLASS, true))
-		flush_p_tiny(h, c);
 	enum sl_refill_source src = SL_REFILL_PARTIAL_SWEPT;
 	s = mcentral_cache_span_partial(h, central);
 	if (s == NULL && (s = mcentral_cache_span(h, central, p, &src)) == NULL)

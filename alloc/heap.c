@@ -134,6 +134,9 @@ struct sl_heap *sl_heap_new(const struct sl_heap_config *cfg, char *err, size_t 
 	h->pages.search_addr = MAX_SEARCH_ADDR;
 	h->sweep_done = true;
 	h->scav_goal = UINT64_MAX;
+#if defined(__x86_64__)
+	h->popcnt = __builtin_cpu_supports("popcnt");
+#endif
 	arena_init_hints(h);
 	fixalloc_init(&h->spanalloc, sizeof(struct mspan));
 	h->arena_l1 = persistent_alloc(h, h->l1_entries * sizeof(*h->arena_l1), 64);
@@ -174,7 +177,11 @@ struct sl_p *sl_heap_p(struct sl_heap *hp, int i)
 
 int sl_p_id(const struct sl_p *p) { return p->id; }
 const struct sl_heap_config *sl_heap_config_of(const struct sl_heap *hp) { return &hp->h.cfg; }
-void sl_sink_attach(struct sl_heap *hp, struct sl_sink sink) { hp->h.sink = sink; }
+void sl_sink_attach(struct sl_heap *hp, struct sl_sink sink)
+{
+	hp->h.sink = sink;
+	sweep_set_pace(&hp->h, hp->h.sweep_pages_per_byte);	/* refill_general */
+}
 struct sl_clock *sl_heap_clock(struct sl_heap *hp) { return &hp->h.clock; }
 
 /* spanOfHeap: the in-use span that contains p, or NULL. */

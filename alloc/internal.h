@@ -451,6 +451,19 @@ void sl_throw_no_free(const struct mspan *s);
 static inline void mspan_cache(struct mspan *s)
 {
 	uint32_t nw = mspan_words(s), w = 0;
+	s->fast_lim = 0;
+	if (SL_LIKELY(nw == 1)) {		/* every class from 128 B up */
+		uint64_t f = s->free_bits[0];
+		if (SL_UNLIKELY(f == 0))
+			sl_throw_no_free(s);
+		if (s->free_path == FREE_PATH_GC)
+			s->live_bits[0] |= f;
+		s->cur = 0;
+		s->alloc_mask = f;
+		s->greq = s->reqsize;
+		s->gaddr = s->base;
+		return;
+	}
 	while (w < nw && s->free_bits[w] == 0)
 		w++;
 	if (SL_UNLIKELY(w == nw))
@@ -459,7 +472,6 @@ static inline void mspan_cache(struct mspan *s)
 		for (uint32_t i = w; i < nw; i++)
 			s->live_bits[i] |= s->free_bits[i];
 	mspan_window_load(s, w);
-	s->fast_lim = 0;
 }
 
 /* refill's uncache of its span, which is full: allocCount is nelems, the
@@ -680,6 +692,9 @@ struct mheap {
 	uint64_t sweep_heap_live_basis;
 	double sweep_pages_per_byte;
 	bool sweep_paced;		/* sweep_pages_per_byte != 0 */
+	bool refill_general;		/* a sink or sweep_paced: refills take
+					 * mcache_refill, never the inline case */
+	bool popcnt;			/* the CPU has popcnt (the eager sweep uses it) */
 	uint32_t sweep_central_index;	/* sweepone's sweep-class cursor */
 	uint32_t reclaim_arena, reclaim_page; /* the reclaimer's cursor */
 
@@ -752,32 +767,33 @@ static inline void mcentral_uncache_span_inline(struct mheap *h, struct mcentral
 
 /*
  * mcache.refill's common case as one inline, leaf sequence: no sink, no
- * proportional sweep due, the P's span for spc is full and not stale, and
- * a swept partial span is waiting (and spc is not the tiny class, whose
- * refill flushes the tiny counters). Then: the full span goes to full
- * swept (M5), the partial one to the P (M2), with the same counters as
- * mcache_refill. Returns the new span, or NULL with nothing changed when
- * the case does not apply (the caller then calls mcache_refill).
+ * proportional sweep due (refill_general), the P's span for spc is full
+ * and not stale, or is the empty sentinel, and a swept partial span is
+ * waiting. Then: the full span goes to full swept (M5), the partial one to
+ * the P (M2), with the same counters as mcache_refill. Returns the new
+ * span, or NULL with nothing changed when the case does not apply (the
+ * caller then calls mcache_refill).
  */
 static inline struct mspan *mcache_refill_fast(struct mheap *h, struct mcache *c, span_class_t spc)
 {
 	struct mcentral *central = &h->central[spc];
 	struct mspan *old = c->alloc[spc];
-	uint32_t sg = h->sweepgen;
-	struct span_set *ps = mcentral_partial_swept(h, central);
+	uint32_t sg = h->sweepgen, swept = sg / 2 % 2;
+	struct span_set *ps = &central->partial[swept], *fs = &central->full[swept];
 	struct mspan *s = ps->head;
-	if (SL_UNLIKELY(old == &empty_mspan || s == NULL || old->sweepgen == sg + 1 || h->sweep_paced ||
-			(SL_CONFIG_EVENTS && h->sink.emit != NULL) || spc == make_span_class(TINY_SIZE_CLASS, true)))
+	if (SL_UNLIKELY(s == NULL || old->sweepgen == sg + 1 || h->refill_general))
 		return NULL;
 	if (SL_UNLIKELY(s->alloc_count == s->nelems))
 		sl_throw_no_free(s);
-	/* M5: the full span leaves the P for full swept */
-	mspan_uncache_full(old);
-	h->small_alloc_count[spc] += old->nelems - old->alloc_count_before_cache;
-	old->alloc_count_before_cache = 0;
-	old->sweepgen = sg;
-	old->set = SL_SET_FULL_SWEPT;
-	span_set_push(mcentral_full_swept(h, central), old);
+	if (SL_LIKELY(old != &empty_mspan)) {
+		/* M5: the full span leaves the P for full swept */
+		mspan_uncache_full(old);
+		h->small_alloc_count[spc] += old->nelems - old->alloc_count_before_cache;
+		old->sweepgen = sg;
+		old->set = SL_SET_FULL_SWEPT;
+		span_set_push(fs, old);
+		h->span_moves++;
+	}
 	/* M2: the head of partial swept comes to the P */
 	struct mspan *next = s->next;
 	ps->head = next;
@@ -790,7 +806,7 @@ static inline struct mspan *mcache_refill_fast(struct mheap *h, struct mcache *c
 	s->in_set = NULL;
 	mspan_cache(s);
 	s->set = SL_SET_MCACHE;
-	h->span_moves += 2;
+	h->span_moves++;
 	s->sweepgen = sg + 3;
 	s->alloc_count_before_cache = s->alloc_count;
 	h->heap_live += ((uint64_t)s->npages << h->page_shift) - (uint64_t)s->alloc_count * s->elemsize;
@@ -859,6 +875,7 @@ static inline void sweep_set_pace(struct mheap *h, double pages_per_byte)
 {
 	h->sweep_pages_per_byte = pages_per_byte;
 	h->sweep_paced = pages_per_byte != 0;
+	h->refill_general = h->sweep_paced || (SL_CONFIG_EVENTS && h->sink.emit != NULL);
 }
 
 /* ---- gc.c: free policies and the simulated GC (mgc.go, mgcpacer.go) ---- */

@@ -103,9 +103,9 @@ static SL_NOINLINE void *malloc_start_gc(struct mheap *h, void *v)
 }
 
 /*
- * The small path past the fast path: a span with one group and the common
- * refill (mcache_refill_fast) with no call, so that no register is saved;
- * anything else tail-calls malloc_small_refill. Then the GC trigger test.
+ * The small path past the fast path: for a span with one group, the common
+ * refill (mcache_refill_fast) with no call; anything else (another group,
+ * any other refill) tail-calls malloc_small_refill. Then the GC trigger.
  */
 static SL_NOINLINE void *malloc_small_slow(struct sl_p *p, span_class_t spc, size_t n)
 {

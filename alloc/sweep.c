@@ -167,8 +167,10 @@ static void chain_splice(struct span_set *b, struct span_chain *ch)
  * spans, moves, events and figures as mark_span + sweepLocked.sweep one
  * span at a time.
  */
-static uint64_t sweep_set_fast(struct mheap *h, struct mcentral *c, struct mspan *s)
+static inline __attribute__((always_inline)) uint64_t sweep_set_body(struct mheap *h, struct mcentral *c,
+								     struct mspan *s, bool hw_popcount)
 {
+#define POPCOUNT(x) (hw_popcount ? (unsigned)__builtin_popcountll(x) : sl_popcount64(x))
 	uint32_t sg = h->sweepgen, elemsize = s->elemsize;
 	struct span_set *fullb = mcentral_full_swept(h, c), *partb = mcentral_partial_swept(h, c);
 	struct span_chain full = { 0 }, part = { 0 };
@@ -182,11 +184,11 @@ static uint64_t sweep_set_fast(struct mheap *h, struct mcentral *c, struct mspan
 		uint32_t nw = mspan_words(s), nalloc = 0;
 		uint64_t *fb = s->free_bits, *live = s->live_bits;
 		for (uint32_t w = 0; w + 1 < nw; w++) {
-			nalloc += sl_popcount64(live[w]);
+			nalloc += POPCOUNT(live[w]);
 			fb[w] = ~live[w];
 		}
 		uint64_t m = live[nw - 1];
-		nalloc += sl_popcount64(m);
+		nalloc += POPCOUNT(m);
 		fb[nw - 1] = ~m & mspan_valid(s, nw - 1);
 		if (nalloc > s->alloc_count)
 			sl_throw("span %#lx: %u marked > %u allocated", (unsigned long)s->base, nalloc, s->alloc_count);
@@ -225,6 +227,25 @@ static uint64_t sweep_set_fast(struct mheap *h, struct mcentral *c, struct mspan
 	h->bytes_swept_free += nfreed_all * elemsize;
 	h->small_free_count[c->spanclass] += nfreed_all;
 	return nmarked;
+#undef POPCOUNT
+}
+
+/* sweep_set_body with the CPU's popcnt instruction (mheap.popcnt), and
+ * without it (a baseline x86-64 build has none). */
+#if defined(__x86_64__)
+__attribute__((target("popcnt")))
+static uint64_t sweep_set_popcnt(struct mheap *h, struct mcentral *c, struct mspan *s)
+{
+	return sweep_set_body(h, c, s, true);
+}
+#endif
+static uint64_t sweep_set_fast(struct mheap *h, struct mcentral *c, struct mspan *s)
+{
+#if defined(__x86_64__)
+	if (h->popcnt)
+		return sweep_set_popcnt(h, c, s);
+#endif
+	return sweep_set_body(h, c, s, false);
 }
 
 /*
