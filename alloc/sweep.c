@@ -171,17 +171,20 @@ static inline __attribute__((always_inline)) uint64_t sweep_set_body(struct mhea
 								     struct mspan *s, bool hw_popcount)
 {
 #define POPCOUNT(x) (hw_popcount ? (unsigned)__builtin_popcountll(x) : sl_popcount64(x))
-	uint32_t sg = h->sweepgen, elemsize = s->elemsize;
+	/* nelems, npages and elemsize are the span class's */
+	uint32_t sg = h->sweepgen, elemsize = s->elemsize, nelems = s->nelems, npages = s->npages;
+	uint32_t nw = (nelems + 63) / 64;
+	uint64_t lastmask = nelems % 64 ? ((uint64_t)1 << (nelems % 64)) - 1 : ~(uint64_t)0;
 	struct span_set *fullb = mcentral_full_swept(h, c), *partb = mcentral_partial_swept(h, c);
 	struct span_chain full = { 0 }, part = { 0 };
-	uint64_t nmarked = 0, nfreed_all = 0, npages = 0, nspans = 0;
+	uint64_t nmarked = 0, nallocated = 0, nspans = 0;
 	bool emit = SL_CONFIG_EVENTS && h->sink.emit != NULL;
 	while (s != NULL) {
 		struct mspan *next = s->next;
 		if (s->sweepgen != sg - 2 || s->state != MSPAN_IN_USE)
 			sl_throw("sweeping span %#lx with sweepgen %u (heap %u)", (unsigned long)s->base,
 				 s->sweepgen, sg);
-		uint32_t nw = mspan_words(s), nalloc = 0;
+		uint32_t nalloc = 0, ac = s->alloc_count;
 		uint64_t *fb = s->free_bits, *live = s->live_bits;
 		for (uint32_t w = 0; w + 1 < nw; w++) {
 			nalloc += POPCOUNT(live[w]);
@@ -189,20 +192,18 @@ static inline __attribute__((always_inline)) uint64_t sweep_set_body(struct mhea
 		}
 		uint64_t m = live[nw - 1];
 		nalloc += POPCOUNT(m);
-		fb[nw - 1] = ~m & mspan_valid(s, nw - 1);
-		if (nalloc > s->alloc_count)
-			sl_throw("span %#lx: %u marked > %u allocated", (unsigned long)s->base, nalloc, s->alloc_count);
-		uint32_t nfreed = s->alloc_count - nalloc;
+		fb[nw - 1] = ~m & lastmask;
+		if (nalloc > ac)
+			sl_throw("span %#lx: %u marked > %u allocated", (unsigned long)s->base, nalloc, ac);
 		s->alloc_count = nalloc;
 		s->sweepgen = sg;
-		if (nfreed > 0)
+		if (nalloc != ac)
 			s->needzero = true;
 		nmarked += nalloc;
-		nfreed_all += nfreed;
-		npages += s->npages;
+		nallocated += ac;
 		nspans++;
 		enum sl_span_set from = (enum sl_span_set)s->set;
-		enum sl_span_set to = nalloc == 0 ? SL_SET_HEAP : nalloc == s->nelems ? SL_SET_FULL_SWEPT
+		enum sl_span_set to = nalloc == 0 ? SL_SET_HEAP : nalloc == nelems ? SL_SET_FULL_SWEPT
 				    : SL_SET_PARTIAL_SWEPT;
 		s->set = (uint8_t)to;
 		if (SL_UNLIKELY(emit))
@@ -220,12 +221,13 @@ static inline __attribute__((always_inline)) uint64_t sweep_set_body(struct mhea
 	}
 	chain_splice(fullb, &full);
 	chain_splice(partb, &part);
+	uint64_t nfreed = nallocated - nmarked;
 	h->span_moves += nspans;
-	h->pages_swept += npages;
+	h->pages_swept += nspans * npages;
 	h->spans_swept += nspans;
-	h->objects_swept_free += nfreed_all;
-	h->bytes_swept_free += nfreed_all * elemsize;
-	h->small_free_count[c->spanclass] += nfreed_all;
+	h->objects_swept_free += nfreed;
+	h->bytes_swept_free += nfreed * elemsize;
+	h->small_free_count[c->spanclass] += nfreed;
 	return nmarked;
 #undef POPCOUNT
 }
