@@ -268,7 +268,7 @@ void mcache_release_all(struct mheap *h, struct sl_p *p)
 		struct mspan *s = c->alloc[spc];
 		if (s == &empty_mspan)
 			continue;
-		mspan_uncache(s);
+		mspan_uncache(h, s);
 		flush_span_counts(h, s);
 		if (s->sweepgen != h->sweepgen + 1)
 			h->heap_live -= (uint64_t)(s->nelems - s->alloc_count) * s->elemsize;

@@ -50,7 +50,7 @@ int mspan_check(struct mheap *h, struct mspan *s, char *err, size_t len)
 {
 	unsigned long b = (unsigned long)s->base;
 	CHECK(s->state == MSPAN_IN_USE, "span %#lx: state %u", b, s->state);
-	uint32_t ac = mspan_alloc_count(s);
+	uint32_t ac = mspan_alloc_count(h, s);
 	CHECK(ac <= s->nelems, "span %#lx: allocCount %u > nelems %u", b, ac, s->nelems);
 	uint32_t n = mspan_count_allocated(s);
 	CHECK(n == ac, "span %#lx (class %u): allocCount %u but %u slots allocated", b, s->spanclass >> 1, ac, n);
@@ -267,7 +267,7 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 			w->spans++;
 			bool large = span_class_sizeclass(s->spanclass) == 0;
 			uint64_t sb = (uint64_t)s->npages << h->page_shift;
-			uint32_t ac = mspan_alloc_count(s);
+			uint32_t ac = mspan_alloc_count(h, s);
 			uint64_t free_b = large ? 0 : (uint64_t)(s->nelems - ac) * s->elemsize;
 			w->alloc_bytes += large ? (ac ? sb : 0) : (uint64_t)ac * s->elemsize;
 			if (!large)

@@ -92,7 +92,7 @@ static uint32_t mark_span(struct mheap *h, struct mspan *s)
 			}
 		}
 		s->mark_bits[w] = m;
-		n += (uint32_t)sl_popcount64(m);
+		n += SL_POPCOUNT(h, m);
 	}
 	return n;
 }

@@ -326,6 +326,11 @@ static inline unsigned sl_popcount64(uint64_t x)
 	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
 	return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
+/* popcount with the CPU's instruction (a call) where the heap found one
+ * (mheap.popcnt), else sl_popcount64: for the per-span loops of the mark
+ * and the general sweep. */
+unsigned sl_popcount64_hw(uint64_t x);
+#define SL_POPCOUNT(h, x) ((h)->popcnt ? sl_popcount64_hw(x) : sl_popcount64(x))
 /* Index of the lowest set bit of x != 0: one bsf (the builtin adds a
  * dependency-breaking xor on x86-64). */
 static inline uint64_t sl_ctz64(uint64_t x)
@@ -488,11 +493,10 @@ static inline void mspan_uncache_full(struct mspan *s)
 void mspan_init_bits(struct mheap *h, struct mspan *s);
 void mspan_free_bits(struct mheap *h, struct mspan *s);
 uint32_t mspan_count_allocated(const struct mspan *s);
-uint32_t mspan_alloc_count(const struct mspan *s);
-void mspan_uncache(struct mspan *s);
+uint32_t mspan_alloc_count(const struct mheap *h, const struct mspan *s);
+void mspan_uncache(const struct mheap *h, struct mspan *s);
 void mspan_free_slot(struct mspan *s, uint32_t idx);
 uint64_t mspan_mark_word(const struct mheap *h, const struct mspan *s, uint32_t w);
-bool mspan_is_freed(const struct mheap *h, const struct mspan *s, uint32_t idx);
 
 /* ---- spanset.c: partial/full span sets (mspanset.go) ------------------ */
 
@@ -704,6 +708,15 @@ struct mheap {
 };
 
 struct sl_heap { struct mheap h; };
+
+/* Was the allocated slot idx freed by the trace (gc policy, not yet
+ * reclaimed)? Tiny blocks keep their own masks; the immediate policy
+ * reclaims at once. */
+static inline bool mspan_is_freed(const struct mheap *h, const struct mspan *s, uint32_t idx)
+{
+	return h->cfg.free_policy == SL_FREE_GC && s->spanclass != make_span_class(TINY_SIZE_CLASS, true) &&
+	       !bit_get(s->live_bits, idx);
+}
 
 /* The mcentral set of kind k (partial/full x swept/unswept) for s's class. */
 static inline struct span_set *mcentral_set(struct mheap *h, span_class_t spc, enum sl_span_set k)

@@ -324,11 +324,11 @@ static SL_NOINLINE enum sl_free_result free_not_gc(struct sl_p *p, void *ptr, st
 		return free_slow(p, ptr);
 	if (s->free_path == FREE_PATH_GC && s->set == SL_SET_MCACHE) {
 		uint64_t fw = w == s->cur ? s->alloc_mask : s->free_bits[w];
-		if ((fw >> (idx % 64) & 1) || !sl_bit_test_clear(&s->live_bits[w], idx))
+		if ((fw >> (idx % 64) & 1) || !sl_bitmap_test_clear(s->live_bits, idx))
 			return free_slow(p, ptr);
-		uint32_t cls = span_class_sizeclass(s->spanclass);
-		c->req_bytes[cls] -= s->reqsize[idx];
-		c->trace_frees[cls]++;
+		size_t off = s->class_off;
+		*(int64_t *)((char *)c->req_bytes + off) -= s->reqsize[idx];
+		*(uint64_t *)((char *)c->trace_frees + off) += 1;
 		return SL_FREE_OK;
 	}
 	if (s->free_path == FREE_PATH_IMMEDIATE && mspan_is_allocated(s, (uint32_t)idx))

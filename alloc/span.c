@@ -37,6 +37,18 @@ const struct mspan dead_mspan = { .base = 0, .divmul = 0, .fast_lim = 0, .state 
 
 static inline uint32_t bitmap_words(uint32_t nelems) { return (nelems + 63) / 64; }
 
+#if defined(__x86_64__)
+__attribute__((target("popcnt"))) unsigned sl_popcount64_hw(uint64_t x)
+{
+	return (unsigned)__builtin_popcountll(x);
+}
+#else
+unsigned sl_popcount64_hw(uint64_t x)
+{
+	return sl_popcount64(x);
+}
+#endif
+
 /* Bytes of the bits block: three bitmaps unless inline, and reqsize. */
 static size_t bits_bytes(uint32_t nelems)
 {
@@ -95,13 +107,13 @@ uint32_t mspan_count_allocated(const struct mspan *s)
 
 /* allocCount: s->alloc_count, or for a cached span the slots not free in
  * the window and above it (every group below is full). */
-uint32_t mspan_alloc_count(const struct mspan *s)
+uint32_t mspan_alloc_count(const struct mheap *h, const struct mspan *s)
 {
 	if (s->set != SL_SET_MCACHE)
 		return s->alloc_count;
-	uint32_t nfree = sl_popcount64(s->alloc_mask);
+	uint32_t nfree = SL_POPCOUNT(h, s->alloc_mask);
 	for (uint32_t w = s->cur + 1; w < mspan_words(s); w++)
-		nfree += sl_popcount64(s->free_bits[w]);
+		nfree += SL_POPCOUNT(h, s->free_bits[w]);
 	return s->nelems - nfree;
 }
 
@@ -129,10 +141,10 @@ void sl_throw_no_free(const struct mspan *s)
  * the free slots stop being live, and sl_free's fast path applies again.
  * Called while s->set is still SL_SET_MCACHE.
  */
-void mspan_uncache(struct mspan *s)
+void mspan_uncache(const struct mheap *h, struct mspan *s)
 {
 	uint32_t nw = mspan_words(s);
-	s->alloc_count = mspan_alloc_count(s);
+	s->alloc_count = mspan_alloc_count(h, s);
 	s->free_bits[s->cur] = s->alloc_mask;
 	if (s->free_path == FREE_PATH_GC)
 		for (uint32_t i = s->cur; i < nw; i++)
@@ -162,15 +174,6 @@ void mspan_free_slot(struct mspan *s, uint32_t idx)
 		s->free_bits[s->cur] = s->alloc_mask;
 		mspan_window_load(s, w);
 	}
-}
-
-/* Was the allocated slot idx freed by the trace (gc policy, not yet
- * reclaimed)? Tiny blocks keep their own masks; the immediate policy
- * reclaims at once. */
-bool mspan_is_freed(const struct mheap *h, const struct mspan *s, uint32_t idx)
-{
-	return h->cfg.free_policy == SL_FREE_GC && s->spanclass != make_span_class(TINY_SIZE_CLASS, true) &&
-	       !bit_get(s->live_bits, idx);
 }
 
 /*

@@ -54,7 +54,7 @@ void heap_stats_compute(struct mheap *h, struct sl_stats *st)
 			const struct mspan *s = c->alloc[spc];
 			if (s == &empty_mspan)
 				continue;
-			uint32_t ac = mspan_alloc_count(s);
+			uint32_t ac = mspan_alloc_count(h, s);
 			small_alloc[spc] += (uint32_t)(ac - s->alloc_count_before_cache);
 			cached_free += (uint64_t)(s->nelems - ac) * s->elemsize;
 		}

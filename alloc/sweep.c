@@ -118,7 +118,7 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
 	uint32_t nalloc = 0, nw = mspan_words(s);
 	uint64_t *mark = s->mark_bits, *fb = s->free_bits, *live = s->live_bits;
 	for (uint32_t w = 0; w < nw; w++) {
-		nalloc += sl_popcount64(mark[w]);
+		nalloc += SL_POPCOUNT(h, mark[w]);
 		live[w] &= mark[w];
 		fb[w] = ~mark[w] & mspan_valid(s, w);
 	}
