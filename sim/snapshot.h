@@ -9,8 +9,11 @@
  * of live bytes (kind peak_live, emitted when the run ends, so rows are not
  * in op order: ORDER BY op) and one at the end (kind final). Counters are
  * cumulative from the start of the run; byte figures are those of the
- * moment. Fields of type NINT are NULL in SQLite when they hold SIM_NULL
- * (trace_time_ns for traces without timestamps).
+ * moment. A field holding SIM_NULL is NULL in SQLite: NINT marks the one a
+ * Go run may leave NULL (trace_time_ns, for traces without timestamps); a
+ * baseline's run (sim/baseline.h) leaves NULL what only the Go model has
+ * (dead, reserved, spans, heap goal, GC cycles, refills, span moves) and
+ * fills the memory columns from its allocator's own statistics.
  *
  * Every field is an int64_t, and the struct has no padding (checked in
  * sink_sqlite.c), so the sink reads it as an array.

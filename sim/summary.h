@@ -11,7 +11,10 @@
  *
  * Types: INT is int64_t (SQLite INTEGER, a JSON integer); REAL is double
  * (SQLite REAL, a JSON number). A REAL that is NaN or infinite (a ratio
- * with nothing to divide by) is NULL in SQLite and null in JSON.
+ * with nothing to divide by) is NULL in SQLite and null in JSON, and so is
+ * an INT holding SIM_NULL (sim/snapshot.h): a figure only the Go model has,
+ * in a baseline's run (`replay --allocator glibc` ...: refills, span moves,
+ * arena transitions, GC cycles; the hit rates are NaN there).
  *
  * Fragmentation (Johnstone & Wilson, "The memory fragmentation problem:
  * solved?", ISMM 1998), for allocator memory M (heap in-use, or Ready
