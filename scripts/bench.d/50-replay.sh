@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Replay throughput and logging overhead (tests/bench/bench_replay.c):
+# `spanlab replay` on every bundled trace and on a synthetic 10 M-op trace
+# (`spanlab gen uniform --ops 5000000`: 5 M mallocs and 5 M frees of 16..512
+# bytes, ~625k live objects), through the Go core (no --db) and through
+# each installed baseline (--allocator glibc, jemalloc, mimalloc, tcmalloc:
+# the same replayer), interleaved, median of REPS (default 5) with min..max,
+# ratio to glibc's median in the same run; then the Go core with --db
+# against without: process elapsed ratio, loop ratio, rows/s, ns per row.
+# The synthetic trace's throughput runs take a snapshot every 1,000,000 ops
+# (glibc's mallinfo2 walks the whole heap at each); the logging runs use
+# the default (~2,000 snapshots per trace).
+#
+# Usage: scripts/bench.d/50-replay.sh [--smoke] OUT.json
+#   writes OUT.json and OUT's .targets.tsv (one line per target)
+set -euo pipefail
+cd "${SPANLAB_ROOT:-$(dirname "$0")/../..}"
+smoke=0
+if [ "${1:-}" = "--smoke" ]; then smoke=1; shift; fi
+out=${1:?usage: 50-replay.sh [--smoke] OUT.json}
+bin=build/spanlab
+drv=build/release/bench/bench_replay
+[ -x "$bin" ] && [ -x "$drv" ] || make --no-print-directory VARIANT=release bench-build >/dev/null
+mkdir -p "$(dirname "$out")"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ $smoke -eq 1 ]; then
+  reps=1
+  "$bin" gen uniform --ops 20000 --seed 1 -o "$tmp/uniform-40k.slt"
+  traces=(traces/data/git.slt "$tmp/uniform-40k.slt@5000")
+else
+  reps=${REPS:-5}
+  "$bin" gen uniform --ops 5000000 --seed 1 -o "$tmp/uniform-10M.slt"
+  traces=(traces/data/*.slt "$tmp/uniform-10M.slt@1000000")
+fi
+echo "command: $drv --bin $bin --reps $reps ${traces[*]##*/}"
+"$drv" --bin "$bin" --reps "$reps" --json "$out" --targets "${out%.json}.targets.tsv" "${traces[@]}"
