@@ -532,6 +532,16 @@ static enum replay_status start_child(struct baseline_proc *bp, const struct rep
 		return REPLAY_FAILED;
 	}
 	fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+	/* This executable, by name: execve("/proc/self/exe") would run
+	 * valgrind itself under valgrind, which answers readlink with the
+	 * client's path. */
+	char exe[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (len <= 0) {
+		errf(err, errlen, "cannot start the %s replay: /proc/self/exe: %s", bp->b->name, strerror(errno));
+		goto out;
+	}
+	exe[len] = 0;
 	pid_t parent = getpid();
 	if (child_argv(bp, o, sv[1], bufs, argv) || !(env = child_env(lib))) {
 		errf(err, errlen, "out of memory");
@@ -550,8 +560,8 @@ static enum replay_status start_child(struct baseline_proc *bp, const struct rep
 		if (getppid() != parent)
 			_exit(127);
 		close(sv[0]);
-		execve("/proc/self/exe", (char *const *)argv, env);
-		dprintf(2, "spanlab replay: cannot run /proc/self/exe: %s\n", strerror(errno));
+		execve(exe, (char *const *)argv, env);
+		dprintf(2, "spanlab replay: cannot run %s: %s\n", exe, strerror(errno));
 		_exit(127);
 	}
 	bp->fd = sv[0];

@@ -3,10 +3,13 @@
  *
  * Per operation the loop does: decode one event, publish the op index and
  * Wilson clock to the heap, call the allocator, write the object's first
- * and last byte, update live bytes, and compare three allocator counters
- * against their running maxima (for peak heap in-use, Ready and sys bytes
- * and Johnstone & Wilson #3). Everything else (snapshots, validators,
- * progress) runs on a countdown: one decrement and compare per operation.
+ * and last byte, and update live bytes; after an allocation (the only
+ * operation that can raise them) it compares live bytes and three
+ * allocator counters against their running maxima (for peak heap in-use,
+ * Ready and sys bytes and Johnstone & Wilson #3). Everything else (the
+ * peak snapshot, periodic snapshots, validators, the progress line, a look
+ * at replay_stop) is one slow tick on one countdown: a decrement and a
+ * compare per operation.
  *
  * One loop, two allocators. The loop body is written once, with a
  * compile-time `go` argument, and forced inline into two loops: loop_go
@@ -16,8 +19,8 @@
  * folding removes the other side from each, so the Go path pays nothing
  * for the baselines and both replay with the same decoding, the same
  * memory touching and the same bookkeeping. What differs is Go-only: the
- * clock published to the heap, per-class requested bytes, the per-op
- * sampling of the core's counters; a baseline's memory figures are read
+ * clock published to the heap, per-class requested bytes, the sampling
+ * of the core's counters; a baseline's memory figures are read
  * through its adapter at snapshots only (those calls cost microseconds).
  *
  * Snapshots read sl_heap_stats, which is flush-equivalent and moves no
@@ -59,6 +62,13 @@ volatile sig_atomic_t replay_stop;
  * of arithmetic). */
 enum { SNAPSHOTS_PER_TRACE = 2000, OS_PAGE = 4096 };
 
+/* The slow tick runs at least every STOP_POLL operations, to look at
+ * replay_stop: 1,024 operations are well under a millisecond, and the
+ * stop still lands on a record boundary. The progress line's clock is read
+ * every PROGRESS_EVERY operations (measurements.md 3.5). Trace threads
+ * below TID_CACHE find their P in a table, not by a division. */
+enum { STOP_POLL = 1024, PROGRESS_EVERY = 1 << 16, TID_CACHE = 256 };
+
 struct obj {
 	unsigned char *ptr;	/* NULL: id not live */
 	uint64_t size;		/* requested bytes */
@@ -73,6 +83,7 @@ struct replay {
 	struct sl_clock *clock;
 	struct sl_counters mem;
 	struct sl_p *ps[SL_MAX_PROCS];
+	struct sl_p *p_of_tid[TID_CACHE];	/* ps[tid % nprocs] */
 	int nprocs;
 
 	struct obj *objs;
@@ -91,8 +102,14 @@ struct replay {
 	uint64_t live_at_max_inuse, live_at_max_ready;
 	double stats_seconds;		/* reading the allocator's statistics */
 
+	/* The slow tick: operations until it runs, and the operation counts
+	 * (r->ops after the increment) at which each of its jobs is due
+	 * (UINT64_MAX: never). */
+	uint64_t tick;
+	uint64_t next_snap, next_check, next_progress;
+
 	/* snapshots */
-	uint64_t snap_every, snap_countdown, check_countdown;
+	uint64_t snap_every;
 	double sum_inuse, sum_ready, sum_live;
 	uint64_t nsnaps;
 	struct sl_stats *st;		/* scratch for sl_heap_stats */
@@ -310,7 +327,6 @@ static enum replay_status periodic(struct replay *r)
 	struct sim_snapshot sn;
 	enum replay_status st;
 
-	r->snap_countdown = r->snap_every;
 	fill_snapshot(r, &sn, SIM_SNAPSHOT_PERIODIC);
 	if (sn.heap_inuse_bytes != SIM_NULL)
 		r->sum_inuse += (double)sn.heap_inuse_bytes;
@@ -431,6 +447,32 @@ LOOP_INLINE void *op_realloc(struct sl_p *p, void *ptr, uint64_t n, const bool g
 	return go ? sl_realloc(p, ptr, n) : realloc(ptr, n ? n : 1);
 }
 
+/* After an allocation (the only operations that raise live bytes or, in
+ * the core, heap in-use, Ready and sys bytes: frees, sweeps and GC markers
+ * only lower them): the core's counters against their maxima (a load and
+ * a compare each), live bytes against theirs. */
+LOOP_INLINE void note_alloc(struct replay *r, const bool go)
+{
+	if (go) {
+		uint64_t inuse = *r->mem.heap_inuse, ready = r->mem.state_bytes[SL_MEM_READY];
+		uint64_t sys = ready + r->mem.state_bytes[SL_MEM_PREPARED];
+		if (inuse > r->max_inuse) {
+			r->max_inuse = inuse;
+			r->live_at_max_inuse = r->live_bytes;
+		}
+		if (ready > r->max_ready) {
+			r->max_ready = ready;
+			r->live_at_max_ready = r->live_bytes;
+		}
+		if (sys > r->max_sys)
+			r->max_sys = sys;
+	}
+	if (r->live_bytes > r->peak_live_bytes) {
+		r->peak_live_bytes = r->live_bytes;
+		r->peak_live_op = r->ops;
+	}
+}
+
 LOOP_INLINE enum replay_status do_alloc(struct replay *r, struct sl_p *p, const struct slt_event *ev,
 					const bool go)
 {
@@ -474,6 +516,7 @@ LOOP_INLINE enum replay_status do_alloc(struct replay *r, struct sl_p *p, const 
 	r->mallocs++;
 	if (go)
 		r->requested_by_class[class_of(r, ev->size)] += ev->size;
+	note_alloc(r, go);
 	return REPLAY_OK;
 }
 
@@ -542,12 +585,13 @@ LOOP_INLINE enum replay_status do_realloc(struct replay *r, struct sl_p *p, cons
 	o->ptr = np;
 	o->size = ev->size;
 	touch(r, np, ev->id, ev->size);
+	note_alloc(r, go);
 	return REPLAY_OK;
 }
 
 LOOP_INLINE enum replay_status do_op(struct replay *r, const struct slt_event *ev, const bool go)
 {
-	struct sl_p *p = go ? r->ps[ev->tid % (uint32_t)r->nprocs] : NULL;
+	struct sl_p *p = !go ? NULL : ev->tid < TID_CACHE ? r->p_of_tid[ev->tid] : r->ps[ev->tid % (uint32_t)r->nprocs];
 
 	if (go)
 		r->clock->op = r->ops;
@@ -570,41 +614,52 @@ LOOP_INLINE enum replay_status do_op(struct replay *r, const struct slt_event *e
 	}
 }
 
-/* After every operation: maxima (the core's counters: a load each), then
- * the countdowns. */
-LOOP_INLINE enum replay_status after_op(struct replay *r, const bool go)
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Everything that is not done after every operation, in one place: the
+ * peak snapshot (right after operation peak_op), periodic snapshots,
+ * validator runs, the progress line, a look at replay_stop. Called after
+ * operation r->ops instead of the plain increment, when r->tick runs out;
+ * it sets the next tick at the nearest job. */
+static __attribute__((noinline)) enum replay_status slow_tick(struct replay *r)
 {
 	enum replay_status st;
 
-	if (go) {
-		uint64_t inuse = *r->mem.heap_inuse, ready = r->mem.state_bytes[SL_MEM_READY];
-		uint64_t sys = ready + r->mem.state_bytes[SL_MEM_PREPARED];
-		if (inuse > r->max_inuse) {
-			r->max_inuse = inuse;
-			r->live_at_max_inuse = r->live_bytes;
-		}
-		if (ready > r->max_ready) {
-			r->max_ready = ready;
-			r->live_at_max_ready = r->live_bytes;
-		}
-		if (sys > r->max_sys)
-			r->max_sys = sys;
-	}
-	if (r->live_bytes > r->peak_live_bytes) {
-		r->peak_live_bytes = r->live_bytes;
-		r->peak_live_op = r->ops;
-	}
 	if (r->ops == r->peak_op)
 		take_peak_snapshot(r);
-	r->ops++;
-	if (--r->snap_countdown == 0 && (st = periodic(r)))
-		return st;
-	if (go && r->o->check && r->o->check_every && --r->check_countdown == 0) {
-		r->check_countdown = r->o->check_every;
+	uint64_t done = ++r->ops;
+	if (done == r->next_snap) {
+		r->next_snap += r->snap_every;
+		if ((st = periodic(r)))
+			return st;
+	}
+	if (done == r->next_check) {
+		r->next_check += r->o->check_every;
 		if ((st = run_check(r)))
 			return st;
 	}
-	progress_tick(&r->prog, r->ops);
+	if (done >= r->next_progress) {
+		r->next_progress = done + PROGRESS_EVERY;
+		progress_slow(&r->prog, done);
+	}
+	if (replay_stop)
+		return REPLAY_INTERRUPTED;
+	uint64_t next = min_u64(min_u64(r->next_snap, r->next_check), min_u64(r->next_progress, done + STOP_POLL));
+	if (r->peak_op != UINT64_MAX && r->peak_op >= done)
+		next = min_u64(next, r->peak_op + 1);
+	r->tick = next - done;
+	return REPLAY_OK;
+}
+
+/* After every operation: one decrement for the slow tick. */
+LOOP_INLINE enum replay_status after_op(struct replay *r)
+{
+	if (__builtin_expect(--r->tick == 0, 0))
+		return slow_tick(r);
+	r->ops++;
 	return REPLAY_OK;
 }
 
@@ -614,12 +669,11 @@ LOOP_INLINE enum replay_status loop_body(struct replay *r, const bool go)
 	enum replay_status st;
 	int rc;
 
-	while ((rc = slt_next(r->src, &ev)) > 0) {
-		if (replay_stop)
-			return REPLAY_INTERRUPTED;
-		if ((st = do_op(r, &ev, go)) || (st = after_op(r, go)))
+	if (replay_stop)
+		return REPLAY_INTERRUPTED;
+	while ((rc = slt_next(r->src, &ev)) > 0)
+		if ((st = do_op(r, &ev, go)) || (st = after_op(r)))
 			return st;
-	}
 	if (rc < 0)
 		return fail(r, REPLAY_BAD_INPUT, "%s", slt_error(r->src));
 	return REPLAY_OK;
@@ -789,6 +843,8 @@ static enum replay_status setup_go(struct replay *r)
 	r->nprocs = hc.nprocs;
 	for (int i = 0; i < r->nprocs; i++)
 		r->ps[i] = sl_heap_p(r->h, i);
+	for (int t = 0; t < TID_CACHE; t++)
+		r->p_of_tid[t] = r->ps[t % r->nprocs];
 	r->clock = sl_heap_clock(r->h);
 	sl_heap_counters(r->h, &r->mem);
 	if (r->out->sink.emit)
@@ -823,9 +879,13 @@ static enum replay_status setup(struct replay *r)
 		return fail(r, REPLAY_FAILED, "out of memory");
 	}
 	r->snap_every = replay_snapshot_every(r->o, events);
-	r->snap_countdown = r->snap_every;
-	r->check_countdown = r->o->check_every;
 	progress_init(&r->prog, "replay", "ops", events, r->o->quiet);
+	r->next_snap = r->snap_every;
+	r->next_check = !r->bl && r->o->check && r->o->check_every ? r->o->check_every : UINT64_MAX;
+	r->next_progress = r->prog.enabled ? PROGRESS_EVERY : UINT64_MAX;
+	r->tick = min_u64(min_u64(r->next_snap, r->next_check), min_u64(r->next_progress, STOP_POLL));
+	if (r->peak_op != UINT64_MAX)
+		r->tick = min_u64(r->tick, r->peak_op + 1);
 	return REPLAY_OK;
 }
 

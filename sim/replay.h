@@ -81,7 +81,8 @@ enum replay_status {
 	REPLAY_INTERRUPTED,	/* SIGINT/SIGTERM: stopped at a record boundary */
 };
 
-/* Set by the caller's SIGINT/SIGTERM handler; checked once per operation. */
+/* Set by the caller's SIGINT/SIGTERM handler; looked at every 1,024
+ * operations at most (the replay then stops at a record boundary). */
 extern volatile sig_atomic_t replay_stop;
 
 /* Replay opts->trace. On REPLAY_OK and REPLAY_INTERRUPTED *sum holds the
