@@ -263,7 +263,8 @@ static void print_text(const struct replay_cli *c, const struct sim_summary *s, 
 	count(f, "span moves", s->span_moves, ", ");
 	count(f, "arena transitions", s->arena_transitions, ", ");
 	count(f, "GC cycles", s->gc_cycles, "\n");
-	fprintf(f, "time             %.3f s, %.2f M ops/s\n", s->wall_seconds, s->ops_per_second / 1e6);
+	fprintf(f, "time             %.3f s, %.2f M ops/s; CPU %.3f s, %.2f M ops/s\n", s->wall_seconds,
+		s->ops_per_second / 1e6, s->cpu_seconds, s->cpu_seconds > 0 ? (double)s->ops / s->cpu_seconds / 1e6 : NAN);
 }
 
 static char *run_config(const struct replay_cli *c)

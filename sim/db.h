@@ -44,9 +44,10 @@
 
 /* The file's identity: PRAGMA application_id ("SPLB") and the schema
  * version in PRAGMA user_version. A file with a newer version is refused;
- * an older one gains the columns it lacks when opened for writing. */
+ * an older one gains the columns it lacks when opened for writing.
+ * Versions: 1 the first; 2 adds runs.cpu_seconds. */
 #define DB_APPLICATION_ID 0x53504c42
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* How long a writer waits for another process's transaction. A batch holds
  * the lock for ~10 ms; a merge holds it for its whole input (~1 s per

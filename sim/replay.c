@@ -28,7 +28,9 @@
  * with --db gives the same figures as one without. The time spent reading
  * the allocator's statistics for snapshots is an observer's cost that
  * differs by allocator (glibc's mallinfo2 walks every free chunk), so it
- * is left out of wall_seconds.
+ * is left out of wall_seconds and cpu_seconds. cpu_seconds is the
+ * replaying thread's CPU time over the loop, the figure to compare on a
+ * shared machine, where wall time also counts waiting for a CPU.
  *
  * The replayer's own tables (the object table) are mmap'ed, never taken
  * from malloc, so a baseline's figures hold the trace's objects only (and
@@ -100,7 +102,8 @@ struct replay {
 	 * every snapshot) */
 	uint64_t max_inuse, max_ready, max_sys;
 	uint64_t live_at_max_inuse, live_at_max_ready;
-	double stats_seconds;		/* reading the allocator's statistics */
+	double stats_seconds;		/* reading the allocator's statistics: wall */
+	double stats_cpu;		/* and the thread's CPU time */
 
 	/* The slow tick: operations until it runs, and the operation counts
 	 * (r->ops after the increment) at which each of its jobs is due
@@ -213,11 +216,39 @@ enum replay_status replay_first_pass(const char *trace, const struct slt_open_op
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+/* The replaying thread's CPU time (its page faults included): unlike
+ * wall time, it does not grow while a busy machine runs someone else. */
+static double cpu_now(void)
+{
+	return clock_s(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* Reading the allocator's statistics is left out of both clocks. */
+struct stats_timer {
+	double wall, cpu;
+};
+
+static struct stats_timer stats_begin(void)
+{
+	return (struct stats_timer){ now(), cpu_now() };
+}
+
+static void stats_end(struct replay *r, struct stats_timer t)
+{
+	r->stats_seconds += now() - t.wall;
+	r->stats_cpu += cpu_now() - t.cpu;
 }
 
 /* A baseline's running maxima, from its figures at each snapshot. */
@@ -240,9 +271,9 @@ static void baseline_maxima(struct replay *r, const struct baseline_mem *m)
 static void fill_snapshot_baseline(struct replay *r, struct sim_snapshot *sn)
 {
 	struct baseline_mem m;
-	double t0 = now();
+	struct stats_timer t = stats_begin();
 	r->bl->mem(&m);
-	r->stats_seconds += now() - t0;
+	stats_end(r, t);
 	baseline_maxima(r, &m);
 	sn->live_rounded_bytes = m.allocated;
 	sn->internal_frag_bytes = m.allocated == SIM_NULL ? SIM_NULL : m.allocated - (int64_t)r->live_bytes;
@@ -269,9 +300,9 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 		fill_snapshot_baseline(r, sn);
 		return;
 	}
-	double t0 = now();
+	struct stats_timer t = stats_begin();
 	sl_heap_stats(r->h, st);
-	r->stats_seconds += now() - t0;
+	stats_end(r, t);
 	sn->live_rounded_bytes = (int64_t)(st->live_bytes + st->internal_frag_bytes);
 	sn->internal_frag_bytes = (int64_t)st->internal_frag_bytes;
 	sn->dead_bytes = (int64_t)st->dead_bytes;
@@ -747,7 +778,7 @@ static double fig(int64_t v)
 	return v == SIM_NULL ? NAN : (double)v;
 }
 
-static void summarize(struct replay *r, struct sim_summary *s, double wall)
+static void summarize(struct replay *r, struct sim_summary *s, double wall, double cpu)
 {
 	memset(s, 0, sizeof *s);
 	s->ops = (int64_t)r->ops;
@@ -773,6 +804,7 @@ static void summarize(struct replay *r, struct sim_summary *s, double wall)
 	s->frag_ready_jw4 = ratio_minus_one((double)r->max_ready, pl);
 	s->wall_seconds = wall;
 	s->ops_per_second = wall > 0 ? (double)r->ops / wall : NAN;
+	s->cpu_seconds = cpu;
 }
 
 static enum replay_status emit_class_rows(struct replay *r)
@@ -799,7 +831,7 @@ static enum replay_status emit_class_rows(struct replay *r)
 }
 
 /* The final snapshot, the peak snapshot, the class rows, the summary. */
-static enum replay_status finish(struct replay *r, struct sim_summary *sum, double wall)
+static enum replay_status finish(struct replay *r, struct sim_summary *sum, double wall, double cpu)
 {
 	enum replay_status st;
 	struct sim_snapshot fin;
@@ -819,7 +851,7 @@ static enum replay_status finish(struct replay *r, struct sim_summary *sum, doub
 		return st;
 	if ((st = emit_class_rows(r)))
 		return st;
-	summarize(r, sum, wall);
+	summarize(r, sum, wall, cpu);
 	return REPLAY_OK;
 }
 
@@ -899,12 +931,12 @@ enum replay_status replay_run(const struct replay_opts *opts, const struct repla
 
 	err[0] = 0;
 	if ((st = setup(&r)) == REPLAY_OK) {
-		double t0 = now();
+		double t0 = now(), c0 = cpu_now();
 		st = r.bl ? loop_libc(&r) : loop_go(&r);
-		double wall = now() - t0 - r.stats_seconds;
+		double wall = now() - t0 - r.stats_seconds, cpu = cpu_now() - c0 - r.stats_cpu;
 		progress_finish(&r.prog, r.ops);
 		if (st == REPLAY_OK || st == REPLAY_INTERRUPTED) {
-			enum replay_status fs = finish(&r, sum, wall);
+			enum replay_status fs = finish(&r, sum, wall, cpu);
 			if (fs)
 				st = fs;
 		}

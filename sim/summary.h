@@ -31,7 +31,7 @@
 
 struct cJSON;
 
-#define SL_SUMMARY_VERSION 1
+#define SL_SUMMARY_VERSION 2
 
 /*  column                        type  JSON key (dotted: nested)          meaning */
 #define SL_SUMMARY_FIELDS(X) \
@@ -63,8 +63,9 @@ struct cJSON;
 	X(frag_ready_jw2,             REAL, "fragmentation.ready.jw2",         "J&W #2 with M = Ready bytes: at peak live") \
 	X(frag_ready_jw3,             REAL, "fragmentation.ready.jw3",         "J&W #3 with M = Ready bytes: at peak M") \
 	X(frag_ready_jw4,             REAL, "fragmentation.ready.jw4",         "J&W #4 with M = Ready bytes: max M over max live") \
-	X(wall_seconds,               REAL, "wall_seconds",                    "wall-clock time of the replay loop") \
-	X(ops_per_second,             REAL, "ops_per_second",                  "ops / wall_seconds")
+	X(wall_seconds,               REAL, "wall_seconds",                    "wall time of the replay loop, statistics reads excluded") \
+	X(ops_per_second,             REAL, "ops_per_second",                  "ops / wall_seconds") \
+	X(cpu_seconds,                REAL, "cpu_seconds",                     "CPU time of the replaying thread over the loop, statistics reads excluded")
 
 /* One row per size class (class 0: large objects), written at the end of
  * a run. All INT. */
