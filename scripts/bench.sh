@@ -36,6 +36,9 @@ mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.targets.tsv
 status=0
 start=$(date +%s)
+# The machine's load before and after: timings on a busy machine are
+# judged by it (docs/performance.md).
+load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 for f in scripts/bench.d/*.sh; do
   [ -e "$f" ] || continue
   name=$(basename "$f" .sh); name=${name#*-}
@@ -47,6 +50,7 @@ for f in scripts/bench.d/*.sh; do
   fi
 done
 secs=$(( $(date +%s) - start ))
+load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 
 # Every target of every part, in one table.
 tsvs=("$out"/*.targets.tsv)
@@ -59,10 +63,10 @@ fi
 jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 {
   echo "{"
-  printf '"meta": {"command": %s, "smoke": %s, "seconds": %d, "date": %s, "commit": %s, "machine": %s, "cpus": %s},\n' \
+  printf '"meta": {"command": %s, "smoke": %s, "seconds": %d, "date": %s, "commit": %s, "machine": %s, "cpus": %s, "loadavg_before": %s, "loadavg_after": %s},\n' \
     "$(jstr "scripts/bench.sh $smoke ${parts[*]:-}")" "$([ -n "$smoke" ] && echo true || echo false)" "$secs" \
     "$(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(jstr "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)")" \
-    "$(jstr "$(uname -srm)")" "$(nproc)"
+    "$(jstr "$(uname -srm)")" "$(nproc)" "$(jstr "$load0")" "$(jstr "$load1")"
   echo '"targets": ['
   if [ -e "${tsvs[0]}" ]; then
     cat "${tsvs[@]}" | awk -F'\t' 'NR > 1 { printf ",\n" }
@@ -77,5 +81,5 @@ jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
   done
   echo "}"
 } > "$outdir/bench.json"
-echo "wrote $outdir/bench.json (${secs} s)"
+echo "wrote $outdir/bench.json (${secs} s; load average $load0 before, $load1 after, $(nproc) CPUs)"
 exit $status
