@@ -6,10 +6,11 @@
 # each installed baseline (--allocator glibc, jemalloc, mimalloc, tcmalloc:
 # the same replayer), interleaved, median of REPS (default 5) with min..max,
 # ratio to glibc's median in the same run; then the Go core with --db
-# against without: process elapsed ratio, loop ratio, rows/s, ns per row.
-# The synthetic trace's throughput runs take a snapshot every 1,000,000 ops
-# (glibc's mallinfo2 walks the whole heap at each); the logging runs use
-# the default (~2,000 snapshots per trace).
+# against without: process elapsed ratio, CPU ratios, rows/s, CPU per row.
+# The throughput runs take a snapshot every 1,000,000 ops (the observer out
+# of the way: glibc's mallinfo2 walks the whole heap at each); the logging
+# runs use the default (~2,000 snapshots per trace). The synthetic trace is
+# judged against the best peer (@peer), the bundled ones against glibc.
 #
 # Usage: scripts/bench.d/50-replay.sh [--smoke] OUT.json
 #   writes OUT.json and OUT's .targets.tsv (one line per target)
@@ -28,11 +29,11 @@ trap 'rm -rf "$tmp"' EXIT
 if [ $smoke -eq 1 ]; then
   reps=1
   "$bin" gen uniform --ops 20000 --seed 1 -o "$tmp/uniform-40k.slt"
-  traces=(traces/data/git.slt "$tmp/uniform-40k.slt@5000")
+  traces=(traces/data/git.slt "$tmp/uniform-40k.slt@peer")
 else
   reps=${REPS:-5}
   "$bin" gen uniform --ops 5000000 --seed 1 -o "$tmp/uniform-10M.slt"
-  traces=(traces/data/*.slt "$tmp/uniform-10M.slt@1000000")
+  traces=(traces/data/*.slt "$tmp/uniform-10M.slt@peer")
 fi
 echo "command: $drv --bin $bin --reps $reps ${traces[*]##*/}"
 "$drv" --bin "$bin" --reps "$reps" --json "$out" --targets "${out%.json}.targets.tsv" "${traces[@]}"
