@@ -35,6 +35,7 @@ set multiplot layout 2, 1 title label
 # top: allocations and refills
 set key outside top right horizontal samplen 1.5
 set logscale y 10
+set yrange [0.5:*]	# a class with one allocation still shows a bar
 set format y '%.0s%c'
 set ylabel 'count'
 unset xtics
@@ -47,6 +48,7 @@ plot data using "size_class":(column("mallocs") > 0 ? column("mallocs") : NaN):(
 
 # bottom: internal waste at peak
 unset logscale y
+set autoscale y
 unset key
 set format y '%g'
 set ylabel 'waste at peak (KiB)'
