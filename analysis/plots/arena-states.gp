@@ -31,7 +31,9 @@
 
 load 'lib-common.gp'
 
-X = 'column("clock_bytes") / MiB'
+stats data using "clock_bytes" nooutput
+dummy = set_clock(STATS_max)
+X = 'column("clock_bytes") / clock_div'
 stats data using (column("mapped_bytes") / MiB) nooutput
 mapped_max = STATS_max
 stats data using (column("total_bytes") > 0 ? column("total_bytes") / MiB : NaN) nooutput
@@ -74,7 +76,7 @@ if (broken) {
 	# lower panel: 0 to the most memory ever mapped
 	set border 3 back lw 0.8
 	set xtics nomirror
-	set xlabel 'allocated (MiB)'
+	set xlabel clock_label
 	set yrange [0 : low_top]
 	set ytics nice_step(low_top, 4)
 	set tmargin at screen 0.63
@@ -85,7 +87,7 @@ if (broken) {
 	plot @stack
 } else {
 	set ylabel 'arena memory (MiB)'
-	set xlabel 'allocated (MiB)'
+	set xlabel clock_label
 	set yrange [0 : total_max * 1.05]
 	set tmargin at screen 0.80
 	set bmargin at screen (single ? 0.19 : 0.16)

@@ -14,17 +14,19 @@
 
 load 'lib-common.gp'
 
-X = 'column("clock_bytes") / MiB'
+stats data using "clock_bytes" nooutput
+dummy = set_clock(STATS_max)
+X = 'column("clock_bytes") / clock_div'
 stats data using (@X) nooutput
 dummy = set_marks(STATS_min, STATS_max)
 
-set xlabel 'allocated (MiB)'
+set xlabel clock_label
 set ylabel 'bytes per live byte (ratio)'
 set xrange [0:*]
 set autoscale xfixmax
 set logscale y 10
 set format y '%g'
-set key outside top center horizontal samplen 3 title label
+set key outside top center horizontal samplen 2 title label
 
 plot keyentry with linespoints lt 5 title 'heap sys', \
      keyentry with linespoints lt 4 title 'Ready', \

@@ -16,17 +16,19 @@
 
 load 'lib-common.gp'
 
-X = 'column("clock_bytes") / MiB'
+stats data using "clock_bytes" nooutput
+dummy = set_clock(STATS_max)
+X = 'column("clock_bytes") / clock_div'
 stats data using (@X) nooutput
 dummy = set_marks(STATS_min, STATS_max)
 
-set xlabel 'allocated (MiB)'
+set xlabel clock_label
 set ylabel 'heap (MiB)'
 set xrange [0:*]
 set autoscale xfixmax
 set yrange [0:*]
 set offsets 0, 0, graph 0.05, 0
-set key outside top center horizontal samplen 3 title label
+set key outside top center horizontal samplen 2 title label
 
 plot keyentry with lines lt 3 title 'goal', \
      keyentry with linespoints lt 2 title 'slots', \
@@ -39,5 +41,5 @@ plot keyentry with lines lt 3 title 'goal', \
      ''   using (mark(@X, 2)):(column("slot_bytes") / MiB) with points lt 2, \
      ''   using (@X):(column("live_bytes") / MiB) with lines lt 1, \
      ''   using (mark(@X, 1)):(column("live_bytes") / MiB) with points lt 1, \
-     data_cycles using (column("clock_bytes") / MiB):(column("heap_live") / MiB) with points lt 5 pt 8 ps 0.8, \
-     ''          using (column("end_clock_bytes") / MiB):(column("heap_marked") / MiB) with points lt 4 pt 6 ps 0.8
+     data_cycles using (column("clock_bytes") / clock_div):(column("heap_live") / MiB) with points lt 5 pt 8 ps 0.8, \
+     ''          using (column("end_clock_bytes") / clock_div):(column("heap_marked") / MiB) with points lt 4 pt 6 ps 0.8

@@ -70,6 +70,15 @@ bar2 = '#4A8BC4'
 bar3 = '#A6CEE8'
 bar4 = '#F2F7FB'
 
+# The unit of the allocation clock (Wilson's: requested bytes allocated so
+# far) on an x axis: MiB, or KiB for a trace that allocates less than
+# 0.1 MiB in all, whose MiB ticks would be unreadable. Call with the
+# largest clock value in bytes; sets clock_div and clock_label.
+clock_div = MiB
+clock_label = 'allocated (MiB)'
+set_clock(max) = (max < 0.1 * MiB ? (clock_div = KiB, clock_label = 'allocated (KiB)') \
+                                  : (clock_div = MiB, clock_label = 'allocated (MiB)'), 0)
+
 # A tick step giving about n ticks from 0 to max: 1, 2 or 5 times a power
 # of ten (for short panels, where gnuplot's own choice crowds the axis).
 nice_step(max, n) = (max <= 0 ? 1 : \

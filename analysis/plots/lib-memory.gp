@@ -16,7 +16,7 @@ set autoscale xfixmax
 set yrange [0:*]
 set offsets 0, 0, graph 0.05, 0
 set format x (exists("xfmt") ? xfmt : '%g')
-set key outside top center horizontal samplen 3 title label
+set key outside top center horizontal samplen 2 title label
 
 X = 'column(xcol) * xscale'
 plot keyentry with linespoints lt 5 title 'heap sys', \

@@ -9,6 +9,8 @@
 fig_height = (exists("width") && width < 5) ? 2.6 : 2.8  # room for a key of three rows
 load 'lib-common.gp'
 xcol = "clock_bytes"
-xscale = 1 / MiB
-xlab = 'allocated (MiB)'
+stats data using xcol nooutput
+dummy = set_clock(STATS_max)
+xscale = 1 / clock_div
+xlab = clock_label
 load 'lib-memory.gp'
