@@ -290,6 +290,40 @@ Test(figures, a_gnuplot_warning_fails_the_script)
 	cr_assert(exists(path));
 }
 
+/* Runs at the edges of what the figures expect: one small allocation (one
+ * size class, one refill, nothing live at the end), and large objects
+ * only (no small size class, no mcache lookup). They draw without a
+ * warning; the per-class figure is left out where there is no small class. */
+Test(figures, degenerate_runs_draw_without_a_warning)
+{
+	char one[4096], large[4096], path[4096], out[2048];
+	snprintf(one, sizeof one, "%s/one.txt", tmp);
+	snprintf(large, sizeof large, "%s/large.txt", tmp);
+	snprintf(path, sizeof path, "%s/edge.db", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	const char *one_text = "# spanlab text trace v1\nm 1 100\nf 1\n";
+	cr_assert_eq(tl_write_file(one, one_text, strlen(one_text)), 0);
+	char text[4096] = "# spanlab text trace v1\n";
+	for (int i = 1; i <= 40; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "m %d %d\n", i, 40000 + 1000 * i);
+	for (int i = 1; i <= 40; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "f %d\n", i);
+	cr_assert_eq(tl_write_file(large, text, strlen(text)), 0);
+	cr_assert_eq(replay(path, one, NULL, NULL), 0);
+	cr_assert_eq(replay(path, large, NULL, NULL), 0);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), path, out, NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "stderr: '%s'", r.err);
+	tl_run_free(&r);
+	static const char *const edge[] = {
+		"hit-rates", "refill-sources", "fragmentation-jw",
+		"memory-ops-run1", "memory-alloc-run1", "fragmentation-run1", "size-classes-run1", "arena-states-run1",
+		"memory-ops-run2", "memory-alloc-run2", "fragmentation-run2", "arena-states-run2",
+	};
+	assert_figures(out, sizeof edge / sizeof edge[0], edge);
+}
+
 /* ---- errors ------------------------------------------------------------------- */
 
 static void make_db(const char *path, const char *status_sql)
