@@ -20,8 +20,9 @@
 #
 # Every figure is written four times: OUTDIR/NAME[-runID]-{1col,2col}.{png,pdf},
 # 3.3 and 7 inches wide. OUTDIR/figures.csv lists the figures drawn (the
-# report reads it). Only complete runs are drawn: all of them, or those
-# named with --run.
+# report reads it); files of other figures already in OUTDIR are left
+# alone. Only complete runs are drawn: all of them, or those named with
+# --run.
 #
 # Exit status: 0 when every figure was drawn; 1 when gnuplot or sqlite3
 # failed or printed anything on stderr (a gnuplot warning is a failure: a
@@ -151,7 +152,7 @@ sqlstr() {
 
 failed=0
 jobs=$tmp/jobs      # gnuplot runs: -e string, script, stderr file; NUL-separated
-figs=$tmp/figs      # figures queued: name, run, base (tab-separated)
+figs=$tmp/figs      # figures queued: name, run, base (separated by \037)
 : >"$jobs"
 : >"$figs"
 
@@ -186,6 +187,7 @@ queue() {
 
   for w in 1col 2col; do
     for f in png pdf; do
+      rm -f "$outdir/$base-$w.$f" # an old drawing must not pass for this one
       printf '%s\0%s\0%s\0' \
         "$vars; fmt='$f'; width=$([ $w = 1col ] && echo 3.3 || echo 7); out=$(gpstr "$outdir/$base-$w.$f")" \
         "$gp" "$tmp/$base-$w.$f.err" >>"$jobs"
