@@ -21,9 +21,11 @@
 -- v_runs: every run with the labels figures and tables print.
 --   trace   the trace's file name without .gz and .slt;
 --   config  the free policy, then every setting that differs from Go's
---           defaults (docs/config.md), in a fixed order: allocator, lazy
---           sweep, GOGC, Ps, tiny off, scavenger, trigger fraction, arena
---           size, size-class table or generator parameters;
+--           defaults (docs/config.md), in a fixed order: lazy sweep,
+--           GOGC, Ps, tiny off, scavenger, trigger fraction, arena size,
+--           size-class table or generator parameters; for a baseline's
+--           run (replay --allocator glibc ...), whose config_json has no
+--           Go settings, the allocator's name;
 --   label   trace and config ("sqlite3 gc", "sqlite3 immediate"), with
 --           " #ID" added when two complete runs would otherwise share it
 --           (repeats of one configuration), and the status added for a
@@ -32,9 +34,8 @@ CREATE VIEW v_runs AS
 WITH c AS (
 	SELECT run_id, status, sweep_id, ops, free_policy, allocator, procs,
 	       coalesce(trace_name, trace_path, 'run ' || run_id) AS trace_file,
-	       trim(
-	         CASE WHEN allocator <> 'go' THEN allocator || ' ' ELSE '' END
-	         || coalesce(free_policy, '')
+	       trim(CASE WHEN allocator <> 'go' THEN allocator ELSE
+	         coalesce(free_policy, '')
 	         || CASE WHEN json_extract(config_json, '$.sweep') = 'lazy' THEN ' lazy-sweep' ELSE '' END
 	         || CASE WHEN json_extract(config_json, '$.gogc') IS NOT 100
 	                 THEN ' GOGC=' || json_extract(config_json, '$.gogc') ELSE '' END
@@ -69,7 +70,7 @@ WITH c AS (
 	                        THEN ' max-align=' || json_extract(config_json, '$.sizeclasses.max_align') ELSE '' END
 	                || CASE WHEN json_extract(config_json, '$.sizeclasses.merge') = 0 THEN ' no-merge' ELSE '' END
 	                || CASE WHEN json_extract(config_json, '$.sizeclasses.fill_span') = 0 THEN ' no-fill-span' ELSE '' END
-	                 END) AS config
+	                 END END) AS config
 	FROM runs
 ), b AS (
 	SELECT *, CASE WHEN trace_file LIKE '%.gz' THEN substr(trace_file, 1, length(trace_file) - 3)

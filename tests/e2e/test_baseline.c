@@ -134,6 +134,9 @@ Test(baseline, every_installed_allocator_logs_the_go_runs_live_figures, .timeout
 				   "hit_rate_heap IS NULL AND refills IS NULL AND gc_cycles IS NULL AND "
 				   "peak_heap_inuse_bytes >= peak_live_bytes AND frag_ready_jw4 IS NOT NULL",
 			     (long long)run), 1, "%s: the summary's memory and Go-only figures", name);
+		/* The figures' label (analysis/views.sql), for plots next to the Go run. */
+		cr_assert_eq(q1(d, "SELECT count(*) FROM v_runs WHERE run_id = %lld AND label = 'sqlite3 %s'",
+				(long long)run, name), 1, "%s: no label in v_runs", name);
 		cr_assert_eq(q1(d, "SELECT count(*) FROM size_class_stats WHERE run_id = %lld", (long long)run), 0);
 		cr_assert_eq(q1(d, "SELECT event_rows FROM runs WHERE run_id = %lld", (long long)run), 0);
 		sqlite3_close(d);
