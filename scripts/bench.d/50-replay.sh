@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Replay throughput and logging overhead (tests/bench/bench_replay.c):
+# Replay throughput, logging overhead and replayer memory
+# (tests/bench/bench_replay.c):
 # `spanlab replay` on every bundled trace and on a synthetic 10 M-op trace
 # (`spanlab gen uniform --ops 5000000`: 5 M mallocs and 5 M frees of 16..512
 # bytes, ~625k live objects), through the Go core (no --db) and through
@@ -11,6 +12,8 @@
 # of the way: glibc's mallinfo2 walks the whole heap at each); the logging
 # runs use the default (~2,000 snapshots per trace). The synthetic trace is
 # judged against the best peer (@peer), the bundled ones against glibc.
+# The Go core's throughput runs also give the replayer's peak RSS (wait4),
+# against the model's peak Ready bytes: target RSS <= 1.1 x Ready + 64 MiB.
 #
 # Usage: scripts/bench.d/50-replay.sh [--smoke] OUT.json
 #   writes OUT.json and OUT's .targets.tsv (one line per target)
@@ -29,7 +32,7 @@ trap 'rm -rf "$tmp"' EXIT
 if [ $smoke -eq 1 ]; then
   reps=1
   "$bin" gen uniform --ops 20000 --seed 1 -o "$tmp/uniform-40k.slt"
-  traces=(traces/data/git.slt "$tmp/uniform-40k.slt@peer")
+  traces=(traces/data/go-wordtree.slt "$tmp/uniform-40k.slt@peer")
 else
   reps=${REPS:-5}
   "$bin" gen uniform --ops 5000000 --seed 1 -o "$tmp/uniform-10M.slt"

@@ -20,9 +20,10 @@
  *               (both threads: the cost when no core is idle) and of the
  *               loop's CPU time; rows written (event_rows + snapshot_rows
  *               of the run) per elapsed second, and CPU added per row.
- *   memory      (--memory) the Go core only: peak RSS of the process
- *               against the model's peak Ready bytes; the target is
- *               RSS <= 1.1 x Ready + 64 MiB.
+ *   memory      from the same throughput runs of the Go core: peak RSS of
+ *               the process against the model's peak Ready bytes; the
+ *               target is RSS <= 1.1 x Ready + 64 MiB. --memory runs the Go
+ *               core alone and reports only this.
  *
  * Each figure is the median of --reps runs with min and max; in each rep
  * every trace runs every variant in turn (A B C D, A B C D, ...), so drift
@@ -435,12 +436,12 @@ int main(int argc, char **argv)
 		die(tpath, strerror(errno));
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddNumberToObject(root, "reps", reps);
-	if (memory) {
-		memory_report(tr, nt, root);
-	} else {
+	if (!memory) {
 		throughput_report(tr, nt, installed, root);
 		logging_report(tr, nt, root);
+		printf("\n");
 	}
+	memory_report(tr, nt, root);
 	if (targets)
 		fclose(targets);
 	if (json) {
