@@ -61,6 +61,20 @@
 
 extern char **environ;
 
+/* AddressSanitizer replaces malloc in its own process and must come first
+ * among the preloaded libraries: a baseline cannot replay in such a build. */
+#if defined(__SANITIZE_ADDRESS__)
+static const bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+static const bool sanitized = true;
+#else
+static const bool sanitized = false;
+#endif
+#else
+static const bool sanitized = false;
+#endif
+
 static int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -600,6 +614,11 @@ enum replay_status baseline_spawn(const struct baseline *b, const struct replay_
 	bp->fd = -1;
 	if (baseline_locate(b, lib, sizeof lib, err, errlen))
 		return REPLAY_BAD_INPUT;
+	if (sanitized) {
+		errf(err, errlen, "%s: baselines need a build without AddressSanitizer, which replaces malloc "
+			    "(make, not make VARIANT=asan)", b->name);
+		return REPLAY_BAD_INPUT;
+	}
 	if ((st = replay_first_pass(o->trace, &o->open, &bp->events, &bp->peak_op, err, errlen)))
 		return st;
 	bp->snapshot_every = replay_snapshot_every(o, bp->events);
