@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -398,21 +399,26 @@ static int send_msg(int fd, uint32_t kind, const void *payload, uint32_t len)
 }
 
 /* The parent's reads: a signal (SIGINT/SIGTERM: replay_stop) is forwarded
- * to the child once, as SIGTERM, and the read goes on. 1 read, 0 end of
- * stream before the first byte, -1 error or a truncated message. */
+ * to the child once, as SIGTERM, and the read goes on. The wait is a poll
+ * of at most 100 ms, so that a signal that lands outside the read is seen
+ * too. 1 read, 0 end of stream before the first byte, -1 error or a
+ * truncated message. */
 static int read_full(struct baseline_proc *bp, void *buf, size_t n, bool *forwarded)
 {
 	char *p = buf;
 	size_t got = 0;
 	while (got < n) {
-		ssize_t r = read(bp->fd, p + got, n - got);
-		if (r < 0 && errno == EINTR) {
-			if (replay_stop && !*forwarded) {
-				kill(bp->pid, SIGTERM);
-				*forwarded = true;
-			}
-			continue;
+		if (replay_stop && !*forwarded) {
+			kill(bp->pid, SIGTERM);
+			*forwarded = true;
 		}
+		struct pollfd pfd = { .fd = bp->fd, .events = POLLIN };
+		int ready = poll(&pfd, 1, 100);
+		if (ready == 0 || (ready < 0 && errno == EINTR))
+			continue;
+		ssize_t r = read(bp->fd, p + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r < 0)
 			return -1;
 		if (r == 0)
