@@ -36,6 +36,7 @@ mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.targets.tsv
 status=0
 start=$(date +%s)
+part_secs=""
 # The machine's load before and after: timings on a busy machine are
 # judged by it (docs/performance.md).
 load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
@@ -44,10 +45,14 @@ for f in scripts/bench.d/*.sh; do
   name=$(basename "$f" .sh); name=${name#*-}
   if [ ${#parts[@]} -gt 0 ] && ! printf '%s\n' "${parts[@]}" | grep -qx "$name"; then continue; fi
   echo "== $name"
+  t0=$(date +%s)
   if ! bash "$f" $smoke "$out/$name.json"; then
     echo "bench.sh: part '$name' failed" >&2
     status=1
   fi
+  t=$(( $(date +%s) - t0 ))
+  echo "($name: $t s)"
+  part_secs+="${part_secs:+, }\"$name\": $t"
 done
 secs=$(( $(date +%s) - start ))
 load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
@@ -63,8 +68,8 @@ fi
 jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 {
   echo "{"
-  printf '"meta": {"command": %s, "smoke": %s, "seconds": %d, "date": %s, "commit": %s, "machine": %s, "cpus": %s, "loadavg_before": %s, "loadavg_after": %s},\n' \
-    "$(jstr "scripts/bench.sh $smoke ${parts[*]:-}")" "$([ -n "$smoke" ] && echo true || echo false)" "$secs" \
+  printf '"meta": {"command": %s, "smoke": %s, "seconds": %d, "part_seconds": {%s}, "date": %s, "commit": %s, "machine": %s, "cpus": %s, "loadavg_before": %s, "loadavg_after": %s},\n' \
+    "$(jstr "scripts/bench.sh $smoke ${parts[*]:-}")" "$([ -n "$smoke" ] && echo true || echo false)" "$secs" "$part_secs" \
     "$(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(jstr "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo -dirty)")" \
     "$(jstr "$(uname -srm)")" "$(nproc)" "$(jstr "$load0")" "$(jstr "$load1")"
   echo '"targets": ['
