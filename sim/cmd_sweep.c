@@ -206,8 +206,12 @@ static int merge_leftovers(struct sweep *s)
 		char *path;
 		if (asprintf(&path, "%s/%s", s->work, e->d_name) < 0)
 			continue;
+		/* A file that is not a usable database (a replay killed while
+		 * creating it) holds no complete run: it goes. One that cannot
+		 * be merged for the output's sake (disk full) stays. */
 		struct db_merge_stats st;
-		if (db_merge(s->db, path, &st, err, sizeof err) == 0)
+		int code = db_merge(s->db, path, &st, err, sizeof err);
+		if (code == 0 || code == SL_EXIT_USAGE)
 			remove_db_files(path);
 		else
 			fprintf(stderr, "spanlab sweep: warning: leftover %s not merged: %s\n", path, err);

@@ -47,6 +47,20 @@ static int bad(struct ld *l, const char *fmt, ...)
 	return -1;
 }
 
+/* The same, after a `what` that already names the file ("FILE: grid[...]"). */
+static int bad_at(struct ld *l, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad_at(struct ld *l, const char *what, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(l->err, l->errlen, "%s: %s", what, msg);
+	l->code = SL_EXIT_USAGE;
+	return -1;
+}
+
 static int oom(struct ld *l)
 {
 	snprintf(l->err, l->errlen, "%s: out of memory", l->file);
@@ -243,22 +257,23 @@ static int parse_traces(struct ld *l, const cJSON *t)
 		return bad(l, "'traces' must be a non-empty array of file names");
 	if (!(p->traces = calloc((size_t)n, sizeof *p->traces)))
 		return oom(l);
-	for (const cJSON *v = t->child; v; v = v->next, p->ntraces++) {
-		struct sweep_trace *tr = &p->traces[p->ntraces];
+	for (const cJSON *v = t->child; v; v = v->next) {
+		size_t i = p->ntraces++;	/* counted first: sweep_free frees what is filled */
+		struct sweep_trace *tr = &p->traces[i];
 		struct stat st;
 		if (!cJSON_IsString(v) || !*v->valuestring)
-			return bad(l, "'traces[%zu]' must be a file name", p->ntraces);
+			return bad(l, "'traces[%zu]' must be a file name", i);
 		if (!(tr->path = join_path(l->dir, v->valuestring)))
 			return oom(l);
 		const char *base = strrchr(tr->path, '/');
 		if (!(tr->name = strdup(base ? base + 1 : tr->path)))
 			return oom(l);
 		if (stat(tr->path, &st) != 0)
-			return bad(l, "'traces[%zu]': cannot read %s: %s", p->ntraces, tr->path, strerror(errno));
+			return bad(l, "'traces[%zu]': cannot read %s: %s", i, tr->path, strerror(errno));
 		if (!S_ISREG(st.st_mode))
-			return bad(l, "'traces[%zu]': %s is not a regular file", p->ntraces, tr->path);
+			return bad(l, "'traces[%zu]': %s is not a regular file", i, tr->path);
 		if (sha256_file(tr->path, tr->sha256) != 0)
-			return bad(l, "'traces[%zu]': cannot read %s: %s", p->ntraces, tr->path, strerror(errno));
+			return bad(l, "'traces[%zu]': cannot read %s: %s", i, tr->path, strerror(errno));
 		tr->bytes = (uint64_t)st.st_size;
 	}
 	return 0;
@@ -318,12 +333,12 @@ static int take_fit(struct ld *l, cJSON *cfg, const char *what, uint32_t *k)
 		return 0;
 	if (!cJSON_IsNumber(fit) || fit->valuedouble != floor(fit->valuedouble) || fit->valuedouble < 1 ||
 	    fit->valuedouble > SL_MAX_CLASSES - 1)
-		return bad(l, "%s: 'sizeclasses.fit' must be an integer from 1 to %d (classes of the fitted table)", what,
-			   SL_MAX_CLASSES - 1);
+		return bad_at(l, what, "'sizeclasses.fit' must be an integer from 1 to %d (classes of the fitted table)",
+			      SL_MAX_CLASSES - 1);
 	for (const cJSON *c = sc->child; c; c = c->next)
 		if (strcmp(c->string, "fit") && strcmp(c->string, "page_size") && strcmp(c->string, "max_small_size"))
-			return bad(l, "%s: 'sizeclasses.fit' cannot be combined with 'sizeclasses.%s' (only page_size and max_small_size)",
-				   what, c->string);
+			return bad_at(l, what, "'sizeclasses.fit' cannot be combined with 'sizeclasses.%s' (only page_size and max_small_size)",
+				      c->string);
 	*k = (uint32_t)fit->valuedouble;
 	cJSON_DeleteItemFromObjectCaseSensitive(sc, "fit");
 	return 0;
@@ -342,10 +357,10 @@ static int apply(struct ld *l, cJSON *cfg, const char *what, struct sim_config *
 		return -1;
 	}
 	if (config_resolve(c, why, sizeof why))
-		return bad(l, "%s: 'sizeclasses': %s", what, why);
+		return bad_at(l, what, "'sizeclasses': %s", why);
 	if (*k && (*k < fit_min_classes(c->tiny)))
-		return bad(l, "%s: 'sizeclasses.fit' %u: a table needs at least %u classes%s", what, *k,
-			   fit_min_classes(c->tiny), c->tiny ? " with tiny on (8, 16 and max_small_size)" : "");
+		return bad_at(l, what, "'sizeclasses.fit' %u: a table needs at least %u classes%s", *k,
+			      fit_min_classes(c->tiny), c->tiny ? " with tiny on (8, 16 and max_small_size)" : "");
 	return 0;
 }
 
@@ -389,7 +404,7 @@ static const struct fit_result *fitted_table(struct ld *l, struct fit_cache *fc,
 		fc->h_tiny[trace] = c->tiny;
 		if ((code = fit_hist_from_trace(h, tpath, why, sizeof why))) {
 			fit_hist_free(h);
-			bad(l, "'sizeclasses.fit' needs the trace's sizes: %s", why);
+			bad(l, "'sizeclasses.fit' needs the sizes of 'traces[%zu]': %s", trace, why);
 			l->code = code;
 			return NULL;
 		}
@@ -452,7 +467,7 @@ static int expand_point(struct ld *l, size_t pi, cJSON *cfg, const char *what, s
 			c->sc_nrows = r->nrows;
 			char why[512];
 			if (config_resolve(c, why, sizeof why)) {
-				bad(l, "%s: the table fitted to %s: %s", what, p->traces[t].path, why);
+				bad_at(l, what, "the table fitted to %s: %s", p->traces[t].path, why);
 				goto out;
 			}
 		}
