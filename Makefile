@@ -5,6 +5,7 @@
 #   make test-asan       the same tests under AddressSanitizer + UBSan
 #   make demo            replay the bundled traces, write results/demo.db + figures
 #   make bench           benchmarks (scripts/bench.sh), ratios against in-run baselines
+#   make sweep-demo      the example sweep (scripts/sweeps/demo.json): results/sweep.db + figures
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
 #
@@ -182,6 +183,15 @@ test-run: all $(TEST_BINS)
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(BIN) sizeclasses
+
+# --- sweep demo: Go's table vs waste bounds vs fitted tables, bundled traces ----
+# Starts afresh (a kept database would make the sweep resume and run nothing).
+SWEEP_DEMO_DB := results/sweep.db
+sweep-demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)rm -rf $(SWEEP_DEMO_DB) $(SWEEP_DEMO_DB)-wal $(SWEEP_DEMO_DB)-shm results/sweep.work results/sweep
+	$(Q)$(BIN) sweep scripts/sweeps/demo.json --db $(SWEEP_DEMO_DB)
+	$(Q)scripts/sweep-figures.sh $(SWEEP_DEMO_DB) results/sweep
 
 # --- install -------------------------------------------------------------
 install: all
