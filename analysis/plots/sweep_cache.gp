@@ -5,12 +5,12 @@ set multiplot title 'mcache behaviour against the number of size classes'
 set xlabel 'size classes'
 eval panel(1, 2)
 set ylabel 'mcache hit rate (% of small allocations)'
-plot for [s in series] series_q(s, '100.0 * hit_rate_mcache', 'nclasses') \
-     using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
+yexpr = '100.0 * hit_rate_mcache'; xcol = 'nclasses'; eval fix_ranges
+plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
 eval panel(2, 2)
 set logscale y 10
 set ylabel 'mcache refills'
-plot for [s in series] series_q(s, 'refills', 'nclasses') \
-     using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
+yexpr = 'refills'; xcol = 'nclasses'; eval fix_ranges
+plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
 eval key_plot
 unset multiplot

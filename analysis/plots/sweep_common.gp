@@ -31,6 +31,19 @@ s_dt(s) = mixed ? (s_fit(s) ? 1 : 2) : 1 + s_trace(s) % 5
 series_q(s, expr, xcol) = q(sprintf("%s SELECT %s, avg(%s) FROM c WHERE trace = %d AND fitted = %d GROUP BY point ORDER BY 1", \
                                     cte, xcol, expr, s_trace(s), s_fit(s)))
 
+# Axis ranges from the data, widened when every value is the same (gnuplot
+# warns about an empty range, and a warning fails the driver); stats
+# obeys the ranges in force, so they are reset first:
+#   yexpr = 'per-run SQL expression'; xcol = 'x' or 'nclasses'; eval fix_ranges
+pad(v) = v == 0 ? 1 : abs(v) * 0.1
+fix_range(axis) = sprintf("if (STATS_max - STATS_min <= 1e-9 * (abs(STATS_max) + 1)) {" \
+    . " set %srange [STATS_min - pad(STATS_min) : STATS_max + pad(STATS_max)] } else { set %srange [*:*] }", axis, axis)
+fix_ranges = "set xrange [*:*]; set yrange [*:*];" \
+    . " stats q(sprintf('%s SELECT %s, avg(%s) FROM c GROUP BY point, trace', cte, xcol, yexpr)) using 1 nooutput;" \
+    . " eval fix_range('x');" \
+    . " stats q(sprintf('%s SELECT %s, avg(%s) FROM c GROUP BY point, trace', cte, xcol, yexpr)) using 2 nooutput;" \
+    . " eval fix_range('y')"
+
 if (fmt eq 'pdf') {
     set terminal pdfcairo monochrome size 10in,3.9in font 'DejaVu Sans,9'
     set output out . '.pdf'

@@ -20,6 +20,7 @@
 #include <cJSON.h>
 
 #include "../unit/test_db_util.h"
+#include "cli.h"
 
 #define RUN(r, ...) \
 	cr_assert_eq(tl_run(r, NULL, (const char *const[]){ __VA_ARGS__, NULL }), 0, "cannot run spanlab")
@@ -504,4 +505,65 @@ Test(sweep_cli, fit_exact_sizes)
 	RUN(&r, "spanlab", "sizeclasses", "--classes", "6");
 	cr_assert_eq(r.status, 2);
 	tl_run_free(&r);
+}
+
+/* ---- scripts/sweep-figures.sh ---------------------------------------------------- */
+
+static bool file_starts(const char *p, const char *magic)
+{
+	char buf[16] = { 0 };
+	FILE *f = fopen(p, "rb");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, strlen(magic), f);
+	fclose(f);
+	return n == strlen(magic) && !memcmp(buf, magic, n);
+}
+
+Test(sweep_cli, figures_and_the_jw4_table)
+{
+	struct tl_run r;
+	char script[4096], figs[4096], p[4400];
+	RUN(&r, "spanlab", "sweep", sweep, "--db", db);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	tl_root_path("scripts/sweep-figures.sh", script, sizeof script);
+	path(figs, "figs");
+	RUN(&r, "bash", script, db, figs);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert_str_eq(r.err, "", "gnuplot said something");
+	tl_run_free(&r);
+	static const char *const names[] = { "frag", "heap", "cache", "jw4" };
+	for (int i = 0; i < 4; i++) {
+		snprintf(p, sizeof p, "%s/sweep-s-%s.png", figs, names[i]);
+		cr_assert(file_starts(p, "\x89PNG"), "%s", p);
+		snprintf(p, sizeof p, "%s/sweep-s-%s.pdf", figs, names[i]);
+		cr_assert(file_starts(p, "%PDF"), "%s", p);
+	}
+
+	/* The table: each cell is the run's J&W #4 in %, the mean theirs. */
+	sqlite3 *c = tq_open(db);
+	char expect[2048];
+	int o = snprintf(expect, sizeof expect, "configuration,t1.txt,t2.txt,mean\n");
+	static const double waste[] = { 0.0625, 0.5 };
+	for (int w = 0; w < 2; w++) {
+		double v[2];
+		for (int t = 0; t < 2; t++) {
+			char *s = tq_text(c, "SELECT frag_inuse_jw4 FROM runs WHERE trace_name = 't%d.txt' AND"
+					     " json_extract(config_json, '$.sizeclasses.max_waste') = %.17g", t + 1, waste[w]);
+			v[t] = 100 * strtod(s, NULL);
+			free(s);
+		}
+		o += snprintf(expect + o, sizeof expect - (size_t)o, "max_waste=%g,%.1f,%.1f,%.1f\n", waste[w], v[0], v[1],
+			      (v[0] + v[1]) / 2);
+	}
+	sqlite3_close(c);
+	snprintf(p, sizeof p, "%s/sweep-s-jw4.csv", figs);
+	size_t len;
+	char *csv = cli_read_file(p, &len);
+	cr_assert(csv, "%s", p);
+	cr_assert_str_eq(csv, expect);
+	free(csv);
+	snprintf(p, sizeof p, "%s/sweep-s-jw4.tex", figs);
+	cr_assert(file_starts(p, "% J&W #4"), "%s", p);
 }
