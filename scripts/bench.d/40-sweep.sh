@@ -14,8 +14,8 @@
 # Why heavytail: the speed-up is bounded by what --jobs 1 already runs on
 # the second core, each replay's SQLite writer thread and the sweep's merge
 # of the previous run. Measured in CPU seconds per run (docs/sweeps.md,
-# Speed), that is ~18% of the replay for this trace, ~50% for `gen uniform`
-# (a span move every few operations) and more for the short bundled traces,
+# Speed), that is ~23% of the replay for this trace, ~90% for `gen uniform`
+# (a span move every few operations), 125-200% for the short bundled traces,
 # whose 2,000 snapshots cost as much as their replay.
 #
 # Usage: scripts/bench.d/40-sweep.sh [--smoke] OUT.json
