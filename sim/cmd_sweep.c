@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -82,6 +83,7 @@ struct sweep {
 	size_t njobs;
 	uint32_t *done;		/* complete runs per cell, from the results database */
 	bool quiet;
+	int lock_fd;		/* WORK/lock, flocked: one sweep per work folder */
 	/* counts of this invocation */
 	size_t already, complete, failed, interrupted, merge_errors;
 };
@@ -565,6 +567,14 @@ static int prepare(struct sweep *s)
 	free(dbdir);
 	if (make_dirs(s->work))
 		return cli_fail("sweep", "%s: cannot create the work folder: %s", s->work, strerror(errno));
+	/* Two sweeps on one results database would run the same replays into
+	 * the same files and merge each other's halves. */
+	char lock[PATH_MAX];
+	snprintf(lock, sizeof lock, "%s/lock", s->work);
+	if ((s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0)
+		return cli_fail("sweep", "%s: %s", lock, strerror(errno));
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB))
+		return cli_fail("sweep", "%s: another spanlab sweep is using this work folder (and its database)", s->work);
 	if ((code = db_open(s->db_path, DB_OPEN_WRITE, &s->db, err, sizeof err)))
 		return code == SL_EXIT_USAGE ? cli_bad_input("sweep", "%s", err) : cli_fail("sweep", "%s", err);
 	if ((code = sweep_db_record_plan(s->db, &s->plan, err, sizeof err)))
@@ -607,7 +617,7 @@ int cmd_sweep(int argc, char **argv)
 		{ "list", no_argument, 0, O_LIST }, { "sweep-id", required_argument, 0, O_ID },
 		{ "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	struct sweep s = { 0 };
+	struct sweep s = { .lock_fd = -1 };
 	const char *db = NULL, *id = NULL;
 	bool list = false;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -664,6 +674,8 @@ int cmd_sweep(int argc, char **argv)
 out:
 	if (s.db)
 		db_close(s.db);
+	if (s.lock_fd >= 0)
+		close(s.lock_fd);
 	free_jobs(&s);
 	free(s.done);
 	free(s.db_path);

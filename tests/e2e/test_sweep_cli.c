@@ -276,22 +276,30 @@ Test(sweep_cli, failed_and_killed_runs_do_not_stop_the_others)
 	sqlite3_close(c);
 }
 
-Test(sweep_cli, sigterm_leaves_runs_interrupted)
+Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
 {
 	char errfile[4096], f[4096];
 	make_long_trace();
-	write_text("g.json", "{\"traces\": [\"long.slt\"], \"grid\": {\"procs\": [1, 2]}}");
+	write_text("g.json", "{\"traces\": [\"long.slt\"], \"grid\": {\"procs\": [1, 2, 3, 4]}}");
 	path(f, "g.json");
 	path(errfile, "sweep.err");
 	pid_t sp = start_sweep(f, db, errfile);
 	find_child(sp, "long.slt");
+	/* A second sweep on the same database is refused while this one runs. */
+	struct tl_run r;
+	RUN(&r, "spanlab", "sweep", f, "--db", db);
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "another spanlab sweep"), "%s", r.err);
+	tl_run_free(&r);
 	cr_assert_eq(kill(sp, SIGTERM), 0);
 	cr_assert_eq(wait_status(sp), 130);
 	sqlite3 *c = tq_open(db);
 	int64_t n = tq_i64(c, "SELECT count(*) FROM runs");
-	cr_assert(n >= 1 && n <= 2, "%lld runs", (long long)n);
-	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status = 'interrupted'"), n,
+	int64_t intr = tq_i64(c, "SELECT count(*) FROM runs WHERE status = 'interrupted'");
+	cr_assert(intr >= 1 && intr <= 2, "%lld interrupted: the 2 running at most", (long long)intr);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status = 'complete'") + intr, n,
 		     "runs stopped by the sweep's SIGTERM are interrupted, not failed");
+	cr_assert_lt(n, 4, "no run starts after the signal");
 	sqlite3_close(c);
 }
 
