@@ -248,6 +248,9 @@ static const struct bad_case bad_cases[] = {
 	  { "grid['sizeclasses.max_waste'][0]: 'sizeclasses.max_waste' is a generator parameter" } },
 	{ "grid_invalid_table", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.table\": [[[8, 1], [30000, 4]]]}}",
 	  { "grid['sizeclasses.table'][0]", "'sizeclasses'" } },
+	{ "tiny_needs_16", "{\"traces\": [\"t1.txt\"], \"base\": {\"tiny\": false}, \"grid\": {\"tiny\": [false, true],"
+	  " \"sizeclasses.table\": [[[8, 1], [24, 1], [32768, 4]]]}}",
+	  { "grid point 1 (tiny=true): 'tiny' needs size class 2 to be 16 bytes (it is 24)" } },
 	{ "repeats_zero", "{\"traces\": [\"t1.txt\"], \"repeats\": 0}", { "'repeats' must be an integer from 1 to 1000" } },
 	{ "repeats_fraction", "{\"traces\": [\"t1.txt\"], \"repeats\": 1.5}", { "'repeats'" } },
 	{ "sweep_id_empty", "{\"traces\": [\"t1.txt\"], \"sweep_id\": \"\"}", { "'sweep_id'" } },
