@@ -243,7 +243,7 @@ static const struct bad_case bad_cases[] = {
 	{ "grid_unknown_key", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.max_wast\": [0.1]}}",
 	  { "grid['sizeclasses.max_wast'][0]: 'sizeclasses.max_wast' is not a known key" } },
 	{ "grid_conflicts_with_base",
-	  "{\"traces\": [\"t1.txt\"], \"base\": {\"sizeclasses\": {\"table\": [[8, 1], [32768, 4]]}},"
+	  "{\"traces\": [\"t1.txt\"], \"base\": {\"tiny\": false, \"sizeclasses\": {\"table\": [[8, 1], [32768, 4]]}},"
 	  " \"grid\": {\"sizeclasses.max_waste\": [0.2]}}",
 	  { "grid['sizeclasses.max_waste'][0]: 'sizeclasses.max_waste' is a generator parameter" } },
 	{ "grid_invalid_table", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.table\": [[[8, 1], [30000, 4]]]}}",
