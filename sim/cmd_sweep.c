@@ -440,15 +440,16 @@ static void finished(struct sweep *s, struct job *j, int status, struct prog *g)
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		struct db_merge_stats st;
-		if (db_merge(s->db, j->db, &st, err, sizeof err) == 0 && st.merged + st.present >= 1) {
+		int rc = db_merge(s->db, j->db, &st, err, sizeof err);
+		if (rc == 0 && st.merged + st.present >= 1) {
 			remove_db_files(j->db);
 			unlink(j->log);
 			s->complete++;
 			return;
 		}
 		prog_clear(g);
-		fprintf(stderr, "spanlab sweep: %s: merge failed, kept for `spanlab merge`: %s\n", j->db,
-			st.merged + st.present ? err : "no complete run in it");
+		fprintf(stderr, "spanlab sweep: %s: not merged, kept for `spanlab merge`: %s\n", j->db,
+			rc ? err : "it holds no complete run");
 		s->merge_errors++;
 		return;
 	}
@@ -474,6 +475,27 @@ static void finished(struct sweep *s, struct job *j, int status, struct prog *g)
 		s->failed++;
 }
 
+/* Start runs in the free slots of running[] until none is left or a stop
+ * was asked for. A run that cannot start is recorded as failed. */
+static void fill(struct sweep *s, struct job **running, unsigned jobs, size_t *next, size_t *nrun,
+		 const sigset_t *old, struct prog *g)
+{
+	for (unsigned k = 0; k < jobs; k++) {
+		while (!running[k] && !stop_signal && *next < s->njobs) {
+			struct job *j = &s->jobs[(*next)++];
+			remove_db_files(j->db);	/* a failed earlier attempt */
+			if ((j->pid = launch(j, old)) >= 0) {
+				running[k] = j;
+				++*nrun;
+				break;
+			}
+			prog_clear(g);
+			fprintf(stderr, "spanlab sweep: cannot start a replay: %s\n", strerror(errno));
+			finished(s, j, 127 << 8, g);
+		}
+	}
+}
+
 static int run_jobs(struct sweep *s, unsigned jobs)
 {
 	struct job **running = calloc(jobs, sizeof *running);
@@ -493,24 +515,8 @@ static int run_jobs(struct sweep *s, unsigned jobs)
 	sigaction(SIGTERM, &sa, NULL);
 	prog_init(&g, s->quiet);
 
-	while (nrun || (next < s->njobs && !stop_signal)) {
-		while (!stop_signal && nrun < jobs && next < s->njobs) {
-			struct job *j = &s->jobs[next++];
-			remove_db_files(j->db);	/* a failed earlier attempt */
-			j->pid = launch(j, &old);
-			if (j->pid < 0) {
-				prog_clear(&g);
-				fprintf(stderr, "spanlab sweep: cannot start a replay: %s\n", strerror(errno));
-				finished(s, j, 127 << 8, &g);
-				continue;
-			}
-			for (unsigned k = 0; k < jobs; k++)
-				if (!running[k]) {
-					running[k] = j;
-					break;
-				}
-			nrun++;
-		}
+	fill(s, running, jobs, &next, &nrun, &old, &g);
+	while (nrun) {
 		if (stop_signal && forwarded < stop_count) {
 			/* First signal: pass it on; the runs stop at a record
 			 * boundary and log themselves interrupted. Another: kill. */
@@ -519,6 +525,7 @@ static int run_jobs(struct sweep *s, unsigned jobs)
 					kill(running[k]->pid, forwarded ? SIGKILL : stop_signal);
 			forwarded = stop_count;
 		}
+		/* SIGCHLD is blocked: wait for it, or 200 ms for the progress line. */
 		struct timespec tick = { 0, 200 * 1000 * 1000 };
 		sigtimedwait(&chld, NULL, &tick);
 		for (unsigned k = 0; k < jobs; k++) {
@@ -530,17 +537,7 @@ static int run_jobs(struct sweep *s, unsigned jobs)
 			nrun--;
 			/* Start the next run before merging this one: the merge
 			 * overlaps the replays still running. */
-			while (!stop_signal && nrun < jobs && next < s->njobs) {
-				struct job *n = &s->jobs[next++];
-				remove_db_files(n->db);
-				if ((n->pid = launch(n, &old)) < 0) {
-					finished(s, n, 127 << 8, &g);
-					continue;
-				}
-				running[k] = n;
-				nrun++;
-				break;
-			}
+			fill(s, running, jobs, &next, &nrun, &old, &g);
 			finished(s, j, st, &g);
 		}
 		prog_draw(&g, s, false);
