@@ -6,7 +6,8 @@
 # (the order alternates each repetition), from an empty results database
 # each time: planning, 8 replay processes, their merges, the indexes.
 # Reports the median wall time of each (min..max), the speed-up
-# median(jobs 1) / median(jobs 2) (target >= 1.8 on 2 cores), the CPU
+# median(jobs 1) / median(jobs 2) (target >= 1.8 on 2 cores) and that of
+# the minima (the least disturbed repetitions on a shared machine), the CPU
 # seconds the sweep and its replays used, and the load average before and
 # after: on a shared machine another tenant's load shows up as wall time
 # without CPU time. Median of 5 (--smoke: 1 run of a 20k-op trace).
@@ -73,19 +74,23 @@ read -r w2 w2min w2max < <(cut -d' ' -f1 "$dir/j2" | stats)
 read -r c1 _ _ < <(cut -d' ' -f2 "$dir/j1" | stats)
 read -r c2 _ _ < <(cut -d' ' -f2 "$dir/j2" | stats)
 speedup=$(awk -v a="$w1" -v b="$w2" 'BEGIN { printf "%.2f", a / b }')
+# Best of N: the least disturbed repetitions, the better estimate on a
+# shared machine (the median is the figure on a quiet one).
+speedup_min=$(awk -v a="$w1min" -v b="$w2min" 'BEGIN { printf "%.2f", a / b }')
 cores=$(nproc)
 
 printf '%-28s %10s %18s %12s\n' "8-run sweep, $ops allocs/run" "median s" "min..max s" "cpu s"
 printf '%-28s %10s %18s %12s\n' "--jobs 1" "$w1" "$w1min..$w1max" "$c1"
 printf '%-28s %10s %18s %12s\n' "--jobs 2" "$w2" "$w2min..$w2max" "$c2"
-printf 'speed-up %s (target >= 1.8 on 2 cores; %s cores here); load average %s before, %s after\n' \
-  "$speedup" "$cores" "$load_before" "$load_after"
+printf 'speed-up %s of the medians, %s of the minima (target >= 1.8 on 2 cores; %s cores here)\n' \
+  "$speedup" "$speedup_min" "$cores"
+printf 'load average %s before, %s after\n' "$load_before" "$load_after"
 
 mkdir -p "$(dirname "$out")"
 cat > "$out" <<EOF
 {"runs": 8, "ops_per_run": $ops, "repetitions": $reps, "cores": $cores,
  "jobs1": {"median_s": $w1, "min_s": $w1min, "max_s": $w1max, "cpu_s": $c1},
  "jobs2": {"median_s": $w2, "min_s": $w2min, "max_s": $w2max, "cpu_s": $c2},
- "speedup": $speedup, "target": 1.8,
+ "speedup": $speedup, "speedup_of_minima": $speedup_min, "target": 1.8,
  "loadavg_before": "$load_before", "loadavg_after": "$load_after"}
 EOF
