@@ -174,6 +174,7 @@ test-asan: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan test-run
 
 test-run: all $(TEST_BINS)
+	$(Q)scripts/check-layout.sh
 	$(Q)set -e; for t in $(TEST_BINS); do \
 	  printf '  %-7s %s\n' TEST $$t; \
 	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV)) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
