@@ -97,6 +97,7 @@ struct replay {
 	uint64_t peak_live_bytes, peak_live_op;
 	uint64_t peak_op;		/* from the first pass; UINT64_MAX: unknown */
 	uint64_t requested_by_class[SL_MAX_CLASSES];
+	uint32_t tiny_class;		/* the 16-byte class tiny blocks come from */
 
 	/* allocator maxima, sampled after every operation (a baseline: at
 	 * every snapshot) */
@@ -281,7 +282,7 @@ static void fill_snapshot_baseline(struct replay *r, struct sim_snapshot *sn)
 	sn->heap_sys_bytes = m.sys;
 	sn->ready_bytes = m.ready;
 	sn->released_bytes = m.released;
-	sn->dead_bytes = sn->reserved_bytes = sn->spans_inuse = sn->heap_goal_bytes = SIM_NULL;
+	sn->dead_bytes = sn->reserved_bytes = sn->spans_inuse = sn->heap_goal_bytes = sn->heap_live_bytes = SIM_NULL;
 	sn->gc_cycles = sn->refills = sn->span_moves = SIM_NULL;
 }
 
@@ -313,6 +314,7 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 	sn->reserved_bytes = (int64_t)st->reserved_bytes;
 	sn->spans_inuse = (int64_t)st->spans_inuse;
 	sn->heap_goal_bytes = (int64_t)st->heap_goal;
+	sn->heap_live_bytes = (int64_t)st->heap_live;
 	sn->gc_cycles = (int64_t)st->gc_cycles;
 	sn->refills = (int64_t)st->refills;
 	sn->span_moves = (int64_t)st->span_moves;
@@ -651,7 +653,8 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 }
 
 /* Everything that is not done after every operation, in one place: the
- * peak snapshot (right after operation peak_op), periodic snapshots,
+ * peak snapshot (after operation index peak_op, when peak_op + 1 are
+ * done: its op is that count, as every other snapshot's), periodic snapshots,
  * validator runs, the progress line, a look at replay_stop. Called after
  * operation r->ops instead of the plain increment, when r->tick runs out;
  * it sets the next tick at the nearest job. */
@@ -659,9 +662,9 @@ static __attribute__((noinline)) enum replay_status slow_tick(struct replay *r)
 {
 	enum replay_status st;
 
-	if (r->ops == r->peak_op)
-		take_peak_snapshot(r);
 	uint64_t done = ++r->ops;
+	if (done == r->peak_op + 1)	/* peak_op UINT64_MAX (unknown): never */
+		take_peak_snapshot(r);
 	if (done == r->next_snap) {
 		r->next_snap += r->snap_every;
 		if ((st = periodic(r)))
@@ -818,6 +821,7 @@ static enum replay_status emit_class_rows(struct replay *r)
 			.size_class = c,
 			.slot_size = (int64_t)cs->size,
 			.mallocs = (int64_t)cs->mallocs,
+			.tiny_allocs = c == r->tiny_class ? (int64_t)st->tiny_allocs : 0,
 			.frees = (int64_t)cs->frees,
 			.refills = (int64_t)cs->refills,
 			.peak_spans = (int64_t)r->peak_spans[c],
@@ -911,6 +915,7 @@ static enum replay_status setup(struct replay *r)
 		return fail(r, REPLAY_FAILED, "out of memory");
 	}
 	r->snap_every = replay_snapshot_every(r->o, events);
+	r->tiny_class = r->o->cfg.tiny ? sl_size_to_class(&r->o->cfg.classes, 16) : UINT32_MAX;
 	progress_init(&r->prog, "replay", "ops", events, r->o->quiet);
 	r->next_snap = r->snap_every;
 	r->next_check = !r->bl && r->o->check && r->o->check_every ? r->o->check_every : UINT64_MAX;

@@ -150,7 +150,8 @@ Test(baseline, every_installed_allocator_logs_the_go_runs_live_figures, .timeout
 				   "OR live_rounded_bytes < live_bytes OR ready_bytes < heap_inuse_bytes)",
 			     (long long)run), 0, "%s: memory figures below live bytes, or missing", name);
 		cr_assert_eq(q1(d, "SELECT count(*) FROM snapshots WHERE run_id = %lld AND (refills IS NOT NULL OR "
-				   "gc_cycles IS NOT NULL OR spans_inuse IS NOT NULL OR heap_goal_bytes IS NOT NULL)",
+				   "gc_cycles IS NOT NULL OR spans_inuse IS NOT NULL OR heap_goal_bytes IS NOT NULL OR "
+				   "heap_live_bytes IS NOT NULL)",
 			     (long long)run), 0, "%s: a Go-only snapshot figure is not NULL", name);
 		cr_assert_eq(q1(d, "SELECT count(*) FROM runs WHERE run_id = %lld AND hit_rate_mcache IS NULL AND "
 				   "hit_rate_heap IS NULL AND refills IS NULL AND gc_cycles IS NULL AND "
