@@ -151,7 +151,9 @@ FROM runs;
 --   heap       lookups: span allocations the page cache did not serve;
 --              misses: those that grew the heap (source 'grow').
 -- hit_rate = hits / lookups = 1 - misses / lookups; summary_hit_rate is the replay's
--- figure from its counters (runs.hit_rate_*), equal for every tier.
+-- figure from its counters (runs.hit_rate_*), equal for every tier. A run
+-- logged without its events ("log_events": false) has no rows to count:
+-- its lookups, hits and misses are NULL and hit_rate is the summary's.
 CREATE VIEW v_hit_rates AS
 WITH refills AS (
 	SELECT c.run_id, count(*) AS n, count(*) FILTER (WHERE s.name = 'grow') AS grow
@@ -179,9 +181,15 @@ WITH refills AS (
 	SELECT r.run_id, 4, 'heap', coalesce(p.n - p.cached, 0), coalesce(p.grow, 0), r.hit_rate_heap
 	FROM runs r LEFT JOIN pages p ON p.run_id = r.run_id
 )
-SELECT run_id, tier_order, tier, lookups, lookups - misses AS hits, misses,
-       CAST(lookups - misses AS REAL) / nullif(lookups, 0) AS hit_rate, summary_hit_rate
-FROM t;
+SELECT t.run_id, tier_order, tier,
+       CASE WHEN e.logged THEN lookups END AS lookups,
+       CASE WHEN e.logged THEN lookups - misses END AS hits,
+       CASE WHEN e.logged THEN misses END AS misses,
+       CASE WHEN e.logged THEN CAST(lookups - misses AS REAL) / nullif(lookups, 0)
+            ELSE summary_hit_rate END AS hit_rate,
+       summary_hit_rate
+FROM t JOIN (SELECT run_id, coalesce(json_extract(config_json, '$.log_events'), 1) <> 0 AS logged
+             FROM runs) e ON e.run_id = t.run_id;
 
 -- v_size_classes: one row per run and size class (class 0: large objects,
 -- slot_size 0), from size_class_stats and the refill events:

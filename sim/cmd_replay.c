@@ -43,6 +43,8 @@ static const char usage_text[] =
 	"  --tiny on|off        the tiny allocator for requests under 16 bytes\n"
 	"  --arena-size BYTES   heap arena size (e.g. 64MiB)\n"
 	"  --snapshot-every N   a snapshot every N operations (default: ~2,000 per trace)\n"
+	"  --no-events          with --db: log snapshots, per-class rows and the summary,\n"
+	"                       not one row per event (config \"log_events\": false)\n"
 	"  --from FORMAT        the trace's format (slt, text, mtrace, valgrind, goalloc)\n"
 	"  --strict             any trace inconsistency is an error\n"
 	"  --touch              write every page of every object, not just its ends\n"
@@ -63,6 +65,7 @@ struct replay_cli {
 	struct baseline_proc bp;	/* a baseline's child, seen from the parent */
 	/* flags that override the config file, applied after it */
 	const char *procs, *free_policy, *sweep, *gogc, *tiny, *arena_size;
+	bool no_events;
 };
 
 static void on_signal(int sig)
@@ -81,7 +84,7 @@ static void install_signals(void)
 static int parse_args(int argc, char **argv, struct replay_cli *c)
 {
 	enum { O_CONFIG = 256, O_DB, O_PROCS, O_FREE, O_SWEEP, O_GOGC, O_TINY, O_ARENA, O_SNAP,
-	       O_FROM, O_STRICT, O_TOUCH, O_CHECK, O_SWEEPID, O_JSON, O_ALLOC, O_CHILD };
+	       O_FROM, O_STRICT, O_TOUCH, O_CHECK, O_SWEEPID, O_JSON, O_ALLOC, O_CHILD, O_NOEVENTS };
 	static const struct option opts[] = {
 		{ "config", required_argument, 0, O_CONFIG }, { "db", required_argument, 0, O_DB },
 		{ "procs", required_argument, 0, O_PROCS }, { "free", required_argument, 0, O_FREE },
@@ -90,6 +93,7 @@ static int parse_args(int argc, char **argv, struct replay_cli *c)
 		{ "snapshot-every", required_argument, 0, O_SNAP }, { "from", required_argument, 0, O_FROM },
 		{ "strict", no_argument, 0, O_STRICT }, { "touch", no_argument, 0, O_TOUCH },
 		{ "check", optional_argument, 0, O_CHECK }, { "sweep-id", required_argument, 0, O_SWEEPID },
+		{ "no-events", no_argument, 0, O_NOEVENTS },
 		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
 		{ "allocator", required_argument, 0, O_ALLOC },
 		{ "baseline-child", required_argument, 0, O_CHILD },
@@ -125,6 +129,7 @@ static int parse_args(int argc, char **argv, struct replay_cli *c)
 				return cli_usage("replay", "--check=N needs a positive integer, not '%s'", optarg);
 			break;
 		case O_SWEEPID: c->sweep_id = optarg; break;
+		case O_NOEVENTS: c->no_events = true; break;
 		case O_JSON: c->json = true; break;
 		case O_ALLOC:
 			if (!sim_allocator_parse(optarg, &c->allocator))
@@ -177,6 +182,8 @@ static int apply_flags(struct replay_cli *c, char *err, size_t errlen)
 	}
 	if (c->arena_size)
 		cJSON_AddStringToObject(root, "arena_size", c->arena_size);
+	if (c->no_events)
+		cJSON_AddBoolToObject(root, "log_events", false);
 	if (root->child)
 		rc = config_apply_json(root, "command line", NULL, &c->o.cfg, err, errlen);
 	cJSON_Delete(root);
@@ -414,6 +421,8 @@ int cmd_replay(int argc, char **argv)
 			return cli_fail("replay", "%s", err);
 		}
 		out = (struct replay_out){ run_, db_run_sink(run_), out_snapshot, out_size_class, out_error };
+		if (!c.o.cfg.log_events)
+			out.sink = (struct sl_sink){ 0 };	/* counts still reach the summary */
 	}
 	enum replay_status st = run(&c, &out, &sum, err, sizeof err);
 	int64_t run_id = run_ ? db_run_id(run_) : 0;

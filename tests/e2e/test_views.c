@@ -560,3 +560,38 @@ Test(views, summary_is_the_runs_and_the_hit_rates)
 				   "WHERE h.tier = %Q AND s.hit_rate_%s IS h.hit_rate", tiers[t], tiers[t]), NRUNS,
 			     "%s", tiers[t]);
 }
+
+/* A run logged without its event rows ("log_events": false) has nothing
+ * for the views to count: its hit rates are the summary's, and the tier
+ * counts are NULL rather than zeros that would read as 100% hits. */
+Test(views, hit_rates_of_a_run_logged_without_events)
+{
+	char *tmp = tl_tmpdir(), path[4096], trace[4096];
+	cr_assert(tmp);
+	snprintf(path, sizeof path, "%s/noev.db", tmp);
+	tl_root_path("traces/data/go-wordtree.slt", trace, sizeof trace);
+	cr_assert_eq(replay(path, trace, (const char *const[]){ "--no-events", NULL }), 0);
+	sqlite3 *d;
+	cr_assert_eq(sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(d,
+		"SELECT h.tier, h.hit_rate, h.lookups, CASE h.tier WHEN 'mcache' THEN r.hit_rate_mcache "
+		"WHEN 'mcentral' THEN r.hit_rate_mcentral WHEN 'pagecache' THEN r.hit_rate_pagecache "
+		"ELSE r.hit_rate_heap END, (SELECT count(*) FROM cache_refills) "
+		"FROM v_hit_rates h JOIN runs r USING (run_id)", -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(d));
+	int rows = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		rows++;
+		cr_assert_eq(sqlite3_column_int(st, 4), 0, "event rows were logged");
+		cr_assert_eq(sqlite3_column_type(st, 2), SQLITE_NULL, "%s: lookups counted from no rows",
+			     sqlite3_column_text(st, 0));
+		cr_assert_float_eq(sqlite3_column_double(st, 1), sqlite3_column_double(st, 3), 1e-12, "%s",
+				   sqlite3_column_text(st, 0));
+		cr_assert_lt(sqlite3_column_double(st, 1), 1.0, "%s: a perfect hit rate from no rows",
+			     sqlite3_column_text(st, 0));
+	}
+	cr_assert_eq(rows, 4);
+	sqlite3_finalize(st);
+	sqlite3_close(d);
+	tl_tmpdir_remove(tmp);
+}
