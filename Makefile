@@ -4,7 +4,9 @@
 #   make test            install missing packages, build, run every test
 #   make test-asan       the same tests under AddressSanitizer + UBSan
 #   make demo            replay the bundled traces, write results/demo.db + figures
+#   make figures DB=F    redraw every figure and the HTML page of any database
 #   make bench           benchmarks (scripts/bench.sh), ratios against in-run baselines
+#   make sweep-demo      the example sweep (scripts/sweeps/demo.json): results/sweep.db + figures
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
 #
@@ -152,7 +154,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBSIM) $(LIBTRACE) $(LIBALLOC)
 
 bench-build: all $(BENCH_BINS)
 
-bench: deps
+# The baselines' libraries are --extra packages; without them their rows
+# are skipped, not the benchmark.
+bench:
+	$(Q)scripts/deps.sh --extra || scripts/deps.sh
 	$(Q)$(MAKE) --no-print-directory VARIANT=release bench-build
 	$(Q)scripts/bench.sh
 
@@ -171,17 +176,52 @@ test check: deps
 test-asan: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan test-run
 
-test-run: all $(TEST_BINS)
+# The release tests run `scripts/bench.sh --smoke`, which needs the bench
+# programs (tests/e2e/test_baseline_bench.c).
+test-run: all $(TEST_BINS) $(if $(filter release,$(VARIANT)),$(BENCH_BINS))
+	$(Q)scripts/check-layout.sh
 	$(Q)set -e; for t in $(TEST_BINS); do \
 	  printf '  %-7s %s\n' TEST $$t; \
 	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV)) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
 	done
 	@echo "all $(words $(TEST_BINS)) test binaries passed ($(VARIANT))"
 
-# --- demo --------------------------------------------------------------
+# --- demo and figures ------------------------------------------------------
+# make demo: replay every bundled trace with the default config into a fresh
+# results/demo.db, draw every figure into results/figures/ with its HTML
+# page (scripts/report.sh), print the summary table.
+DEMO_DB     := results/demo.db
+DEMO_OUT    := results/figures
+DEMO_TRACES := $(sort $(wildcard traces/data/*.slt))
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(BIN) sizeclasses
+	$(Q)rm -rf $(DEMO_OUT) && rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm && mkdir -p $(dir $(DEMO_DB))
+	$(Q)set -e; for t in $(DEMO_TRACES); do \
+	  printf '  %-7s %s\n' REPLAY $$t; \
+	  $(BIN) replay $$t --db $(DEMO_DB) --quiet >/dev/null; \
+	done
+	$(Q)scripts/report.sh $(DEMO_DB) $(DEMO_OUT)
+	@echo
+	@echo "database: $(DEMO_DB) ($(words $(DEMO_TRACES)) runs; docs/database.md, views: docs/figures.md)"
+	@echo "figures:  $(DEMO_OUT)/*.pdf, *.png (3.3 in: -1col, 7 in: -2col)"
+	@echo "report:   $(DEMO_OUT)/index.html"
+
+# make figures DB=FILE [OUT=DIR] [RUNS="ID ..."]: redraw every figure and the
+# HTML page of any spanlab database (complete runs; RUNS picks some).
+OUT ?= $(basename $(DB))-figures
+figures: deps
+	@test -n "$(DB)" || { echo 'usage: make figures DB=FILE [OUT=DIR] [RUNS="ID ..."]' >&2; exit 2; }
+	$(Q)scripts/report.sh '$(DB)' '$(OUT)' $(foreach r,$(RUNS),--run $(r))
+
+# --- sweep demo: Go's table vs waste bounds vs fitted tables, bundled traces ----
+# Starts afresh (a kept database would make the sweep resume and run nothing).
+SWEEP_DEMO_DB := results/sweep.db
+sweep-demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)rm -rf $(SWEEP_DEMO_DB) $(SWEEP_DEMO_DB)-wal $(SWEEP_DEMO_DB)-shm results/sweep.work results/sweep
+	$(Q)$(BIN) sweep scripts/sweeps/demo.json --db $(SWEEP_DEMO_DB)
+	$(Q)scripts/sweep-figures.sh $(SWEEP_DEMO_DB) results/sweep
 
 # --- install -------------------------------------------------------------
 install: all

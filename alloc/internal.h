@@ -870,6 +870,9 @@ static inline uint64_t heap_retained(const struct mheap *h) { return h->heap_inu
 
 bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve);
 void sweep_acquire(struct mheap *h, struct mspan *s);
+/* After any sweep: when no unswept span is left, sweeping is done (and the
+ * post-sweep scavenger runs, outside a cycle). */
+void sweep_check_done(struct mheap *h);
 bool sweepone(struct mheap *h);
 void sweep_finish(struct mheap *h);
 uint64_t sweep_eager_marked(struct mheap *h);

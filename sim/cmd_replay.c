@@ -3,6 +3,12 @@
  * the summary (a table, or --json), and with --db log the run's events,
  * snapshots and per-class figures into a spanlab database.
  *
+ * With --allocator glibc|jemalloc|mimalloc|tcmalloc the trace goes through
+ * that C allocator instead, in a child process (sim/baseline.h); its
+ * snapshots and summary are logged and printed the same way, Go-only
+ * figures left NULL. The hidden --baseline-child option makes this command
+ * that child.
+ *
  * Exit codes: 0 complete, 1 failed run (out of memory, a validator, the
  * database), 2 bad usage, a bad config or a malformed trace, 130 stopped by
  * SIGINT/SIGTERM (the run is logged as interrupted).
@@ -16,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "baseline.h"
 #include "cli.h"
 #include "config.h"
 #include "db.h"
@@ -25,6 +32,8 @@ static const char usage_text[] =
 	"usage: spanlab replay TRACE [options]\n\n"
 	"Replay a trace (.slt, mtrace, valgrind, Go allocfreetrace or text; gzip\n"
 	"accepted) through the Go-style allocator and print its figures.\n\n"
+	"  --allocator NAME     go (the core, default), or a baseline replayed through a\n"
+	"                       real allocator: glibc, jemalloc, mimalloc, tcmalloc\n"
 	"  --config FILE        a JSON config (docs/config.md); flags override it\n"
 	"  --db FILE            log the run into this spanlab database\n"
 	"  --procs N            Ps the trace's threads are mapped onto (thread t -> P t mod N)\n"
@@ -34,6 +43,8 @@ static const char usage_text[] =
 	"  --tiny on|off        the tiny allocator for requests under 16 bytes\n"
 	"  --arena-size BYTES   heap arena size (e.g. 64MiB)\n"
 	"  --snapshot-every N   a snapshot every N operations (default: ~2,000 per trace)\n"
+	"  --no-events          with --db: log snapshots, per-class rows and the summary,\n"
+	"                       not one row per event (config \"log_events\": false)\n"
 	"  --from FORMAT        the trace's format (slt, text, mtrace, valgrind, goalloc)\n"
 	"  --strict             any trace inconsistency is an error\n"
 	"  --touch              write every page of every object, not just its ends\n"
@@ -49,8 +60,12 @@ struct replay_cli {
 	struct replay_opts o;
 	const char *config, *db, *sweep_id;
 	bool json;
+	enum sim_allocator allocator;
+	const char *child;		/* --baseline-child FD,EVENTS,PEAK_OP */
+	struct baseline_proc bp;	/* a baseline's child, seen from the parent */
 	/* flags that override the config file, applied after it */
 	const char *procs, *free_policy, *sweep, *gogc, *tiny, *arena_size;
+	bool no_events;
 };
 
 static void on_signal(int sig)
@@ -69,7 +84,7 @@ static void install_signals(void)
 static int parse_args(int argc, char **argv, struct replay_cli *c)
 {
 	enum { O_CONFIG = 256, O_DB, O_PROCS, O_FREE, O_SWEEP, O_GOGC, O_TINY, O_ARENA, O_SNAP,
-	       O_FROM, O_STRICT, O_TOUCH, O_CHECK, O_SWEEPID, O_JSON };
+	       O_FROM, O_STRICT, O_TOUCH, O_CHECK, O_SWEEPID, O_JSON, O_ALLOC, O_CHILD, O_NOEVENTS };
 	static const struct option opts[] = {
 		{ "config", required_argument, 0, O_CONFIG }, { "db", required_argument, 0, O_DB },
 		{ "procs", required_argument, 0, O_PROCS }, { "free", required_argument, 0, O_FREE },
@@ -78,7 +93,10 @@ static int parse_args(int argc, char **argv, struct replay_cli *c)
 		{ "snapshot-every", required_argument, 0, O_SNAP }, { "from", required_argument, 0, O_FROM },
 		{ "strict", no_argument, 0, O_STRICT }, { "touch", no_argument, 0, O_TOUCH },
 		{ "check", optional_argument, 0, O_CHECK }, { "sweep-id", required_argument, 0, O_SWEEPID },
+		{ "no-events", no_argument, 0, O_NOEVENTS },
 		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
+		{ "allocator", required_argument, 0, O_ALLOC },
+		{ "baseline-child", required_argument, 0, O_CHILD },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	int o;
@@ -111,7 +129,14 @@ static int parse_args(int argc, char **argv, struct replay_cli *c)
 				return cli_usage("replay", "--check=N needs a positive integer, not '%s'", optarg);
 			break;
 		case O_SWEEPID: c->sweep_id = optarg; break;
+		case O_NOEVENTS: c->no_events = true; break;
 		case O_JSON: c->json = true; break;
+		case O_ALLOC:
+			if (!sim_allocator_parse(optarg, &c->allocator))
+				return cli_usage("replay", "unknown allocator '%s' (go, glibc, jemalloc, mimalloc, tcmalloc)",
+						 optarg);
+			break;
+		case O_CHILD: c->child = optarg; break;
 		case 'q': c->o.quiet = true; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':': return cli_usage("replay", "option '%s' needs a value", argv[optind - 1]);
@@ -157,6 +182,8 @@ static int apply_flags(struct replay_cli *c, char *err, size_t errlen)
 	}
 	if (c->arena_size)
 		cJSON_AddStringToObject(root, "arena_size", c->arena_size);
+	if (c->no_events)
+		cJSON_AddBoolToObject(root, "log_events", false);
 	if (root->child)
 		rc = config_apply_json(root, "command line", NULL, &c->o.cfg, err, errlen);
 	cJSON_Delete(root);
@@ -175,23 +202,46 @@ static void pct(FILE *f, double v)
 
 static const char *mib(char *buf, int64_t b)
 {
-	snprintf(buf, 32, "%.2f MiB", (double)b / (1 << 20));
+	if (b == SIM_NULL)
+		snprintf(buf, 32, "-");
+	else
+		snprintf(buf, 32, "%.2f MiB", (double)b / (1 << 20));
 	return buf;
 }
 
-static void print_text(const struct replay_cli *c, const struct sim_summary *s, int64_t run_id,
-		       const char *status)
+static void print_config(FILE *f, const struct replay_cli *c)
 {
 	const struct sim_config *cfg = &c->o.cfg;
-	char a[32], b[32], d[32];
-	FILE *f = stdout;
+	char a[32];
 
-	fprintf(f, "trace            %s\n", c->o.trace);
+	if (c->o.baseline) {
+		fprintf(f, "allocator        %s (%s), a baseline: Go-only figures are '-'\n", c->bp.version,
+			*c->bp.library ? c->bp.library : "the process's own");
+		return;
+	}
 	fprintf(f, "config           %s free policy%s, %s sweep, GOGC %s, %u P%s, tiny %s, %u size classes\n",
 		config_free_policy_name(cfg->free_policy),
 		cfg->free_policy == SIM_FREE_IMMEDIATE ? " (ablation, not Go)" : "", config_sweep_name(cfg->sweep),
 		cfg->gogc < 0 ? "off" : (snprintf(a, sizeof a, "%lld", (long long)cfg->gogc), a), cfg->procs,
 		cfg->procs == 1 ? "" : "s", cfg->tiny ? "on" : "off", cfg->classes.nclasses - 1);
+}
+
+static void count(FILE *f, const char *what, int64_t v, const char *sep)
+{
+	if (v == SIM_NULL)
+		fprintf(f, "- %s%s", what, sep);
+	else
+		fprintf(f, "%lld %s%s", (long long)v, what, sep);
+}
+
+static void print_text(const struct replay_cli *c, const struct sim_summary *s, int64_t run_id,
+		       const char *status)
+{
+	char a[32], b[32], d[32];
+	FILE *f = stdout;
+
+	fprintf(f, "trace            %s\n", c->o.trace);
+	print_config(f, c);
 	fprintf(f, "status           %s", status);
 	if (run_id > 0)
 		fprintf(f, " (run %lld in %s)", (long long)run_id, c->db);
@@ -200,8 +250,9 @@ static void print_text(const struct replay_cli *c, const struct sim_summary *s, 
 	fprintf(f, "live bytes       peak %s after op %lld; final %s in %lld objects\n",
 		mib(a, s->peak_live_bytes), (long long)s->peak_live_op, mib(b, s->final_live_bytes),
 		(long long)s->final_live_objects);
-	fprintf(f, "allocator peaks  heap in-use %s, Ready %s, heap sys %s\n", mib(a, s->peak_heap_inuse_bytes),
-		mib(b, s->peak_ready_bytes), mib(d, s->peak_heap_sys_bytes));
+	fprintf(f, "allocator peaks  heap in-use %s, Ready %s, heap sys %s%s\n", mib(a, s->peak_heap_inuse_bytes),
+		mib(b, s->peak_ready_bytes), mib(d, s->peak_heap_sys_bytes),
+		c->o.baseline ? " (at snapshots)" : "");
 	fprintf(f, "internal frag    %s at peak live\n", mib(a, s->internal_frag_bytes_at_peak));
 	fprintf(f, "fragmentation    (Johnstone & Wilson, memory over live bytes - 1)\n");
 	fprintf(f, "                        #1 avg  #2 at peak live  #3 at peak mem  #4 max/max\n");
@@ -214,10 +265,18 @@ static void print_text(const struct replay_cli *c, const struct sim_summary *s, 
 	fprintf(f, "hit rates        mcache");
 	pct(f, s->hit_rate_mcache), fputs("  mcentral", f), pct(f, s->hit_rate_mcentral);
 	fputs("  pagecache", f), pct(f, s->hit_rate_pagecache), fputs("  heap", f), pct(f, s->hit_rate_heap);
-	fprintf(f, "\nevents           %lld refills, %lld span moves, %lld arena transitions, %lld GC cycles\n",
-		(long long)s->refills, (long long)s->span_moves, (long long)s->arena_transitions,
-		(long long)s->gc_cycles);
-	fprintf(f, "time             %.3f s, %.2f M ops/s\n", s->wall_seconds, s->ops_per_second / 1e6);
+	fprintf(f, "\nevents           ");
+	count(f, "refills", s->refills, ", ");
+	count(f, "span moves", s->span_moves, ", ");
+	count(f, "arena transitions", s->arena_transitions, ", ");
+	count(f, "GC cycles", s->gc_cycles, "\n");
+	fprintf(f, "time             %.3f s, %.2f M ops/s; CPU %.3f s, %.2f M ops/s\n", s->wall_seconds,
+		s->ops_per_second / 1e6, s->cpu_seconds, s->cpu_seconds > 0 ? (double)s->ops / s->cpu_seconds / 1e6 : NAN);
+}
+
+static char *run_config(const struct replay_cli *c)
+{
+	return c->o.baseline ? baseline_config_json(&c->bp, &c->o) : config_to_string(&c->o.cfg);
 }
 
 static void print_json(const struct replay_cli *c, const struct sim_summary *s, int64_t run_id,
@@ -226,11 +285,18 @@ static void print_json(const struct replay_cli *c, const struct sim_summary *s, 
 	cJSON *o = summary_to_json(s);
 	cJSON_AddStringToObject(o, "status", status);
 	cJSON_AddStringToObject(o, "trace", c->o.trace);
+	cJSON_AddStringToObject(o, "allocator", sim_allocator_name(c->allocator));
 	if (run_id > 0) {
 		cJSON_AddNumberToObject(o, "run_id", (double)run_id);
 		cJSON_AddStringToObject(o, "db", c->db);
 	}
-	cJSON_AddItemToObject(o, "config", config_to_json(&c->o.cfg));
+	if (c->o.baseline) {
+		char *cfg = run_config(c);
+		cJSON_AddItemToObject(o, "config", cJSON_Parse(cfg ? cfg : "null"));
+		free(cfg);
+	} else {
+		cJSON_AddItemToObject(o, "config", config_to_json(&c->o.cfg));
+	}
 	char *text = cJSON_Print(o);
 	puts(text);
 	free(text);
@@ -257,22 +323,24 @@ static const char *out_error(void *ctx)
 static int begin_run(struct replay_cli *c, struct db *db, int argc, char **argv, struct db_run **run,
 		     char *err, size_t errlen)
 {
-	char *cfg = config_to_string(&c->o.cfg);
+	bool go = !c->o.baseline;
+	char *cfg = run_config(c);
 	const char *base = strrchr(c->o.trace, '/');
 	struct db_run_info info = {
 		.trace_path = c->o.trace,
 		.trace_name = base ? base + 1 : c->o.trace,
 		.trace_format = NULL,
 		.config_json = cfg,
-		.allocator = "go",
-		.free_policy = config_free_policy_name(c->o.cfg.free_policy),
-		.procs = c->o.cfg.procs,
-		.tiny_assumption = c->o.cfg.tiny ? DB_TINY_ON : DB_TINY_OFF,
+		.allocator = sim_allocator_name(c->allocator),
+		/* a baseline frees as C does and has no Ps or tiny allocator */
+		.free_policy = go ? config_free_policy_name(c->o.cfg.free_policy) : NULL,
+		.procs = go ? c->o.cfg.procs : 0,
+		.tiny_assumption = !go ? NULL : c->o.cfg.tiny ? DB_TINY_ON : DB_TINY_OFF,
 		.argc = argc,
 		.argv = argv,
 		.sweep_id = c->sweep_id,
 	};
-	int rc = db_run_begin(db, &info, run, err, errlen);
+	int rc = cfg ? db_run_begin(db, &info, run, err, errlen) : (snprintf(err, errlen, "out of memory"), 1);
 	free(cfg);
 	return rc;
 }
@@ -286,11 +354,32 @@ static enum db_run_status db_status(enum replay_status st)
 	}
 }
 
+/* The child of a baseline run (sim/baseline.h): no database, no output. */
+static int run_child(struct replay_cli *c)
+{
+	int fd;
+
+	if (!c->o.baseline || !baseline_child_parse(c->child, &fd, &c->o.events, &c->o.peak_op))
+		return cli_usage("replay", "--baseline-child is internal to baseline runs");
+	c->o.first_pass_known = true;
+	c->o.quiet = true;
+	return baseline_child_main(&c->o, fd);
+}
+
+/* The replay itself: in this process (Go), or in a baseline's child. */
+static enum replay_status run(struct replay_cli *c, const struct replay_out *out, struct sim_summary *sum,
+			      char *err, size_t errlen)
+{
+	if (!c->o.baseline)
+		return replay_run(&c->o, out, sum, err, errlen);
+	return baseline_relay(&c->bp, out, c->o.quiet, sum, err, errlen);
+}
+
 int cmd_replay(int argc, char **argv)
 {
 	struct replay_cli c = { 0 };
 	struct db *db = NULL;
-	struct db_run *run = NULL;
+	struct db_run *run_ = NULL;
 	struct replay_out out = { 0 };
 	struct sim_summary sum;
 	char err[1024], err2[1024];
@@ -299,6 +388,9 @@ int cmd_replay(int argc, char **argv)
 	config_defaults(&c.o.cfg);
 	if ((rc = parse_args(argc, argv, &c)))
 		return rc < 0 ? SL_EXIT_OK : rc;
+	c.o.baseline = baseline_of(c.allocator);
+	if (c.child)
+		return run_child(&c);
 	if (c.config && config_load_file(c.config, &c.o.cfg, err, sizeof err))
 		return cli_bad_input("replay", "%s", err);
 	if (apply_flags(&c, err, sizeof err))
@@ -306,21 +398,37 @@ int cmd_replay(int argc, char **argv)
 	if (config_resolve(&c.o.cfg, err, sizeof err))
 		return cli_bad_input("replay", "%s: 'sizeclasses': %s", c.config ? c.config : "config", err);
 
+	install_signals();
+	if (c.o.baseline) {
+		/* The library, the first pass and the child's hello come first:
+		 * a missing library is refused before a run is recorded. */
+		enum replay_status bs = baseline_spawn(c.o.baseline, &c.o, &c.bp, err, sizeof err);
+		if (bs == REPLAY_BAD_INPUT)
+			return cli_bad_input("replay", "%s", err);
+		if (bs)
+			return cli_fail("replay", "%s", err);
+	}
 	if (c.db) {
-		if ((rc = db_open(c.db, DB_OPEN_WRITE, &db, err, sizeof err)))
+		if ((rc = db_open(c.db, DB_OPEN_WRITE, &db, err, sizeof err))) {
+			if (c.o.baseline)
+				baseline_abandon(&c.bp);
 			return rc == SL_EXIT_USAGE ? cli_bad_input("replay", "%s", err) : cli_fail("replay", "%s", err);
-		if ((rc = begin_run(&c, db, argc, argv, &run, err, sizeof err))) {
+		}
+		if ((rc = begin_run(&c, db, argc, argv, &run_, err, sizeof err))) {
+			if (c.o.baseline)
+				baseline_abandon(&c.bp);
 			db_close(db);
 			return cli_fail("replay", "%s", err);
 		}
-		out = (struct replay_out){ run, db_run_sink(run), out_snapshot, out_size_class, out_error };
+		out = (struct replay_out){ run_, db_run_sink(run_), out_snapshot, out_size_class, out_error };
+		if (!c.o.cfg.log_events)
+			out.sink = (struct sl_sink){ 0 };	/* counts still reach the summary */
 	}
-	install_signals();
-	enum replay_status st = replay_run(&c.o, &out, &sum, err, sizeof err);
-	int64_t run_id = run ? db_run_id(run) : 0;
-	if (run) {
+	enum replay_status st = run(&c, &out, &sum, err, sizeof err);
+	int64_t run_id = run_ ? db_run_id(run_) : 0;
+	if (run_) {
 		bool have_sum = st == REPLAY_OK || st == REPLAY_INTERRUPTED;
-		if (db_run_finish(run, db_status(st), have_sum ? &sum : NULL, st ? err : NULL, err2, sizeof err2)) {
+		if (db_run_finish(run_, db_status(st), have_sum ? &sum : NULL, st ? err : NULL, err2, sizeof err2)) {
 			db_close(db);
 			if (st == REPLAY_OK || st == REPLAY_INTERRUPTED)
 				return cli_fail("replay", "%s", err2);
@@ -341,7 +449,7 @@ int cmd_replay(int argc, char **argv)
 		fflush(stdout);
 		if (st == REPLAY_INTERRUPTED) {
 			fprintf(stderr, "spanlab replay: interrupted after %lld operations%s\n", (long long)sum.ops,
-				run ? "; the run is logged as interrupted" : "");
+				run_ ? "; the run is logged as interrupted" : "");
 			return 128 + SIGINT;
 		}
 		return SL_EXIT_OK;

@@ -36,6 +36,7 @@ void config_defaults(struct sim_config *c)
 	c->scavenger = true;
 	c->retain_extra_percent = 10;
 	c->snapshot_every = 0;
+	c->log_events = true;
 }
 
 const char *config_free_policy_name(enum sim_free_policy p)
@@ -374,6 +375,8 @@ static int parse_top(struct ctx *x, const cJSON *v, struct sim_config *c)
 		return parse_scavenger(x, v, c);
 	if (!strcmp(k, "snapshot_every"))
 		return get_uint(x, v, k, 0, UINT64_MAX >> 12, &c->snapshot_every);
+	if (!strcmp(k, "log_events"))
+		return get_bool(x, v, k, &c->log_events);
 	return bad(x, k, "is not a known key");
 }
 
@@ -556,6 +559,7 @@ cJSON *config_to_json(const struct sim_config *c)
 	cJSON_AddBoolToObject(sc, "enabled", c->scavenger);
 	cJSON_AddNumberToObject(sc, "retain_extra_percent", c->retain_extra_percent);
 	cJSON_AddNumberToObject(o, "snapshot_every", (double)c->snapshot_every);
+	cJSON_AddBoolToObject(o, "log_events", c->log_events);
 	return o;
 }
 

@@ -17,7 +17,9 @@
  *     "trigger_fraction": 0.95,
  *     "tiny": true,
  *     "scavenger": { "enabled": true, "retain_extra_percent": 10 },
- *     "snapshot_every": 0            (0: about 2,000 snapshots per trace)
+ *     "snapshot_every": 0,           (0: about 2,000 snapshots per trace)
+ *     "log_events": true             (false: a database gets snapshots, per-class
+ *                                     rows and the summary, not the event rows)
  *   }
  * `spanlab sizeclasses --json` prints a config of this shape whose
  * "sizeclasses" object also carries the derived columns; loading it back
@@ -56,6 +58,7 @@ struct sim_config {
 	bool scavenger;
 	uint32_t retain_extra_percent;
 	uint64_t snapshot_every;		/* 0: automatic */
+	bool log_events;			/* event rows in the database */
 };
 
 void config_defaults(struct sim_config *c);

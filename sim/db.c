@@ -937,9 +937,10 @@ static char *finish_sql(void)
 	return b.s;
 }
 
+/* SIM_NULL: a figure the run does not have (a baseline's Go-only ones). */
 static void bind_INT(sqlite3_stmt *st, int i, const int64_t *v)
 {
-	if (v)
+	if (v && *v != SIM_NULL)
 		sqlite3_bind_int64(st, i, *v);
 	else
 		sqlite3_bind_null(st, i);

@@ -44,9 +44,11 @@
 
 /* The file's identity: PRAGMA application_id ("SPLB") and the schema
  * version in PRAGMA user_version. A file with a newer version is refused;
- * an older one gains the columns it lacks when opened for writing. */
+ * an older one gains the columns it lacks when opened for writing.
+ * Versions: 1 the first; 2 adds runs.cpu_seconds, snapshots.heap_live_bytes
+ * and size_class_stats.tiny_allocs. */
 #define DB_APPLICATION_ID 0x53504c42
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* How long a writer waits for another process's transaction. A batch holds
  * the lock for ~10 ms; a merge holds it for its whole input (~1 s per
@@ -78,7 +80,7 @@ const char *db_run_status_name(enum db_run_status s);
 
 /* The tiny-allocator assumption, as stored with each run. */
 #define DB_TINY_ON "requests under 16 bytes are treated as pointer-free and packed by the tiny allocator (C traces carry no type information)"
-#define DB_TINY_OFF "the tiny allocator is off: requests under 16 bytes take 16-byte slots"
+#define DB_TINY_OFF "the tiny allocator is off: requests under 16 bytes take the smallest size class that fits"
 
 /* What a run records about itself at its start. NULL / 0 fields are NULL in
  * the runs row, except where noted. */

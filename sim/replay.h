@@ -41,6 +41,8 @@
 #include "snapshot.h"
 #include "summary.h"
 
+struct baseline;
+
 struct replay_opts {
 	const char *trace;
 	struct slt_open_opts open;	/* format, strict */
@@ -50,6 +52,16 @@ struct replay_opts {
 	uint64_t check_every;		/* validators every N ops (0: at snapshots) */
 	bool quiet;			/* no progress line */
 	uint64_t snapshot_every;	/* 0: from the config, else automatic */
+
+	/* NULL: the Go core. Else this process is a baseline's child
+	 * (sim/baseline.h): replay with the process's own malloc and read
+	 * the memory figures through this adapter. */
+	const struct baseline *baseline;
+	/* The first pass's results, when the caller already has them (a
+	 * baseline's parent ran it): then replay_run does not read the trace
+	 * twice. */
+	bool first_pass_known;
+	uint64_t events, peak_op;	/* peak_op UINT64_MAX: unknown */
 };
 
 /* Where the figures go. Any callback may be NULL. A callback returning
@@ -69,7 +81,8 @@ enum replay_status {
 	REPLAY_INTERRUPTED,	/* SIGINT/SIGTERM: stopped at a record boundary */
 };
 
-/* Set by the caller's SIGINT/SIGTERM handler; checked once per operation. */
+/* Set by the caller's SIGINT/SIGTERM handler; looked at every 1,024
+ * operations at most (the replay then stops at a record boundary). */
 extern volatile sig_atomic_t replay_stop;
 
 /* Replay opts->trace. On REPLAY_OK and REPLAY_INTERRUPTED *sum holds the
@@ -80,5 +93,14 @@ enum replay_status replay_run(const struct replay_opts *opts, const struct repla
 
 /* The automatic snapshot interval for a trace of n events. */
 uint64_t replay_auto_snapshot_every(uint64_t n);
+
+/* The first pass: the trace's event count and the index of the operation
+ * after which live bytes first reach their peak. A trace that is not a
+ * regular file (a pipe) is not read: *events = 0, *peak_op = UINT64_MAX. */
+enum replay_status replay_first_pass(const char *trace, const struct slt_open_opts *open,
+				     uint64_t *events, uint64_t *peak_op, char *err, size_t errlen);
+
+/* The snapshot interval replay_run uses for opts and a trace of `events`. */
+uint64_t replay_snapshot_every(const struct replay_opts *opts, uint64_t events);
 
 #endif

@@ -9,8 +9,11 @@
  * of live bytes (kind peak_live, emitted when the run ends, so rows are not
  * in op order: ORDER BY op) and one at the end (kind final). Counters are
  * cumulative from the start of the run; byte figures are those of the
- * moment. Fields of type NINT are NULL in SQLite when they hold SIM_NULL
- * (trace_time_ns for traces without timestamps).
+ * moment. A field holding SIM_NULL is NULL in SQLite: NINT marks the one a
+ * Go run may leave NULL (trace_time_ns, for traces without timestamps); a
+ * baseline's run (sim/baseline.h) leaves NULL what only the Go model has
+ * (dead, reserved, spans, heap goal, heap live, GC cycles, refills, span
+ * moves) and fills the memory columns from its allocator's own statistics.
  *
  * Every field is an int64_t, and the struct has no padding (checked in
  * sink_sqlite.c), so the sink reads it as an array.
@@ -47,6 +50,7 @@ enum sim_snapshot_kind {
 	X(reserved_bytes,      INT,  "arena address space Reserved, not yet Prepared") \
 	X(spans_inuse,         INT,  "in-use spans") \
 	X(heap_goal_bytes,     INT,  "GC heap goal (0: GC off or immediate policy)") \
+	X(heap_live_bytes,     INT,  "Go heapLive, the pacer's input (cached spans count whole)") \
 	X(gc_cycles,           INT,  "GC cycles completed") \
 	X(mallocs,             INT,  "allocations so far") \
 	X(frees,               INT,  "frees of known objects so far") \

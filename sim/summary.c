@@ -2,12 +2,17 @@
  * The `replay --json` object, generated from SL_SUMMARY_FIELDS: each field
  * goes under its JSON key, a dotted key ("hit_rates.mcache") into nested
  * objects created on first use, in list order. Non-finite REALs print as
- * null (cJSON's own rule for NaN and infinities).
+ * null (cJSON's own rule for NaN and infinities), and so do INTs holding
+ * SIM_NULL (a Go-only figure of a baseline run).
  */
 #include "summary.h"
 
 #include <cJSON.h>
+#include <math.h>
+#include <stdbool.h>
 #include <string.h>
+
+#include "snapshot.h"
 
 /* The object at `path` minus its last component, created as needed; *leaf
  * points at the last component. NULL on out of memory or a key clash. */
@@ -42,12 +47,22 @@ static int add_number(cJSON *root, const char *path, double v)
 	return o && cJSON_AddNumberToObject(o, leaf, v) ? 0 : -1;
 }
 
+static bool is_null_INT(int64_t v)
+{
+	return v == SIM_NULL;
+}
+
+static bool is_null_REAL(double v)
+{
+	return false;
+}
+
 cJSON *summary_to_json(const struct sim_summary *s)
 {
 	cJSON *root = cJSON_CreateObject();
 	int bad = !root;
 
-#define X(name, type, json, doc) bad = bad || add_number(root, json, (double)s->name);
+#define X(name, type, json, doc) bad = bad || add_number(root, json, is_null_##type(s->name) ? NAN : (double)s->name);
 	SL_SUMMARY_FIELDS(X)
 #undef X
 	if (bad) {

@@ -11,7 +11,10 @@
  *
  * Types: INT is int64_t (SQLite INTEGER, a JSON integer); REAL is double
  * (SQLite REAL, a JSON number). A REAL that is NaN or infinite (a ratio
- * with nothing to divide by) is NULL in SQLite and null in JSON.
+ * with nothing to divide by) is NULL in SQLite and null in JSON, and so is
+ * an INT holding SIM_NULL (sim/snapshot.h): a figure only the Go model has,
+ * in a baseline's run (`replay --allocator glibc` ...: refills, span moves,
+ * arena transitions, GC cycles; the hit rates are NaN there).
  *
  * Fragmentation (Johnstone & Wilson, "The memory fragmentation problem:
  * solved?", ISMM 1998), for allocator memory M (heap in-use, or Ready
@@ -28,7 +31,7 @@
 
 struct cJSON;
 
-#define SL_SUMMARY_VERSION 1
+#define SL_SUMMARY_VERSION 2
 
 /*  column                        type  JSON key (dotted: nested)          meaning */
 #define SL_SUMMARY_FIELDS(X) \
@@ -60,8 +63,9 @@ struct cJSON;
 	X(frag_ready_jw2,             REAL, "fragmentation.ready.jw2",         "J&W #2 with M = Ready bytes: at peak live") \
 	X(frag_ready_jw3,             REAL, "fragmentation.ready.jw3",         "J&W #3 with M = Ready bytes: at peak M") \
 	X(frag_ready_jw4,             REAL, "fragmentation.ready.jw4",         "J&W #4 with M = Ready bytes: max M over max live") \
-	X(wall_seconds,               REAL, "wall_seconds",                    "wall-clock time of the replay loop") \
-	X(ops_per_second,             REAL, "ops_per_second",                  "ops / wall_seconds")
+	X(wall_seconds,               REAL, "wall_seconds",                    "wall time of the replay loop, statistics reads excluded") \
+	X(ops_per_second,             REAL, "ops_per_second",                  "ops / wall_seconds") \
+	X(cpu_seconds,                REAL, "cpu_seconds",                     "CPU time of the replaying thread over the loop, statistics reads excluded")
 
 /* One row per size class (class 0: large objects), written at the end of
  * a run. All INT. */
@@ -69,6 +73,7 @@ struct cJSON;
 	X(size_class,                 "size class (0: large objects)") \
 	X(slot_size,                  "bytes per slot (class 0: 0)") \
 	X(mallocs,                    "slot allocations in this class") \
+	X(tiny_allocs,                "tiny sub-objects packed into a P's current block (tiny class only)") \
 	X(frees,                      "slots freed in this class") \
 	X(refills,                    "mcache refills of this class") \
 	X(peak_spans,                 "max of in-use spans of this class") \

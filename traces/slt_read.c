@@ -290,16 +290,147 @@ static int state_record(struct slt_source *s, struct cur *c, unsigned oc, unsign
 	return 0;
 }
 
+/*
+ * The fast path: with at least FAST_MIN bytes in the window (more than the
+ * longest record but END), decode one record with no bounds checks and
+ * nothing to report. It changes no state before the record is known to be
+ * good (the size cache excepted: the checked path would store the same
+ * value in the same slot), so on anything unusual it returns -1 and the
+ * checked path decodes the same record again and names the error.
+ * Returns 1 for an event, 0 for a state record, -1 for "not here".
+ */
+enum { FAST_MIN = 32, REFILL_AT = 128 };
+
+static inline bool fast_varint(const uint8_t **pp, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = *p++;
+	if (v >= 0x80) {
+		v &= 0x7f;
+		for (unsigned shift = 7;; shift += 7) {
+			uint64_t b = *p++;
+			if (shift == 63 && b > 1)
+				return false;	/* overflow or an 11th byte: the checked path says which */
+			v |= (b & 0x7f) << shift;
+			if (b < 0x80)
+				break;
+		}
+	}
+	*pp = p;
+	*out = v;
+	return true;
+}
+
+static inline bool fast_size(struct slt_source *s, const uint8_t **p, unsigned nib, uint64_t *size)
+{
+	if (nib != SLT_NIB_ESC) {
+		*size = s->size_cache[nib];
+		return true;
+	}
+	if (!fast_varint(p, size))
+		return false;
+	s->size_cache[slt_size_slot(*size)] = *size;
+	return true;
+}
+
+static inline void fast_event(struct slt_source *s, struct slt_event *ev, enum slt_op op, uint64_t id,
+			      uint64_t size, uint64_t align)
+{
+	ev->op = op;
+	ev->tid = s->cur_tid;
+	ev->id = ev->old_id = s->prev_id = id;
+	ev->size = size;
+	ev->align = align;
+	ev->ts_ns = s->cur_tick * s->tick_ns;
+}
+
+static int fast_record(struct slt_source *s, struct slt_event *ev)
+{
+	const uint8_t *p = s->buf + s->pos;
+	unsigned b = *p++, oc = b & 15, nib = b >> 4;
+	uint64_t size = 0, v, id;
+
+	switch (oc) {
+	case SLT_OC_MALLOC:
+	case SLT_OC_CALLOC:
+	case SLT_OC_ALIGNED: {
+		uint64_t align = 0;
+		if (!fast_size(s, &p, nib, &size))
+			return -1;
+		if (oc == SLT_OC_ALIGNED) {
+			if (*p > SLT_MAX_ALIGN_LOG2)
+				return -1;
+			align = 1ull << *p++;
+		}
+		if ((id = slt_ids_take(&s->ids)) == UINT64_MAX)
+			return -1;
+		fast_event(s, ev, (enum slt_op)oc, id, size, align);
+		break;
+	}
+	case SLT_OC_REALLOC:
+	case SLT_OC_FREE:
+		if (oc == SLT_OC_REALLOC && !fast_size(s, &p, nib, &size))
+			return -1;
+		if (oc == SLT_OC_FREE && nib != SLT_NIB_ESC)
+			v = nib;
+		else if (!fast_varint(&p, &v))
+			return -1;
+		id = s->prev_id + (uint64_t)slt_unzigzag(v);
+		if (!slt_ids_live(&s->ids, id) || (oc == SLT_OC_FREE && slt_ids_put(&s->ids, id) < 0))
+			return -1;
+		fast_event(s, ev, oc == SLT_OC_FREE ? SLT_FREE : SLT_REALLOC, id, size, 0);
+		break;
+	case SLT_OC_GC:
+	case SLT_OC_THREAD:
+		if (nib > (oc == SLT_OC_THREAD))
+			return -1;
+		fast_event(s, ev, oc == SLT_OC_GC ? SLT_GC : nib ? SLT_THREAD_EXIT : SLT_THREAD_START,
+			   s->prev_id, 0, 0);
+		ev->id = ev->old_id = 0;
+		break;
+	case SLT_OC_SWITCH:
+		if (nib || !fast_varint(&p, &v) || v >= SLT_MAX_TID)
+			return -1;
+		s->cur_tid = (uint32_t)v;
+		s->pos = (size_t)(p - s->buf);
+		return 0;
+	case SLT_OC_TICK:
+		if (nib == SLT_NIB_ESC) {
+			if (!fast_varint(&p, &v))
+				return -1;
+		} else {
+			v = nib + 1u;
+		}
+		if (!v || v > UINT64_MAX / s->tick_ns - s->cur_tick)
+			return -1;
+		s->cur_tick += v;
+		s->pos = (size_t)(p - s->buf);
+		return 0;
+	default:		/* END (rare) and invalid opcodes: the checked path */
+		return -1;
+	}
+	s->pos = (size_t)(p - s->buf);
+	s->events++;
+	return 1;
+}
+
 static int slt_next_record(struct slt_source *s, struct slt_event *ev)
 {
 	for (;;) {
-		ssize_t avail = src_fill(s, 128);
-		if (avail < 0)
+		if (s->end - s->pos < REFILL_AT && !s->eof && src_fill(s, REFILL_AT) < 0)
 			return -1;
+		size_t avail = s->end - s->pos;
 		if (avail == 0)
 			return 0;	/* cut short at a record boundary: complete stays false */
 		if (s->complete)
 			return 0;
+		if (avail >= FAST_MIN) {
+			int rc = fast_record(s, ev);
+			if (rc > 0)
+				return 1;
+			if (rc == 0)
+				continue;
+		}
 		struct cur c = { .s = s, .p = s->buf + s->pos, .end = s->buf + s->end };
 		c.start = cur_off(&c);
 		uint8_t b = get_byte(&c);
