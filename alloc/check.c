@@ -355,11 +355,8 @@ int heap_check(struct mheap *h, char *err, size_t len)
 	      (unsigned long)w.spans);
 	CHECK(w.unswept == h->nunswept, "unswept count %lu, sets hold %lu", (unsigned long)h->nunswept,
 	      (unsigned long)w.unswept);
-	/* sweep_done implies nothing is left; not the converse: as in Go, the
-	 * end of sweeping is noticed by sweepone (or reclaim, or the next
-	 * cycle), so the last unswept span swept by cacheSpan leaves it false
-	 * until then */
-	CHECK(!h->sweep_done || w.unswept == 0, "sweep_done with %lu unswept spans", (unsigned long)w.unswept);
+	CHECK(h->sweep_done == (w.unswept == 0), "sweep_done %d with %lu unswept spans", h->sweep_done,
+	      (unsigned long)w.unswept);
 	struct sl_stats st;
 	heap_stats_compute(h, &st);
 #define EQ(a, b, what) CHECK((a) == (b), "%s: stats %lu, walk %lu", what, (unsigned long)(a), (unsigned long)(b))
