@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "config.h"
 #include "db.h"
+#include "os_fault.h"
 #include "replay.h"
 
 static const char usage_text[] =
@@ -305,6 +306,14 @@ int cmd_replay(int argc, char **argv)
 		return cli_bad_input("replay", "%s", err);
 	if (config_resolve(&c.o.cfg, err, sizeof err))
 		return cli_bad_input("replay", "%s: 'sizeclasses': %s", c.config ? c.config : "config", err);
+	/* Fault injection for tests (os_fault.h): not an option users meet. */
+	static struct os_fault fault;
+	const char *fault_spec = getenv("SPANLAB_FAULT_OS");
+	if (fault_spec && *fault_spec) {
+		if (os_fault_init(&fault, fault_spec, err, sizeof err))
+			return cli_usage("replay", "%s", err);
+		c.o.os = &fault.ops;
+	}
 
 	if (c.db) {
 		if ((rc = db_open(c.db, DB_OPEN_WRITE, &db, err, sizeof err)))
@@ -317,6 +326,11 @@ int cmd_replay(int argc, char **argv)
 	}
 	install_signals();
 	enum replay_status st = replay_run(&c.o, &out, &sum, err, sizeof err);
+	if (st == REPLAY_FAILED && fault.failures) {
+		size_t n = strlen(err);
+		snprintf(err + n, sizeof err - n, " (SPANLAB_FAULT_OS failed %llu OS calls)",
+			 (unsigned long long)fault.failures);
+	}
 	int64_t run_id = run ? db_run_id(run) : 0;
 	if (run) {
 		bool have_sum = st == REPLAY_OK || st == REPLAY_INTERRUPTED;

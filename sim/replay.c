@@ -615,6 +615,7 @@ static enum replay_status setup(struct replay *r)
 	if (slt_source_counts(r->src, &events, &max_ids) && max_ids && (st = grow_objs(r, max_ids - 1)))
 		return st;
 	heap_config(&r->o->cfg, &hc);
+	hc.os = r->o->os;
 	r->h = sl_heap_new(&hc, err, sizeof err);
 	if (!r->h)
 		return fail(r, REPLAY_FAILED, "cannot create the heap: %s", err);

@@ -50,6 +50,7 @@ struct replay_opts {
 	uint64_t check_every;		/* validators every N ops (0: at snapshots) */
 	bool quiet;			/* no progress line */
 	uint64_t snapshot_every;	/* 0: from the config, else automatic */
+	const struct sl_os_ops *os;	/* NULL: the real OS (fault injection: os_fault.h) */
 };
 
 /* Where the figures go. Any callback may be NULL. A callback returning
