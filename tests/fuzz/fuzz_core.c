@@ -1,6 +1,6 @@
 /*
  * Fuzz the allocator core directly: the input is a program of operations
- * on a fresh heap (config from the first byte: 1-4 Ps, free policy, sweep
+ * on a fresh heap (config from the first two bytes: 1-4 Ps, free policy, sweep
  * mode, tiny on/off, GOGC) with frees of anything: live objects, freed
  * ones (double frees), interior pointers, pointers into another heap or
  * the stack, NULL; reallocs of all of those; zero, huge and absurd sizes
@@ -16,7 +16,7 @@
  *     an alignment of 2^47 or more) or calloc overflows; results are aligned,
  *     sl_usable_size covers them, calloc memory is zero;
  *   - contents written at allocation survive until the free;
- *   - sl_heap_check passes after every operation.
+ *   - sl_heap_check passes after every operation (or every 4, 16, 64).
  */
 #include "fuzz.h"
 #include "fuzz_bytes.h"
@@ -91,7 +91,8 @@ static void born(struct world *w, int slot, unsigned char *p, size_t n, uint64_t
 	/* Go's tiny allocator aligns a sub-object of n < 16 bytes only as n
 	 * needs (8, 4, 2 or 1 by n's low bits: malloc.go); everything else is
 	 * 8-aligned. */
-	size_t need = n >= 16 || !w->tiny ? 8 : !(n & 7) ? 8 : !(n & 3) ? 4 : !(n & 1) ? 2 : 1;
+	size_t m = n ? n : 1;	/* 0 bytes are served as 1 */
+	size_t need = m >= 16 || !w->tiny ? 8 : !(m & 7) ? 8 : !(m & 3) ? 4 : !(m & 1) ? 2 : 1;
 	if ((uintptr_t)p & (need - 1))
 		fuzz_fail("step %llu: %p (%zu bytes) is not %zu-aligned", (unsigned long long)w->step, (void *)p, n,
 			  need);
@@ -323,9 +324,14 @@ int fuzz_core(const uint8_t *data, size_t size)
 	w.nprocs = cfg.nprocs;
 	w.tiny = cfg.tiny;
 	w.foreign = sl_malloc(sl_heap_p(w.other, 0), 64);
+	/* Validators after every 1, 4, 16 or 64 operations: every one finds
+	 * a fault at its operation, the sparser ones let the fuzzer run
+	 * longer programs. */
+	unsigned every = 1u << 2 * (fz_u8(&f) & 3);
 	for (w.step = 0; fz_more(&f) && w.step < 2000; w.step++) {
 		op(&w, &f);
-		check(&w);
+		if (w.step % every == every - 1)
+			check(&w);
 	}
 	for (int i = 0; i < SLOTS; i++)
 		if (w.live[i].p)
