@@ -498,7 +498,11 @@ static void summarize(struct replay *r, struct sim_summary *s, double wall)
 	s->ops = (int64_t)r->ops;
 	s->mallocs = (int64_t)r->mallocs;
 	s->frees = (int64_t)r->frees;
-	s->unknown_frees = (int64_t)r->unknown_frees;
+	/* The trace's own count too: importers drop a free of an address
+	 * they do not know (a double free, a foreign or interior pointer) and
+	 * count it in the consistency report, and a .slt's END record carries
+	 * the recorder's count. Either way it is the trace's misuse. */
+	s->unknown_frees = (int64_t)(r->unknown_frees + slt_source_report(r->src)->unknown_frees);
 	s->peak_live_bytes = (int64_t)r->peak_live_bytes;
 	s->peak_live_op = (int64_t)r->peak_live_op;
 	s->final_live_bytes = (int64_t)r->live_bytes;
