@@ -139,6 +139,10 @@ int src_line(struct slt_source *s, char **line)
 		uint8_t *nl = memchr(start + scanned, '\n', avail - scanned);
 		if (nl || (s->eof && avail)) {
 			size_t len = nl ? (size_t)(nl - start) : avail;
+			if (len > SRC_MAX_LINE) {	/* the window may hold more than one line's limit */
+				s->lineno++;
+				return src_fail_line(s, "line longer than %u bytes", SRC_MAX_LINE);
+			}
 			s->pos += nl ? len + 1 : len;
 			if (len && start[len - 1] == '\r')
 				len--;
