@@ -4,15 +4,15 @@
  * code) with every file SQLite opens going through a VFS shim that counts
  * writes, syncs and truncates and raises SIGKILL at the k-th. A counting
  * run gives N, the I/O operations of one whole replay; the replay is then
- * killed at 20 points spread over 1..N and at the last few (the final
- * commit, the index build and the checkpoint at close). After each kill:
- * PRAGMA integrity_check is ok, the runs logged before are unchanged, and
- * the killed run is not complete unless the kill came after its last
- * commit, in which case it holds exactly the reference run's rows. Each
- * kill starts from a fresh copy of the same database, so the k-th write
- * is the same point every time. The
- * SQLite layer's own kill test is tests/unit/test_db_kill.c (its shim is
- * the model for this one); this one kills the CLI's whole replay path.
+ * killed at 20 points spread over 1..N, and at every write around its
+ * final commit (found by bisection: the first kill that leaves the run
+ * complete). Each kill starts from a fresh copy of the same database, so
+ * the k-th write is the same point every time. After each kill: PRAGMA
+ * integrity_check is ok, the run logged before is unchanged, and the
+ * killed run is 'running' with at most the reference run's rows, or,
+ * killed after its last commit, complete with exactly them. The SQLite
+ * layer's own kill test is tests/unit/test_db_kill.c (its shim is the
+ * model for this one); this one kills the CLI's whole replay path.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
