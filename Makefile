@@ -3,6 +3,8 @@
 #   make                 build build/spanlab, the core library and the recorder
 #   make test            install missing packages, build, run every test
 #   make test-asan       the same tests under AddressSanitizer + UBSan
+#   make fuzz            every fuzz harness for FUZZ_SECONDS (clang; tests/fuzz/README.md)
+#   make stress          the long stress run (tests/stress; not a benchmark)
 #   make demo            replay the bundled traces, write results/demo.db + figures
 #   make bench           benchmarks (scripts/bench.sh), ratios against in-run baselines
 #   make install PREFIX=/usr/local DESTDIR=
@@ -227,6 +229,12 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: deps
 	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# --- stress (tests/stress: not a benchmark) ----------------------------------
+# make test runs the short version; this is the long one.
+stress: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/stress/test_stress
+	$(Q)$(TEST_ENV) SPANLAB_STRESS=long $(BUILD)/tests/stress/test_stress $(TESTFLAGS)
 
 # --- demo --------------------------------------------------------------
 demo: deps
