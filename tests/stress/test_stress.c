@@ -127,7 +127,8 @@ static void write_trace(const char *path, uint64_t seed, uint64_t ops, unsigned 
 	cr_assert_eq(fclose(f), 0);
 }
 
-static void replay_once(const char *path, const struct cfg *c, struct sim_summary *sum)
+static void replay_once(const char *path, const struct cfg *c, uint64_t tseed, uint64_t ops,
+			struct sim_summary *sum)
 {
 	struct replay_opts o;
 	char err[1024];
@@ -145,7 +146,8 @@ static void replay_once(const char *path, const struct cfg *c, struct sim_summar
 	o.check_every = c->check_every;
 	o.quiet = true;
 	enum replay_status st = replay_run(&o, NULL, sum, err, sizeof err);
-	cr_assert_eq(st, REPLAY_OK, "%u threads on %u Ps, %s/%s, tiny %s, GOGC %lld: %s", c->threads, c->procs,
+	cr_assert_eq(st, REPLAY_OK, "trace seed %llu (%llu ops), %u threads on %u Ps, %s/%s, tiny %s, GOGC %lld: %s",
+		     (unsigned long long)tseed, (unsigned long long)ops, c->threads, c->procs,
 		     config_free_policy_name(c->pol), config_sweep_name(c->sweep), c->tiny ? "on" : "off",
 		     (long long)c->gogc, err);
 }
@@ -176,8 +178,8 @@ static void stress(const char *name, uint64_t ops_short, int nconfigs_short)
 		uint64_t tseed = next(&r);
 		write_trace(path, tseed, ops, c.threads);
 		struct sim_summary a, b;
-		replay_once(path, &c, &a);
-		replay_once(path, &c, &b);
+		replay_once(path, &c, tseed, ops, &a);
+		replay_once(path, &c, tseed, ops, &b);
 		cr_assert(a.ops == b.ops && a.peak_heap_inuse_bytes == b.peak_heap_inuse_bytes &&
 			  a.peak_ready_bytes == b.peak_ready_bytes && a.refills == b.refills &&
 			  a.span_moves == b.span_moves && a.arena_transitions == b.arena_transitions &&
@@ -199,4 +201,31 @@ static void stress(const char *name, uint64_t ops_short, int nconfigs_short)
 Test(stress, random_traces_all_policies, .timeout = 0)
 {
 	stress("stress/random_traces_all_policies", 50000, 8);
+}
+
+/*
+ * KNOWN BUG, in the core (reported to the lead; found by `make stress`,
+ * seed 1795869126466552132): mcentral_cache_span sweeps unswept spans
+ * (sweep_acquire + mspan_sweep) without the sweep_check_done that every
+ * path in sweep.c calls, so once it has swept the last one the heap is in
+ * a state its own validator rejects, "sweep_done 0 with 0 unswept spans",
+ * until the next sweepone notices (and scavenge_after_sweep runs late).
+ * The trace below (the stress trace of that seed, cut to its first 27,000
+ * steps, ~26,000 events; the first failing check is at op 25,525) replays with validators after
+ * every operation. Skipped unless SPANLAB_KNOWN_BUGS=1, so CI stays
+ * green; whoever fixes it removes the skip.
+ */
+Test(stress, known_bug_sweep_done_after_cache_span, .timeout = 600)
+{
+	if (!getenv("SPANLAB_KNOWN_BUGS"))
+		cr_skip_test("known core bug (sweep_done after mcentral_cache_span): SPANLAB_KNOWN_BUGS=1 runs it");
+	char *dir = tl_tmpdir(), path[4096];
+	snprintf(path, sizeof path, "%s/sweep-done.slt", dir);
+	const uint64_t tseed = 10155607034857903342ull, ops = 27000;
+	write_trace(path, tseed, ops, 8);
+	struct cfg c = { .threads = 8, .procs = 4, .pol = SIM_FREE_GC, .sweep = SIM_SWEEP_LAZY, .tiny = true,
+			 .gogc = 100, .arena = 64u << 20, .check_every = 1 };
+	struct sim_summary s;
+	replay_once(path, &c, tseed, ops, &s);
+	tl_tmpdir_remove(dir);
 }
