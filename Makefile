@@ -5,6 +5,7 @@
 #   make test-asan       the same tests under AddressSanitizer + UBSan
 #   make fuzz            every fuzz harness for FUZZ_SECONDS (clang; tests/fuzz/README.md)
 #   make stress          the long stress run (tests/stress; not a benchmark)
+#   make test-valgrind   valgrind memcheck over the CLI end-to-end tests
 #   make demo            replay the bundled traces, write results/demo.db + figures
 #   make bench           benchmarks (scripts/bench.sh), ratios against in-run baselines
 #   make install PREFIX=/usr/local DESTDIR=
@@ -96,7 +97,7 @@ LIBTRACE := $(BUILD)/libsltrace.a
 LIBSIM   := $(BUILD)/libslsim.a
 
 .PHONY: all test check test-run test-asan deps demo figures bench bench-build clean install uninstall \
-        sweep-demo fuzz fuzz-build stress
+        sweep-demo fuzz fuzz-build stress test-valgrind
 all: $(BIN) $(RECLIB) $(LIBALLOC)
 
 deps:
@@ -229,6 +230,20 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: deps
 	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# --- valgrind memcheck over the CLI end-to-end tests (CI) --------------------
+# Every spanlab process of these tests runs under memcheck (scripts/
+# valgrind-e2e.sh). The replay tests that replay every bundled trace and
+# the long signal tests are left to test-asan: under memcheck they take
+# tens of minutes, and the bad-input and database paths are all here.
+VALGRIND_TESTS = $(BUILD)/tests/e2e/test_cli $(BUILD)/tests/e2e/test_errors \
+                 $(BUILD)/tests/e2e/test_trace_cli $(BUILD)/tests/e2e/test_merge \
+                 $(BUILD)/tests/e2e/test_resource_faults \
+                 '$(BUILD)/tests/e2e/test_replay:replay/bad_input*'
+
+test-valgrind: deps
+	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS)
+	$(Q)scripts/valgrind-e2e.sh $(BUILD) $(BIN) $(VALGRIND_TESTS)
 
 # --- stress (tests/stress: not a benchmark) ----------------------------------
 # make test runs the short version; this is the long one.

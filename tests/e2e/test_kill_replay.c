@@ -313,5 +313,7 @@ Test(kill_replay, sigkill_at_20_points_and_the_final_commit, .timeout = 600)
 		cr_assert_eq(kill_and_check(&c, at), at >= hi, "kill at write %ld, final commit at %ld", at, hi);
 	fprintf(stderr, "  %d kills over %ld writes (the final commit's last write is write %ld): database sound each time\n",
 		kills, n, hi - 1);
+	free(c.before.summary);
+	free(c.ref.summary);
 	tl_tmpdir_remove(dir);
 }

@@ -211,7 +211,7 @@ static int full_disk_child(const char *mnt, const char *small, const char *big)
 	return fails ? 1 : 0;
 }
 
-Test(resource_faults, full_disk_under_the_database, .timeout = 120)
+Test(resource_faults, full_disk_under_the_database)
 {
 	char *dir = tl_tmpdir(), mnt[4096], small[4096];
 	snprintf(mnt, sizeof mnt, "%s/mnt", dir);
