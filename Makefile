@@ -7,6 +7,7 @@
 #   make stress          the long stress run (tests/stress; not a benchmark)
 #   make test-valgrind   valgrind memcheck over the CLI end-to-end tests
 #   make demo            replay the bundled traces, write results/demo.db + figures
+#   make figures DB=F    redraw every figure and the HTML page of any database
 #   make bench           benchmarks (scripts/bench.sh), ratios against in-run baselines
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -252,10 +253,33 @@ stress: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/stress/test_stress
 	$(Q)$(TEST_ENV) SPANLAB_STRESS=long $(BUILD)/tests/stress/test_stress $(TESTFLAGS)
 
-# --- demo --------------------------------------------------------------
+# --- demo and figures ------------------------------------------------------
+# make demo: replay every bundled trace with the default config into a fresh
+# results/demo.db, draw every figure into results/figures/ with its HTML
+# page (scripts/report.sh), print the summary table.
+DEMO_DB     := results/demo.db
+DEMO_OUT    := results/figures
+DEMO_TRACES := $(sort $(wildcard traces/data/*.slt))
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(BIN) sizeclasses
+	$(Q)rm -rf $(DEMO_OUT) && rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm && mkdir -p $(dir $(DEMO_DB))
+	$(Q)set -e; for t in $(DEMO_TRACES); do \
+	  printf '  %-7s %s\n' REPLAY $$t; \
+	  $(BIN) replay $$t --db $(DEMO_DB) --quiet >/dev/null; \
+	done
+	$(Q)scripts/report.sh $(DEMO_DB) $(DEMO_OUT)
+	@echo
+	@echo "database: $(DEMO_DB) ($(words $(DEMO_TRACES)) runs; docs/database.md, views: docs/figures.md)"
+	@echo "figures:  $(DEMO_OUT)/*.pdf, *.png (3.3 in: -1col, 7 in: -2col)"
+	@echo "report:   $(DEMO_OUT)/index.html"
+
+# make figures DB=FILE [OUT=DIR] [RUNS="ID ..."]: redraw every figure and the
+# HTML page of any spanlab database (complete runs; RUNS picks some).
+OUT ?= $(basename $(DB))-figures
+figures: deps
+	@test -n "$(DB)" || { echo 'usage: make figures DB=FILE [OUT=DIR] [RUNS="ID ..."]' >&2; exit 2; }
+	$(Q)scripts/report.sh '$(DB)' '$(OUT)' $(foreach r,$(RUNS),--run $(r))
 
 # --- install -------------------------------------------------------------
 install: all

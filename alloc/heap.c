@@ -223,8 +223,10 @@ static void span_init_class(struct mheap *h, struct mspan *s, uint32_t npages, s
 		s->elemsize = h->sc->class_to_size[cls];
 		s->divmul = h->sc->class_to_divmagic[cls];
 		s->nelems = sl_divide_by_elemsize(s->divmul, (uintptr_t)npages << h->page_shift);
-		s->fast_free = h->cfg.free_policy == SL_FREE_GC &&
-			       !(h->cfg.tiny && spc == make_span_class(TINY_SIZE_CLASS, true));
+		if (h->cfg.tiny && spc == make_span_class(TINY_SIZE_CLASS, true))
+			s->fast_free = FREE_PATH_SLOW;
+		else
+			s->fast_free = h->cfg.free_policy == SL_FREE_GC ? FREE_PATH_GC : FREE_PATH_IMMEDIATE;
 	}
 }
 

@@ -33,12 +33,13 @@ static const bool SL_CONFIG_EVENTS = true;
 
 /*
  * Assertion tiers.
- *   sl_throw        a broken invariant of the core itself: print, abort.
- *                   Always on (Go's throw).
- *   SL_ASSERT       cheap API-level and per-operation conditions; debug
- *                   and test builds only.
- *   validators      O(n) walks (check.c), run by sl_heap_check: after every
- *                   operation in the randomized tests, at --check snapshots.
+ *   sl_throw            a broken invariant of the core itself: print,
+ *                       abort. Always on (Go's throw).
+ *   SL_ASSERT           cheap API-level and per-operation conditions
+ *   SL_ASSERT_INTERNAL  (the same switch): debug and test builds only.
+ *   validators          O(n) walks (check.c), run by sl_heap_check: after
+ *                       every operation in the randomized tests, at
+ *                       --check snapshots.
  * Misuse by the caller (bad free) is never an assertion: it is an error
  * value, checked in every build.
  */
@@ -47,6 +48,7 @@ void sl_throw_at(const char *file, int line, const char *fmt, ...);
 #define sl_throw(...) sl_throw_at(__FILE__, __LINE__, __VA_ARGS__)
 #define SL_ASSERT(c) \
 	do { if (SL_CONFIG_DEBUG && !(c)) sl_throw("assertion failed: %s", #c); } while (0)
+#define SL_ASSERT_INTERNAL(c) SL_ASSERT(c)
 
 /* ---- constants (Go names; page size is a heap parameter) --------------- */
 
@@ -231,6 +233,8 @@ void page_cache_flush(struct mheap *h, struct page_cache *c);
 /* ---- span.c: mspan ---------------------------------------------------- */
 
 enum mspan_state { MSPAN_DEAD = 0, MSPAN_IN_USE = 1 };
+/* sl_free's dispatch, decided once per span at allocation. */
+enum free_path { FREE_PATH_SLOW = 0, FREE_PATH_GC = 1, FREE_PATH_IMMEDIATE = 2 };
 
 struct span_set;
 
@@ -261,8 +265,8 @@ struct mspan {
 	uint64_t *freed_bits;		/* gc policy: freed by the trace since the
 					 * last mark; live = allocated & ~freed */
 	uint64_t *alloc_bits;		/* 1 = allocated (for n >= freeindex) */
-	bool fast_free;			/* sl_free's fast path applies: gc policy,
-					 * small, not a tiny block */
+	uint8_t fast_free;		/* enum free_path: which sl_free path a
+					 * small, non-tiny span takes */
 	uint8_t sizeclass;		/* spanclass >> 1 */
 	uint32_t divmul;		/* class_to_divmagic; 0 for large */
 	/* Second line: the three bitmaps of spans with at most 64 slots

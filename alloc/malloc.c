@@ -266,13 +266,24 @@ static SL_NOINLINE enum sl_free_result free_slow(struct sl_p *p, void *ptr)
 	return free_other(p, s, idx, off);
 }
 
+/* Off sl_free's gc fast path: the immediate policy's small objects, once
+ * the slot checks pass, else the careful path. */
+static SL_NOINLINE enum sl_free_result free_not_gc(struct sl_p *p, void *ptr, struct mspan *s, uint32_t idx,
+						   uintptr_t off)
+{
+	if (off == (uintptr_t)idx * s->elemsize && s->fast_free == FREE_PATH_IMMEDIATE && mspan_is_allocated(s, idx))
+		return free_small_immediate(&p->mcache, s, idx);
+	return free_slow(p, ptr);
+}
+
 /*
  * sl_free. Validation costs a few compares and stays on in every build;
  * misuse returns an error and leaves the heap as it was. The fast path
  * (gc policy, small non-tiny object, arena cache hit) is a straight line
  * with no call: arena cache, spans map, slot index by multiply, slot
  * boundary, allocated, not yet freed; then set the freed bit and two
- * P-local counters. Everything else tail-calls free_slow.
+ * P-local counters. The immediate policy's small objects take their own
+ * path after the same checks; everything else tail-calls free_slow.
  */
 enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 {
@@ -285,8 +296,8 @@ enum sl_free_result sl_free(struct sl_p *p, void *ptr)
 		return free_slow(p, ptr);
 	uintptr_t off = a - s->base;
 	uint32_t idx = sl_divide_by_elemsize(s->divmul, off);
-	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize || !s->fast_free))
-		return free_slow(p, ptr);
+	if (SL_UNLIKELY(off != (uintptr_t)idx * s->elemsize || s->fast_free != FREE_PATH_GC))
+		return free_not_gc(p, ptr, s, idx, off);
 	uint64_t bit = (uint64_t)1 << (idx % 64), *fw = &s->freed_bits[idx / 64];
 	if (SL_UNLIKELY(idx >= s->freeindex && !(s->alloc_bits[idx / 64] & bit)))
 		return free_slow(p, ptr);

@@ -4,7 +4,8 @@
 # traces/data/README.md says what each workload is; this script is the recipe.
 #
 # Needs: build/spanlab (make), sqlite3, python3, gcc (cc1), git, and for the
-# Go trace golang-1.19-go (apt-get install golang-1.19-go).
+# Go trace golang-1.19-go (apt-get install golang-1.19-go). About a minute,
+# most of it committing the generated git history.
 # Usage: scripts/record-bundled.sh [OUTDIR]     (default traces/data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,41 +48,60 @@ print(json.dumps(top)[:60])
 PY
 PYTHONMALLOC=malloc rec python3 /usr/bin/python3 words.py
 
-# the C compiler proper (cc1) compiling a small C file.
-cat > prog.c <<'C'  # (kept for git below)
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-struct node { struct node *next; char key[32]; int count; };
-static unsigned hash(const char *s) { unsigned h = 5381; while (*s) h = h * 33 + (unsigned char)*s++; return h; }
-int main(int argc, char **argv) {
-	static struct node *tab[1024];
-	for (int i = 1; i < argc; i++) {
-		unsigned h = hash(argv[i]) % 1024;
-		struct node *n;
-		for (n = tab[h]; n && strcmp(n->key, argv[i]); n = n->next) ;
-		if (!n) { n = calloc(1, sizeof *n); snprintf(n->key, sizeof n->key, "%s", argv[i]); n->next = tab[h]; tab[h] = n; }
-		n->count++;
-	}
-	for (int h = 0; h < 1024; h++) for (struct node *n = tab[h]; n; n = n->next) printf("%s %d\n", n->key, n->count);
-	return 0;
-}
-C
-# cc1 alone has no include paths: give it a preprocessed file (this project's
-# trace reader: a real, mid-sized C file).
+# the C compiler proper (cc1) compiling a real, mid-sized C file: this
+# project's trace reader, preprocessed (cc1 alone has no include paths).
 gcc -E -I"$root/traces" "$root/traces/source.c" -o source.i
 cc1=$(gcc -print-prog-name=cc1)
 rec cc1 "$cc1" -fpreprocessed -quiet -O2 source.i -o source.s
 
-# git: init a repository, commit a few files, log and diff.
+# git: a generated history (30 files of 3,000 lines; 600 commits that each
+# rewrite one line in two files; fixed names and dates, so the same objects
+# every time), then `git log -p --stat` over all of it.
 export GIT_AUTHOR_NAME=spanlab GIT_AUTHOR_EMAIL=spanlab@example.invalid
 export GIT_COMMITTER_NAME=spanlab GIT_COMMITTER_EMAIL=spanlab@example.invalid
+export GIT_AUTHOR_DATE=2024-01-01T00:00:00Z GIT_COMMITTER_DATE=2024-01-01T00:00:00Z
 export GIT_CONFIG_NOSYSTEM=1 HOME=$work
 git init -q repo
-for i in 1 2 3 4 5; do seq 1 $((i * 300)) > repo/f$i.txt; done
-git -C repo add . && git -C repo commit -qm one
-sed -i 's/1/one/' repo/f3.txt && git -C repo commit -qam two
+seq 1 3000 | awk '{ print "line " $1 " of the base text" }' > base.txt
+for f in $(seq 0 29); do cp base.txt "repo/f$f.txt"; done
+git -C repo add . && git -C repo commit -qm base
+for i in $(seq 1 600); do
+  for f in $((i % 30)) $((i * 7 % 30)); do
+    sed -i "$((i * 13 % 3000 + 1))s/.*/changed in commit $i/" "repo/f$f.txt"
+  done
+  git -C repo commit -qam "commit $i"
+done
 (cd repo && rec git git log -p --stat)
+
+# git index-pack with 2 threads (multi-threaded: delta resolution runs in
+# both, the main thread reads the pack) on that history, packed with deltas.
+git -C repo repack -q -a -d -f --depth=50
+cp repo/.git/objects/pack/pack-*.pack history.pack
+rec git-index-pack git index-pack --threads=2 -o history.idx history.pack
+
+# python3 threads (multi-threaded): a two-worker thread pool tokenizes and
+# counts generated text, the main thread merges the JSON results; the GIL
+# is handed over every 0.2 ms, so the threads interleave often.
+cat > pool.py <<'PY'
+import collections, concurrent.futures, json, sys
+sys.setswitchinterval(0.0002)  # hand the GIL over often: more interleaving
+WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu "
+         "nu xi omicron pi rho sigma tau upsilon phi chi psi omega").split()
+def chunk(n):
+    return "\n".join(" ".join(WORDS[(n * 7 + i * j) % len(WORDS)] + str((i + j) % 13)
+                              for j in range(12)) for i in range(40))
+def work(n):
+    counts = collections.Counter(w.upper() for w in chunk(n).split())
+    return json.dumps(sorted(counts.items())[:30])
+with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+    results = list(pool.map(work, range(80)))
+total = collections.Counter()
+for r in results:
+    for word, count in json.loads(r):
+        total[word] += count
+print(len(total), sum(total.values()))
+PY
+PYTHONMALLOC=malloc rec python3-threads /usr/bin/python3 pool.py
 
 # Go: a word-tree program under GODEBUG=allocfreetrace=1 (Go 1.19), converted.
 gobin=/usr/lib/go-1.19/bin/go

@@ -1,19 +1,20 @@
 /*
  * spanlab record [-o OUT.slt] [--children] [--tick NS] -- PROG [ARGS...]:
- * run PROG with the recorder preloaded (traces/record/preload.c) and check
- * the trace it wrote.
+ * run PROG with the recorder preloaded (traces/record/preload.c) and merge
+ * the raw rings it writes into OUT.slt while it runs (record_merge.c).
  *
  * The recorder library is looked for next to this executable, then in
  * ../lib/spanlab/ relative to it (an installed tree), then at
  * $SPANLAB_RECORD_LIB. The child gets LD_PRELOAD (ours first, the user's
- * kept after it), SPANLAB_RECORD_OUT, SPANLAB_RECORD_PID (its own pid, so
- * exec'd descendants know they are not the recorded process) and, with
- * --children, SPANLAB_RECORD_CHILDREN=1 (each descendant process writes
- * OUT-base.PID.slt).
+ * kept after it), SPANLAB_RECORD_SHM (the shared memory's descriptor,
+ * inherited by every descendant) and SPANLAB_RECORD_PID (its own pid, so
+ * exec'd descendants know they are not the recorded process). With
+ * --children every descendant process that loads the recorder gets its own
+ * OUT-base.PID.slt, and `spanlab record` waits for all of them.
  *
  * Exit status: PROG's (128 + signal if it was killed), so scripts see the
  * program's result; 2 for bad usage or a program that cannot be started;
- * 1 if no readable trace was written (e.g. a statically linked PROG).
+ * 1 if no trace was written (e.g. a statically linked PROG).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,12 +25,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "record_merge.h"
 #include "slt.h"
+
+#define SHM_FD_MIN 500	/* the program's descriptor for the recorder's memory */
 
 static const char usage_text[] =
 	"usage: spanlab record [-o OUT.slt] [--children] [--tick NS] -- PROG [ARGS...]\n\n"
@@ -111,20 +116,18 @@ static int parse_args(int argc, char **argv, struct rec *r, char *defout, size_t
 }
 
 /* In the child: the environment, then exec. Reports errno on errpipe. */
-static void child(const struct rec *r, const char *lib, int errpipe)
+static void child(const struct rec *r, const char *lib, int shm_fd, int errpipe)
 {
-	char buf[PATH_MAX * 2], pid[32], tick[32];
+	char buf[PATH_MAX * 2], pid[32], fd[32];
 	const char *old = getenv("LD_PRELOAD");
 	snprintf(buf, sizeof buf, "%s%s%s", lib, old && *old ? " " : "", old ? old : "");
 	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	/* An inheritable dup well above the descriptors scripts use (exec 3>...). */
+	int hi = fcntl(shm_fd, F_DUPFD, SHM_FD_MIN);
+	snprintf(fd, sizeof fd, "%d", hi >= 0 ? hi : shm_fd);
 	setenv("LD_PRELOAD", buf, 1);
-	setenv("SPANLAB_RECORD_OUT", r->out, 1);
+	setenv("SPANLAB_RECORD_SHM", fd, 1);
 	setenv("SPANLAB_RECORD_PID", pid, 1);
-	setenv("SPANLAB_RECORD_CHILDREN", r->children ? "1" : "0", 1);
-	if (r->tick) {
-		snprintf(tick, sizeof tick, "%llu", (unsigned long long)r->tick);
-		setenv("SPANLAB_RECORD_TICK_NS", tick, 1);
-	}
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
 	execvp(r->prog[0], r->prog);
@@ -134,31 +137,20 @@ static void child(const struct rec *r, const char *lib, int errpipe)
 	_exit(127);
 }
 
-/* Read the trace back: events and whether it is complete. */
-static int check_trace(const char *path, uint64_t *events, uint64_t *threads, bool *complete,
-		       char *err, size_t errlen)
+/* CPU seconds (user + system) of a rusage. */
+static double cpu_s(const struct rusage *ru)
 {
-	struct slt_open_opts oo = { .format = SLT_FMT_SLT };
-	struct slt_source *s = slt_open(path, &oo, err, errlen);
-	if (!s)
-		return -1;
-	struct slt_event ev;
-	int rc;
-	*events = *threads = 0;
-	while ((rc = slt_next(s, &ev)) > 0) {
-		(*events)++;
-		*threads += ev.op == SLT_THREAD_START;
-	}
-	if (rc < 0)
-		snprintf(err, errlen, "%s", slt_error(s));
-	*complete = slt_source_complete(s);
-	slt_close(s);
-	return rc;
+	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) +
+	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1e-6;
 }
 
-static int run(const struct rec *r, const char *lib, int *status)
+/* Start PROG and merge its rings until it and every recorded process are
+ * done. *status and *ru are PROG's. */
+static int run(const struct rec *r, const char *lib, struct rec_merger *m, int shm_fd,
+	       int *status, struct rusage *ru)
 {
 	int pfd[2];
+	char err[1024];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return cli_fail("record", "pipe: %m");
 	unlink(r->out);	/* so a program that never loads the recorder leaves none */
@@ -167,45 +159,72 @@ static int run(const struct rec *r, const char *lib, int *status)
 	if (pid < 0)
 		return cli_fail("record", "fork: %m");
 	if (pid == 0)
-		child(r, lib, pfd[1]);
+		child(r, lib, shm_fd, pfd[1]);
 	close(pfd[1]);
 	int e = 0;
 	ssize_t k = read(pfd[0], &e, sizeof e);
 	close(pfd[0]);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
+	int rc = rec_merger_run(m, pid, status, ru, err, sizeof err);
 	signal(SIGINT, oldint);
 	signal(SIGQUIT, oldquit);
 	if (k == (ssize_t)sizeof e)
 		return cli_bad_input("record", "%s: cannot run: %s", r->prog[0], strerror(e));
+	if (rc < 0)
+		return cli_fail("record", "%s", err);
 	return 0;
+}
+
+static void summary(const struct rec_result *res, const char *prog, int code, bool killed,
+		    double prog_cpu, double rec_cpu)
+{
+	fprintf(stderr, "spanlab record: %s: %llu events, %llu threads, %llu bytes (%.2f B/event)%s",
+		res->path, (unsigned long long)res->events, (unsigned long long)res->threads,
+		(unsigned long long)res->bytes,
+		res->events ? (double)res->bytes / (double)res->events : 0.0,
+		res->complete ? "" : ", cut short");
+	if (res->root)
+		fprintf(stderr, "; %s %s %d; CPU: program %.3f s, recorder %.3f s\n", prog,
+			killed ? "was killed by signal" : "exited with status", code, prog_cpu,
+			rec_cpu);
+	else
+		fprintf(stderr, " (process %d)\n", (int)res->pid);
 }
 
 int cmd_record(int argc, char **argv)
 {
 	struct rec r = { 0 };
 	char defout[PATH_MAX], lib[PATH_MAX + 64], err[1024];
-	int rc = parse_args(argc, argv, &r, defout, sizeof defout), status;
+	int rc = parse_args(argc, argv, &r, defout, sizeof defout), status = 0, shm_fd;
+	struct rusage ru = { 0 }, self;
 	if (rc)
 		return rc < 0 ? SL_EXIT_OK : rc;
 	if (find_lib(lib, sizeof lib) < 0)
 		return cli_fail("record", "libspanlab-record.so not found next to spanlab, in "
 			       "../lib/spanlab/, or at $SPANLAB_RECORD_LIB");
-	if ((rc = run(&r, lib, &status)))
+	/* SPANLAB_RECORD_RING_WORDS: a testing knob (tiny rings wrap and fill). */
+	const char *rw = getenv("SPANLAB_RECORD_RING_WORDS");
+	struct rec_opts o = { .out = r.out, .children = r.children, .tick_ns = (uint32_t)r.tick,
+			      .ring_words = rw ? (uint32_t)strtoul(rw, NULL, 10) : 0 };
+	struct rec_merger *m = rec_merger_new(&o, &shm_fd, err, sizeof err);
+	if (!m)
+		return cli_fail("record", "%s", err);
+	if ((rc = run(&r, lib, m, shm_fd, &status, &ru))) {
+		rec_merger_free(m);
 		return rc;
-	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	uint64_t events, threads;
-	bool complete;
-	struct stat st;
-	if (stat(r.out, &st) < 0)
+	}
+	getrusage(RUSAGE_SELF, &self);
+	bool killed = WIFSIGNALED(status);
+	int code = killed ? WTERMSIG(status) : WEXITSTATUS(status);
+	const struct rec_result *res;
+	size_t n = rec_merger_results(m, &res);
+	bool root_seen = false;
+	for (size_t i = 0; i < n; i++) {
+		summary(&res[i], r.prog[0], code, killed, cpu_s(&ru), cpu_s(&self));
+		root_seen |= res[i].root;
+	}
+	rec_merger_free(m);
+	if (!root_seen)
 		return cli_fail("record", "%s: no trace written (is %s dynamically linked?)", r.out,
 				r.prog[0]);
-	if (check_trace(r.out, &events, &threads, &complete, err, sizeof err) < 0)
-		return cli_fail("record", "the trace is unreadable: %s", err);
-	fprintf(stderr, "spanlab record: %s: %llu events, %llu threads, %lld bytes (%.2f B/event)%s; "
-		"%s exited with status %d\n", r.out, (unsigned long long)events,
-		(unsigned long long)threads, (long long)st.st_size,
-		events ? (double)st.st_size / (double)events : 0.0,
-		complete ? "" : ", cut short", r.prog[0], code);
-	return code;
+	return killed ? 128 + code : code;
 }

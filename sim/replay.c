@@ -180,6 +180,7 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 	sn->mallocs = (int64_t)r->mallocs;
 	sn->frees = (int64_t)r->frees;
 	sn->refills = (int64_t)st->refills;
+	sn->span_moves = (int64_t)st->span_moves;
 	for (uint32_t c = 0; c < st->nclasses; c++)
 		if (st->by_class[c].spans_inuse > r->peak_spans[c])
 			r->peak_spans[c] = st->by_class[c].spans_inuse;

@@ -109,6 +109,12 @@ uint64_t slt_report_inconsistencies(const struct slt_report *r);
 
 static inline size_t slt_put_varint(uint8_t *p, uint64_t v)
 {
+	if (v < (1u << 14)) {	/* sizes and id deltas: 1 or 2 bytes, no branch */
+		unsigned two = v >= 0x80;
+		p[0] = (uint8_t)(v | two << 7);
+		p[1] = (uint8_t)(v >> 7);
+		return 1 + two;
+	}
 	size_t n = 0;
 	while (v >= 0x80) {
 		p[n++] = (uint8_t)(v | 0x80);
@@ -151,13 +157,44 @@ struct slt_ids {
 
 void slt_ids_init(struct slt_ids *ids);
 void slt_ids_destroy(struct slt_ids *ids);
-/* The id a new object gets. Returns UINT64_MAX if memory ran out. */
-uint64_t slt_ids_take(struct slt_ids *ids);
-/* Release an id: 0, -1 if memory ran out, -2 if id is not live. */
-int slt_ids_put(struct slt_ids *ids, uint64_t id);
+/* Out of line: grow bits to cover ids->next, or the free stack by one.
+ * Return 0 or -1 (memory ran out). */
+int slt_ids_grow_bits(struct slt_ids *ids);
+int slt_ids_grow_free(struct slt_ids *ids);
+
 static inline bool slt_ids_live(const struct slt_ids *ids, uint64_t id)
 {
 	return id < ids->next && (ids->bits[id >> 6] >> (id & 63) & 1);
+}
+
+/* The id a new object gets. Returns UINT64_MAX if memory ran out. Inline:
+ * every writer and reader event runs it. */
+static inline uint64_t slt_ids_take(struct slt_ids *ids)
+{
+	uint64_t id;
+	if (ids->nfree) {
+		id = ids->free[--ids->nfree];
+	} else {
+		if ((ids->next >> 6) >= ids->nwords && slt_ids_grow_bits(ids) < 0)
+			return UINT64_MAX;
+		id = ids->next++;
+	}
+	ids->bits[id >> 6] |= 1ull << (id & 63);
+	ids->live++;
+	return id;
+}
+
+/* Release an id: 0, -1 if memory ran out, -2 if id is not live. */
+static inline int slt_ids_put(struct slt_ids *ids, uint64_t id)
+{
+	if (!slt_ids_live(ids, id))
+		return -2;
+	if (ids->nfree == ids->cap && slt_ids_grow_free(ids) < 0)
+		return -1;
+	ids->bits[id >> 6] &= ~(1ull << (id & 63));
+	ids->free[ids->nfree++] = id;
+	ids->live--;
+	return 0;
 }
 /* The id slt_ids_take would return now. */
 static inline uint64_t slt_ids_peek(const struct slt_ids *ids)
@@ -184,12 +221,100 @@ struct slt_idmap {
 
 int slt_idmap_init(struct slt_idmap *m);
 void slt_idmap_destroy(struct slt_idmap *m);
+/* Double the table (out of line). Returns 0 or -1. */
+int slt_idmap_grow(struct slt_idmap *m);
+
+/* The map's operations are inline: the importers and the recorder's merger
+ * run one or two per event. Addresses are 16-byte aligned and clustered:
+ * mix before masking. */
+static inline uint64_t slt_idmap_slot(const struct slt_idmap *m, uint64_t key)
+{
+	return ((key * 0x9E3779B97F4A7C15ull) >> 20) & m->mask;
+}
+
 /* Look key up: 1 and *id if present, 0 if not. */
-int slt_idmap_get(const struct slt_idmap *m, uint64_t key, uint64_t *id);
+static inline int slt_idmap_get(const struct slt_idmap *m, uint64_t key, uint64_t *id)
+{
+	uint64_t k = key + 1;
+	for (uint64_t i = slt_idmap_slot(m, key);; i = (i + 1) & m->mask) {
+		if (m->tab[i].key == k) {
+			*id = m->tab[i].id;
+			return 1;
+		}
+		if (!m->tab[i].key)
+			return 0;
+	}
+}
+
+/* Store k (key + 1) -> id in the first empty slot of its run. */
+static inline void slt_idmap_insert_(struct slt_idmap *m, uint64_t k, uint64_t id)
+{
+	uint64_t i = slt_idmap_slot(m, k - 1);
+	while (m->tab[i].key)
+		i = (i + 1) & m->mask;
+	m->tab[i].key = k;
+	m->tab[i].id = id;
+}
+
 /* Insert key -> id (key must be absent). Returns -1 if memory ran out. */
-int slt_idmap_put(struct slt_idmap *m, uint64_t key, uint64_t id);
-/* Remove key; 1 and *id if it was present. */
-int slt_idmap_del(struct slt_idmap *m, uint64_t key, uint64_t *id);
+static inline int slt_idmap_put(struct slt_idmap *m, uint64_t key, uint64_t id)
+{
+	if ((m->n + 1) * 4 > m->mask + 1 && slt_idmap_grow(m) < 0)
+		return -1;
+	slt_idmap_insert_(m, key + 1, id);
+	m->n++;
+	return 0;
+}
+
+/* Map key -> id whether or not key is present: 1 and the id it had in
+ * *old if it was (replaced), 0 if not, -1 if memory ran out. One probe. */
+static inline int slt_idmap_set(struct slt_idmap *m, uint64_t key, uint64_t id, uint64_t *old)
+{
+	uint64_t k = key + 1, i;
+	for (i = slt_idmap_slot(m, key); m->tab[i].key; i = (i + 1) & m->mask) {
+		if (m->tab[i].key == k) {
+			*old = m->tab[i].id;
+			m->tab[i].id = id;
+			return 1;
+		}
+	}
+	if ((m->n + 1) * 4 > m->mask + 1) {	/* grow first: the slot moves */
+		if (slt_idmap_grow(m) < 0)
+			return -1;
+		slt_idmap_insert_(m, k, id);
+	} else {
+		m->tab[i].key = k;
+		m->tab[i].id = id;
+	}
+	m->n++;
+	return 0;
+}
+
+/* Remove key; 1 and *id if it was present. Backward-shift deletion: later
+ * entries of the probe run move into the hole when their home slot does
+ * not lie cyclically in (hole, j], so no tombstones accumulate. */
+static inline int slt_idmap_del(struct slt_idmap *m, uint64_t key, uint64_t *id)
+{
+	uint64_t k = key + 1, hole;
+	for (hole = slt_idmap_slot(m, key);; hole = (hole + 1) & m->mask) {
+		if (m->tab[hole].key == k)
+			break;
+		if (!m->tab[hole].key)
+			return 0;
+	}
+	*id = m->tab[hole].id;
+	for (uint64_t j = (hole + 1) & m->mask; m->tab[j].key; j = (j + 1) & m->mask) {
+		uint64_t home = slt_idmap_slot(m, m->tab[j].key - 1);
+		bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+		if (stays)
+			continue;
+		m->tab[hole] = m->tab[j];
+		hole = j;
+	}
+	m->tab[hole].key = 0;
+	m->n--;
+	return 1;
+}
 
 /* ---- the writer ------------------------------------------------------ */
 

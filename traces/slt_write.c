@@ -1,23 +1,20 @@
 /*
  * The .slt writer: encodes events into a 64 KiB buffer and hands whole
- * records to a sink (stdio, a file descriptor, or the recorder's own).
- * It never calls malloc, so the recorder (record/preload.c) links it as is.
+ * records to a sink (stdio, a file descriptor, or the recorder's merger's).
+ * It never calls malloc: its id stack and bits live in mappings.
  *
- * Per event the writer emits, in order: a SWITCH record if the thread
- * changed, a TICK record if time advanced by at least one tick, then the
- * event record (layout in slt.h and docs/trace-format.md). State it keeps
- * and every reader mirrors: current thread, current tick, the previous id
- * (free and realloc ids are zigzag deltas from it), the 15-slot size cache,
- * and the id rule (struct slt_ids).
+ * The per-event encoding is in slt_enc.h (inline, so the recorder's merger
+ * compiles it into its loop); the functions here check their arguments
+ * (op, alignment, live ids) and call it, and write the header and the END
+ * record. State the encoder keeps and every reader mirrors: current
+ * thread, current tick, the previous id (free and realloc ids are zigzag
+ * deltas from it), the 15-slot size cache, and the id rule (struct slt_ids).
  */
-#include "slt.h"
+#include "slt_enc.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
-
-/* A record is at most 1 + 2 * 10 + 1 bytes; END at most 1 + 9 * 10 + 12. */
-#define RECORD_ROOM 128
 
 static void put_u32le(uint8_t *p, uint32_t v)
 {
@@ -41,13 +38,6 @@ int slt_writer_flush(struct slt_writer *w)
 	int rc = sink_out(w, w->buf, w->len);
 	w->len = 0;
 	return rc;
-}
-
-static uint8_t *room(struct slt_writer *w)
-{
-	if (w->len + RECORD_ROOM > sizeof w->buf)
-		slt_writer_flush(w);
-	return w->buf + w->len;
 }
 
 int slt_writer_init(struct slt_writer *w, slt_sink_fn sink, void *ctx,
@@ -78,47 +68,6 @@ int slt_writer_init(struct slt_writer *w, slt_sink_fn sink, void *ctx,
 	return 0;
 }
 
-/* SWITCH and TICK state records before an event of thread tid at ts_ns.
- * Time never runs backwards in a trace: an earlier ts_ns is clamped. */
-static void prefix(struct slt_writer *w, uint32_t tid, uint64_t ts_ns)
-{
-	uint8_t *p = room(w);
-	size_t n = 0;
-	if (tid != w->cur_tid) {
-		p[n++] = SLT_OC_SWITCH;
-		n += slt_put_varint(p + n, tid);
-		w->cur_tid = tid;
-	}
-	if (tid >= w->nthreads)
-		w->nthreads = (uint64_t)tid + 1;
-	if (ts_ns >= w->next_tick_ns) {	/* one compare while time stays in the tick */
-		uint64_t tick = ts_ns / w->tick_ns;
-		w->next_tick_ns = (tick + 1) * w->tick_ns;
-		uint64_t d = tick - w->cur_tick;
-		if (d <= SLT_NIB_ESC) {
-			p[n++] = (uint8_t)(SLT_OC_TICK | (d - 1) << 4);
-		} else {
-			p[n++] = SLT_OC_TICK | SLT_NIB_ESC << 4;
-			n += slt_put_varint(p + n, d);
-		}
-		w->cur_tick = tick;
-	}
-	w->len += n;
-}
-
-/* The op byte with the size nibble, and the size varint on a cache miss. */
-static size_t put_sized(struct slt_writer *w, uint8_t *p, unsigned oc, uint64_t size)
-{
-	unsigned slot = slt_size_slot(size);
-	if (w->size_cache[slot] == size) {
-		p[0] = (uint8_t)(oc | slot << 4);
-		return 1;
-	}
-	w->size_cache[slot] = size;
-	p[0] = (uint8_t)(oc | SLT_NIB_ESC << 4);
-	return 1 + slt_put_varint(p + 1, size);
-}
-
 static unsigned log2_u64(uint64_t v)
 {
 	return 63 - (unsigned)__builtin_clzll(v);
@@ -136,27 +85,10 @@ uint64_t slt_write_alloc(struct slt_writer *w, enum slt_op op, uint32_t tid,
 		errno = EINVAL;
 		return UINT64_MAX;
 	}
-	uint64_t id = slt_ids_take(&w->ids);
-	if (id == UINT64_MAX) {
+	uint64_t id = slt_enc_alloc(w, op, tid, ts_ns, size, align);
+	if (id == UINT64_MAX)
 		errno = ENOMEM;
-		return UINT64_MAX;
-	}
-	prefix(w, tid, ts_ns);
-	uint8_t *p = w->buf + w->len;
-	size_t n = put_sized(w, p, (unsigned)op, size);
-	if (op == SLT_ALIGNED)
-		p[n++] = (uint8_t)log2_u64(align);
-	w->len += n;
-	w->prev_id = id;
-	w->events++;
 	return id;
-}
-
-static size_t put_id(struct slt_writer *w, uint8_t *p, uint64_t id)
-{
-	size_t n = slt_put_varint(p, slt_zigzag((int64_t)(id - w->prev_id)));
-	w->prev_id = id;
-	return n;
 }
 
 int slt_write_realloc(struct slt_writer *w, uint32_t tid, uint64_t ts_ns,
@@ -166,36 +98,20 @@ int slt_write_realloc(struct slt_writer *w, uint32_t tid, uint64_t ts_ns,
 		errno = EINVAL;
 		return -1;
 	}
-	prefix(w, tid, ts_ns);
-	uint8_t *p = w->buf + w->len;
-	size_t n = put_sized(w, p, SLT_OC_REALLOC, size);
-	n += put_id(w, p + n, id);
-	w->len += n;
-	w->events++;
+	slt_enc_realloc(w, tid, ts_ns, id, size);
 	return 0;
 }
 
 int slt_write_free(struct slt_writer *w, uint32_t tid, uint64_t ts_ns, uint64_t id)
 {
-	int rc = slt_ids_put(&w->ids, id);
-	if (rc < 0) {
-		errno = rc == -2 ? EINVAL : ENOMEM;
+	if (!slt_ids_live(&w->ids, id)) {
+		errno = EINVAL;
 		return -1;
 	}
-	prefix(w, tid, ts_ns);
-	uint8_t *p = w->buf + w->len;
-	uint64_t zz = slt_zigzag((int64_t)(id - w->prev_id));
-	size_t n;
-	if (zz < SLT_NIB_ESC) {
-		p[0] = (uint8_t)(SLT_OC_FREE | zz << 4);
-		n = 1;
-	} else {
-		p[0] = SLT_OC_FREE | SLT_NIB_ESC << 4;
-		n = 1 + slt_put_varint(p + 1, zz);
+	if (slt_enc_free(w, tid, ts_ns, id) < 0) {
+		errno = ENOMEM;
+		return -1;
 	}
-	w->prev_id = id;
-	w->len += n;
-	w->events++;
 	return 0;
 }
 
@@ -212,9 +128,7 @@ int slt_write_mark(struct slt_writer *w, enum slt_op op, uint32_t tid, uint64_t 
 		errno = EINVAL;
 		return -1;
 	}
-	prefix(w, tid, ts_ns);
-	w->buf[w->len++] = b;
-	w->events++;
+	slt_enc_mark(w, b, tid, ts_ns);
 	return 0;
 }
 
@@ -241,12 +155,13 @@ int slt_write_event(struct slt_writer *w, const struct slt_event *ev)
 
 int slt_writer_finish(struct slt_writer *w)
 {
-	uint8_t *p = room(w);
+	uint8_t *p = slt_enc_room(w);
 	size_t n = 0;
 	p[n++] = SLT_OC_END;
 	n += slt_put_varint(p + n, w->events);
 	n += slt_put_varint(p + n, w->ids.next);
-	n += slt_put_varint(p + n, w->nthreads);
+	/* Thread 0's events never SWITCH: count it once there were events. */
+	n += slt_put_varint(p + n, w->nthreads ? w->nthreads : w->events > 0);
 #define X(name, doc) n += slt_put_varint(p + n, w->report.name);
 	SLT_REPORT_FIELDS(X)
 #undef X

@@ -243,3 +243,48 @@ Test(sysmem, no_mprotect_ever_and_no_syscall_for_used)
 	sl_heap_destroy(h);
 	cr_assert_eq(os.mapped_bytes, 0);
 }
+
+/* An OS that never honours a hint: every hint is discarded, then the
+ * aligned fallback reserves anywhere (and later arenas follow it). */
+static int misplacing_reserve(void *ctx, void *hint, size_t n, void **out)
+{
+	(void)hint;
+	int *calls = ctx;
+	(*calls)++;
+	return sl_os_posix.reserve(NULL, NULL, n, out);
+}
+
+Test(sysmem, hints_all_refused_fall_back_to_an_aligned_reservation)
+{
+	int calls = 0;
+	struct sl_os_ops os = sl_os_posix;
+	os.reserve = misplacing_reserve;
+	os.ctx = &calls;
+	struct sl_heap_config cfg;
+	ct_config(&cfg, 8 << 20);
+	cfg.os = &os;
+	struct sl_heap *h = ct_heap(&cfg);
+	struct sl_p *p = sl_heap_p(h, 0);
+	void *v[6];
+	size_t n[6];
+	for (int i = 0; i < 6; i++) {
+		/* 3 MiB grows one chunk and leaves one in the arena; 6 MiB then
+		 * needs a new (non-contiguous) arena, so grow hands the leftover
+		 * chunk to the page allocator first */
+		n[i] = (i % 2 ? 6u : 3u) << 20;
+		v[i] = sl_malloc(p, n[i]);
+		cr_assert_not_null(v[i]);
+		cr_assert_eq((uintptr_t)v[i] % 8192, 0);
+		memset(v[i], i, n[i]);
+		ct_check(h, "after a growth");
+	}
+	cr_assert_geq(calls, 128, "every Go hint was tried first");
+	struct sl_stats st;
+	sl_heap_stats(h, &st);
+	cr_assert_eq((st.reserved_bytes + st.prepared_bytes + st.ready_bytes) % (8 << 20), 0);
+	cr_assert_geq(st.heap_sys, 3 * (3 << 20) + 3 * (6 << 20));
+	ct_check(h, "after fallback reservations");
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(sl_free(p, v[i]), SL_FREE_OK);
+	sl_heap_destroy(h);
+}

@@ -1,61 +1,81 @@
 /*
  * The recorder: an LD_PRELOAD library that interposes the malloc family of
- * an unmodified program and writes a .slt trace (`spanlab record` sets it
- * up; docs/trace-format.md "Recording" describes the environment).
+ * an unmodified program and writes every call as a fixed-layout raw record
+ * into the calling thread's ring in memory shared with `spanlab record`,
+ * which merges the rings into the .slt file (raw.h is the contract;
+ * sim/record_merge.c the other side; docs/trace-format.md "Recording").
  *
- * Hot path (one event): the real call, then under one global spinlock the
- * thread's dense id, a timestamp (rdtsc scaled to ns), the address -> id map
- * (slt_idmap, mmap'd, never malloc) and the .slt encoding into the writer's
- * 64 KiB buffer, which is written out when full, every 100 ms of trace time,
- * and at exit. The lock gives the one global order a replay follows; the
- * map needs one critical section anyway, so the records are encoded inside
- * it into one buffer rather than per-thread buffers that would need merging
- * (see docs/trace-format.md "Recording" for the measured cost).
+ * Hot path (one event, measured in docs/trace-format.md): the real call,
+ * then a bound check of the thread's ring position, a sequence number (a
+ * plain increment while glibc says the process is single-threaded, an
+ * atomic fetch-add after), the op, address and size stored, a TSC stamp
+ * on every RAW_STAMP_EVERY-th event or after the merger's epoch changed,
+ * and one release store of the ring's head. No lock, no hash, no varint,
+ * no system call: those happen in the merger, on the other side of the
+ * shared memory. The memory is spanlab record's, so if the program dies,
+ * every record published here is already out of it. A full ring (the
+ * merger is behind) makes the thread sleep on a futex until the merger
+ * frees room; if spanlab record is gone, the thread stops recording.
  *
- * Ordering: allocations are recorded after the real call returns, frees
- * before the real free, so an address is always freed in the trace before
- * another thread can be handed it. realloc unmaps the old address before
- * the real call (keeping its id reserved) and maps the new one after; a
- * failed realloc restores the mapping.
+ * Ordering (raw.h "Order"): allocations are recorded after the real call,
+ * frees before it; a realloc is one record after the call while the
+ * process is single-threaded, else RAW_OUT before and RAW_IN after, so an
+ * address is always released in the trace before another thread can be
+ * handed it.
+ *
+ * Re-entrancy: the fast path clears the thread's limit while it writes,
+ * so a call from a signal handler landing there takes the slow path and
+ * passes through unrecorded instead of tearing the record; the slow path
+ * marks the thread busy while it claims a ring or a process slot.
  *
  * Bootstrap: dlsym may allocate before the real functions are known; those
  * requests come from a static 64 KiB pool, are never recorded, and free()
- * ignores them. Re-entrant calls (a thread already inside the recorder)
- * are passed through via a thread-local flag.
+ * ignores them.
  *
  * Processes: the process `spanlab record` started (SPANLAB_RECORD_PID)
- * writes the output; if it execs another program (a shell wrapper, a pyenv
- * shim), the new image starts the trace again. Forked children and exec'd programs
- * either write their own OUT-base.PID.slt (SPANLAB_RECORD_CHILDREN=1) or
- * stop recording; a forked child never writes the parent's buffer. exit()
- * (our destructor), _exit and _Exit write the END record; a program killed
- * by a signal leaves a trace readable up to the last flush.
+ * claims the root process slot; if it execs another program, the new image
+ * claims a new root slot and the merger restarts the trace. A forked child
+ * stops recording, or (--children) claims a slot of its own; so do exec'd
+ * descendants. exit() (our destructor), _exit and _Exit write RAW_END; a
+ * program killed by a signal leaves its rings as they were, and the merger
+ * writes them out up to the last published record.
  */
 #define _GNU_SOURCE
-#include "slt.h"
+#include "raw.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/single_threaded.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "../slt.h"	/* slt_json_escape */
+
 #define API __attribute__((visibility("default")))
 #define TLS __thread __attribute__((tls_model("initial-exec")))
+#define INLINE static inline __attribute__((always_inline))
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-#define FLUSH_NS 100000000ull		/* write the buffer at least every 100 ms */
 #define BOOT_POOL (64 * 1024)		/* dlsym needs a few hundred bytes */
+#define WAIT_NS 10000000		/* a full ring: look again after 10 ms at most */
 
-enum { ST_UNINIT, ST_ON, ST_OFF };
+enum { ST_UNINIT, ST_ON, ST_OFF };	/* the process */
+enum { T_NEW, T_ON, T_BUSY, T_OFF };	/* a thread */
 
 static struct {
 	void *(*malloc)(size_t);
@@ -73,50 +93,31 @@ static struct {
 } real;
 
 static volatile int g_state = ST_UNINIT;
-static int g_lock;			/* the recorder's one spinlock */
-static int g_fd = -1;
-static struct slt_writer g_w;
-static struct slt_idmap g_map;
-static uint32_t g_nthreads;
-static uint64_t g_tsc0, g_mult;		/* ns = (tsc - tsc0) * mult >> 32 */
-static uint64_t g_next_flush;
+static int g_init_lock;			/* guards process start-up (slow path) */
+static struct raw_hdr *g_hdr;		/* the shared memory, mapped once per image */
+static uint32_t *g_epoch;		/* &g_hdr->epoch */
+static uint32_t g_proc;			/* our proc slot */
+static uint64_t g_seq;			/* the process's next sequence number */
+static pid_t g_pid;			/* the process that owns g_proc */
 static pthread_key_t g_key;
+static bool g_registered;		/* key and fork handlers exist in this image */
 static int g_resolving;
 static size_t g_page;
-static pid_t g_pid;			/* the process writing g_fd */
 
+/* The calling thread's ring. Hot fields first. */
 struct tstate {
-	uint32_t tid;
-	uint8_t busy;		/* inside the recorder: pass calls through */
-	uint8_t known;		/* tid assigned and THREAD_START written */
+	uint64_t *pos;		/* where the next record goes */
+	uint64_t *limit;	/* the fast path runs while pos < limit; NULL: slow path */
+	uint64_t *base;		/* the ring's first word */
+	uint64_t lap;		/* ring position of base: head = lap + (pos - base) */
+	struct raw_ring *ring;
+	uint32_t countdown;	/* events until the next TSC stamp */
+	uint32_t epoch;		/* the merger's epoch at the last stamp (even) */
+	uint8_t state;		/* T_NEW, T_ON, T_BUSY, T_OFF */
+	uint8_t saved_state;	/* across fork */
+	uint64_t *saved_limit;
 };
 static TLS struct tstate T;
-
-/* ---- small helpers --------------------------------------------------- */
-
-/* glibc clears __libc_single_threaded before a second thread can run (any
- * creation path, pthread_create or thrd_create), so while it is set no
- * other thread can race us and the locked exchange (~9 ns here) is skipped. */
-static void lock(void)
-{
-	if (__libc_single_threaded) {
-		g_lock = 1;
-		return;
-	}
-	while (__atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE)) {
-		for (int i = 0; __atomic_load_n(&g_lock, __ATOMIC_RELAXED); i++) {
-			if (i < 64)
-				_mm_pause();
-			else
-				sched_yield();
-		}
-	}
-}
-
-static void unlock(void)
-{
-	__atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE);
-}
 
 static void say(const char *msg)
 {
@@ -124,38 +125,71 @@ static void say(const char *msg)
 	(void)rc;
 }
 
-static uint64_t mono_ns(void)
+/* ---- the hot path ------------------------------------------------------ */
+
+/* The next sequence number. __libc_single_threaded is cleared by the
+ * thread that creates a second thread before that thread runs, so while it
+ * is set nothing can race the plain increment. */
+INLINE uint64_t next_seq(void)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+	if (__libc_single_threaded) {
+		uint64_t s = __atomic_load_n(&g_seq, __ATOMIC_RELAXED);
+		__atomic_store_n(&g_seq, s + 1, __ATOMIC_RELAXED);
+		return s;
+	}
+	return __atomic_fetch_add(&g_seq, 1, __ATOMIC_RELAXED);
 }
 
-static inline uint64_t now_ns(void)
+/* Write one record at w (room for RAW_MAXREC words is guaranteed below
+ * lim) and publish it. */
+INLINE void rec_body(uint64_t *w, uint64_t *lim, unsigned op, uint64_t a, uint64_t b, uint64_t c,
+		     unsigned nargs)
 {
-	return (uint64_t)(((unsigned __int128)(__rdtsc() - g_tsc0) * g_mult) >> 32);
+	T.limit = NULL;	/* a signal handler's call now passes through */
+	uint64_t seq = next_seq();
+	unsigned n = 1 + nargs;
+	if (nargs > 0)
+		w[1] = a;
+	if (nargs > 1)
+		w[2] = b;
+	if (nargs > 2)
+		w[3] = c;
+	uint32_t e = *g_epoch;
+	if (UNLIKELY(e != T.epoch) || UNLIKELY(--T.countdown == 0)) {
+		w[n++] = __rdtsc();
+		op |= RAW_TIME;
+		T.countdown = RAW_STAMP_EVERY;
+		T.epoch = e & ~1u;	/* odd (the merger sleeps): stamp every event */
+	}
+	w[0] = seq << 8 | op;
+	w += n;
+	T.pos = w;
+	T.limit = lim;
+	__atomic_store_n(&T.ring->head, T.lap + (uint64_t)(w - T.base), __ATOMIC_RELEASE);
 }
 
-/* tsc -> ns scale, measured against CLOCK_MONOTONIC over 2 ms. */
-static void calibrate(void)
+static void rec_slow(unsigned op, uint64_t a, uint64_t b, uint64_t c, unsigned nargs);
+
+/* Record an event: the fast path, or the slow one (no room, a new thread,
+ * not recording, re-entered). */
+INLINE void rec(unsigned op, uint64_t a, uint64_t b, uint64_t c, unsigned nargs)
 {
-	uint64_t n0 = mono_ns(), t0 = __rdtsc(), n1, t1;
-	do {
-		n1 = mono_ns();
-		t1 = __rdtsc();
-	} while (n1 - n0 < 2000000);
-	g_mult = (uint64_t)(((unsigned __int128)(n1 - n0) << 32) / (t1 - t0 ? t1 - t0 : 1));
-	g_tsc0 = t1;	/* the trace starts after calibration */
+	uint64_t *w = T.pos, *lim = T.limit;
+	if (UNLIKELY((uintptr_t)w >= (uintptr_t)lim)) {
+		rec_slow(op, a, b, c, nargs);
+		return;
+	}
+	rec_body(w, lim, op, a, b, c, nargs);
 }
 
-/* ---- bootstrap pool -------------------------------------------------- */
+/* ---- bootstrap pool ---------------------------------------------------- */
 
 static _Alignas(64) unsigned char boot_pool[BOOT_POOL];
 static size_t boot_used;
 
-static bool in_boot(const void *p)
+INLINE bool in_boot(const void *p)
 {
-	return (const unsigned char *)p >= boot_pool && (const unsigned char *)p < boot_pool + BOOT_POOL;
+	return (uintptr_t)p - (uintptr_t)boot_pool < BOOT_POOL;
 }
 
 /* Blocks carry their size in the 16 bytes before them. */
@@ -194,14 +228,8 @@ static void resolve(void)
 	}
 }
 
-/* ---- output setup ---------------------------------------------------- */
+/* ---- process start-up ------------------------------------------------- */
 
-static int sink(void *ctx, const void *buf, size_t len)
-{
-	return slt_sink_fd(ctx, buf, len);
-}
-
-/* Append to out[*n] a JSON string of s (escaped) */
 static void json_str(char *out, size_t cap, size_t *n, const char *s)
 {
 	if (*n + 2 >= cap)
@@ -228,7 +256,7 @@ static void json_raw(char *out, size_t cap, size_t *n, const char *fmt, ...)
 
 /* The metadata: program, argv (from /proc/self/cmdline), pid, ppid, start
  * time (UTC), recorder version, host (system and machine, not its name). */
-static void build_meta(char *out, size_t cap)
+static size_t build_meta(char *out, size_t cap)
 {
 	static char cmd[8192];
 	size_t n = 0, len = 0;
@@ -255,47 +283,68 @@ static void build_meta(char *out, size_t cap)
 	uname(&u);
 	json_raw(out, cap, &n,
 		 "],\"pid\":%d,\"ppid\":%d,\"start_time\":\"%04d-%02d-%02dT%02d:%02d:%02dZ\","
-		 "\"recorder\":\"spanlab-record 1\",\"host\":\"%s %s\"}",
+		 "\"recorder\":\"spanlab-record 2\",\"host\":\"%s %s\"}",
 		 (int)getpid(), (int)getppid(), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 		 tm.tm_hour, tm.tm_min, tm.tm_sec, u.sysname, u.machine);
+	return n;
 }
 
-/* OUT "x.slt" -> "x.PID.slt" (then "x.PID-K.slt" if taken). */
-static int open_child_file(const char *out)
+/* The shared memory `spanlab record` passed (SPANLAB_RECORD_SHM, an
+ * inherited descriptor), mapped once per image, and only by a process that
+ * records: the root, or any process with --children. */
+static struct raw_hdr *map_shared(bool *root)
 {
-	char path[4096], base[4000];
-	size_t n = strlen(out);
-	if (n >= sizeof base)
-		return -1;
-	memcpy(base, out, n + 1);
-	if (n > 4 && !strcmp(base + n - 4, ".slt"))
-		base[n - 4] = 0;
-	for (int k = 0; k < 10; k++) {
-		if (k)
-			snprintf(path, sizeof path, "%s.%d-%d.slt", base, (int)getpid(), k);
-		else
-			snprintf(path, sizeof path, "%s.%d.slt", base, (int)getpid());
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd >= 0 || errno != EEXIST)
-			return fd;
+	const char *env = getenv("SPANLAB_RECORD_SHM");
+	if (!env || !*env)
+		return NULL;
+	int fd = atoi(env);
+	struct stat st;
+	struct raw_hdr h;
+	if (fstat(fd, &st) < 0 || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+	    h.magic != RAW_MAGIC || h.version != RAW_VERSION || (uint64_t)st.st_size < h.total) {
+		say("spanlab-record: SPANLAB_RECORD_SHM is not the recorder's memory; not recording\n");
+		return NULL;
 	}
-	return -1;
+	const char *pid = getenv("SPANLAB_RECORD_PID");
+	*root = pid && atol(pid) == (long)getpid();
+	if (!*root && !h.children)
+		return NULL;
+	void *p = mmap(NULL, h.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		say("spanlab-record: cannot map the recorder's memory; not recording\n");
+		return NULL;
+	}
+	return p;
 }
 
-/* Which file this process writes, or -1: not recording. */
-static int open_output(bool after_fork)
+static void wake_merger(void)
 {
-	const char *out = getenv("SPANLAB_RECORD_OUT");
-	const char *pid = getenv("SPANLAB_RECORD_PID");
-	const char *kids = getenv("SPANLAB_RECORD_CHILDREN");
-	bool follow = kids && kids[0] == '1';
-	if (!out || !*out)
-		return -1;
-	/* The recorded process, or a program it exec'd (same pid): the last
-	 * image wins, since an image replaced by exec never finished its trace. */
-	if (!after_fork && pid && atol(pid) == (long)getpid())
-		return open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	return follow ? open_child_file(out) : -1;
+	__atomic_fetch_add(&g_hdr->bell, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &g_hdr->bell, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* A proc slot for this process: pid, whether it is the root, metadata,
+ * time 0. Returns false if every slot is taken. */
+static bool claim_proc(bool root)
+{
+	for (uint32_t i = 0; i < RAW_NPROCS; i++) {
+		struct raw_proc *s = &g_hdr->procs[i];
+		uint32_t want = RAW_FREE_SLOT;
+		if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != RAW_FREE_SLOT ||
+		    !__atomic_compare_exchange_n(&s->state, &want, RAW_CLAIMED, false,
+						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			continue;
+		s->pid = getpid();
+		s->root = root;
+		s->meta_len = (uint32_t)build_meta(raw_meta(g_hdr, i), RAW_META_MAX);
+		s->start_tsc = __rdtsc();
+		s->gen++;
+		__atomic_store_n(&s->state, RAW_LIVE, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&g_hdr->claims, 1, __ATOMIC_RELEASE);
+		g_proc = i;
+		return true;
+	}
+	return false;
 }
 
 static void thread_exit_cb(void *arg);
@@ -303,133 +352,170 @@ static void at_prepare(void);
 static void at_parent(void);
 static void at_child(void);
 
-/* Start writing a trace to fd. Called with the lock held (or before any
- * other thread can exist). */
-static void start_trace(int fd)
+static void init_lock(void)
 {
-	static char meta[12288];
-	build_meta(meta, sizeof meta);
-	const char *tick = getenv("SPANLAB_RECORD_TICK_NS");
-	uint32_t tick_ns = tick ? (uint32_t)atol(tick) : 0;
-	g_fd = fd;
-	g_pid = getpid();
-	g_nthreads = 0;
-	T.known = 0;
-	if (slt_idmap_init(&g_map) < 0 ||
-	    slt_writer_init(&g_w, sink, (void *)(intptr_t)fd, tick_ns, meta) < 0) {
-		say("spanlab-record: cannot start the trace; not recording\n");
-		close(fd);
-		g_state = ST_OFF;
-		return;
-	}
-	g_next_flush = FLUSH_NS;
-	g_state = ST_ON;
+	while (__atomic_exchange_n(&g_init_lock, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
 }
 
-static void rec_init(void)
+static void init_unlock(void)
 {
-	T.busy = 1;
-	lock();
-	if (g_state == ST_UNINIT) {
-		int fd = open_output(false);
-		g_state = ST_OFF;
-		if (fd >= 0) {
-			calibrate();
-			pthread_key_create(&g_key, thread_exit_cb);
-			pthread_atfork(at_prepare, at_parent, at_child);
-			start_trace(fd);
-		}
-	}
-	unlock();
-	T.busy = 0;
+	__atomic_store_n(&g_init_lock, 0, __ATOMIC_RELEASE);
 }
 
-/* ---- recording (lock held, g_state == ST_ON) -------------------------- */
-
-static void stop_on_error(void)
+/* Decide whether this process records, and claim its slot. */
+static void proc_init(void)
 {
-	say("spanlab-record: cannot write the trace; recording stopped\n");
+	init_lock();
+	if (g_state != ST_UNINIT)
+		goto out;
 	g_state = ST_OFF;
-}
-
-/* The calling thread's dense id; its first event writes THREAD_START. */
-static uint32_t this_thread(uint64_t ts)
-{
-	if (LIKELY(T.known))
-		return T.tid;
-	T.tid = g_nthreads++;
-	T.known = 1;
-	if (T.tid)
-		pthread_setspecific(g_key, (void *)1);
-	slt_write_mark(&g_w, SLT_THREAD_START, T.tid, ts);
-	return T.tid;
-}
-
-static void after_event(uint64_t ts)
-{
-	if (UNLIKELY(ts >= g_next_flush)) {
-		g_next_flush = ts + FLUSH_NS;
-		slt_writer_flush(&g_w);
+	bool root = false;
+	if (!g_hdr && !(g_hdr = map_shared(&root)))
+		goto out;	/* (a forked child keeps the mapping: it is never root) */
+	g_epoch = &g_hdr->epoch;
+	g_seq = 1;
+	g_pid = getpid();
+	if (!claim_proc(root)) {
+		say("spanlab-record: too many processes recording at once; this one is not\n");
+		goto out;
 	}
-	if (UNLIKELY(g_w.err))
-		stop_on_error();
+	if (!g_registered) {
+		g_registered = true;
+		pthread_key_create(&g_key, thread_exit_cb);
+		pthread_atfork(at_prepare, at_parent, at_child);
+	}
+	g_state = ST_ON;
+	wake_merger();
+out:
+	init_unlock();
 }
 
-static bool enter(void)
-{
-	if (UNLIKELY(g_state == ST_UNINIT) && !T.busy)
-		rec_init();
-	if (g_state != ST_ON || T.busy)
-		return false;
-	T.busy = 1;
-	lock();
-	if (g_state == ST_ON)
-		return true;
-	unlock();
-	T.busy = 0;
-	return false;
-}
+/* ---- the thread's ring ------------------------------------------------- */
 
-static void leave(void)
+/* Set T.limit from the ring's state: room for records up to the ring's
+ * end, the merger's tail and a quarter ring (so this runs, and looks
+ * whether the merger sleeps, at least every quarter ring). Pads and waits
+ * as needed. Returns false if recording stopped. */
+static bool make_room(void)
 {
-	unlock();
-	T.busy = 0;
-}
-
-/* A new object at p (NULL: the call failed). */
-static void rec_alloc(enum slt_op op, void *p, uint64_t size, uint64_t align)
-{
-	if (!enter())
-		return;
-	uint64_t ts = now_ns(), id;
-	uint32_t tid = this_thread(ts);
-	if (UNLIKELY(!p)) {
-		g_w.report.failed_allocs++;
-	} else {
-		if (UNLIKELY(slt_idmap_del(&g_map, (uintptr_t)p, &id))) {
-			g_w.report.double_allocs++;
-			slt_write_free(&g_w, tid, ts, id);
+	uint64_t n = g_hdr->ring_words;
+	for (unsigned waits = 0;; waits++) {
+		uint64_t head = T.lap + (uint64_t)(T.pos - T.base);
+		uint64_t idx = head & (n - 1), to_end = n - idx;
+		uint64_t tail = __atomic_load_n(&T.ring->tail, __ATOMIC_ACQUIRE);
+		uint64_t free_words = n - (head - tail);
+		if (g_state != ST_ON)
+			return false;
+		if (free_words <= n - n / 4) {	/* a quarter full: is the merger awake? */
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&g_hdr->sleeping, __ATOMIC_RELAXED))
+				wake_merger();
 		}
-		id = slt_write_alloc(&g_w, op, tid, ts, size, align);
-		if (UNLIKELY(id == UINT64_MAX || slt_idmap_put(&g_map, (uintptr_t)p, id) < 0))
-			g_w.err = ENOMEM;
+		if (to_end <= RAW_MAXREC && free_words >= to_end) {
+			T.base[idx] = RAW_PAD;	/* the rest of this lap is unused */
+			T.pos = T.base;
+			T.lap = head + to_end;
+			__atomic_store_n(&T.ring->head, T.lap, __ATOMIC_RELEASE);
+			continue;
+		}
+		uint64_t room = free_words < to_end ? free_words : to_end;
+		if (room > n / 4)
+			room = n / 4;
+		if (room > RAW_MAXREC) {
+			T.limit = T.pos + (room - RAW_MAXREC);
+			return true;
+		}
+		/* Full: the merger is behind. Sleep on the ring's tail until it
+		 * moves (the merger wakes us); give up if the merger is gone. */
+		if (waits % 16 == 15 && kill(g_hdr->merger_pid, 0) < 0 && errno == ESRCH) {
+			say("spanlab-record: the recorder is gone; recording stopped\n");
+			g_state = ST_OFF;
+			return false;
+		}
+		__atomic_store_n(&T.ring->waiting, 1, __ATOMIC_SEQ_CST);
+		uint64_t again = __atomic_load_n(&T.ring->tail, __ATOMIC_SEQ_CST);
+		if (again == tail) {
+			wake_merger();
+			struct timespec ts = { 0, WAIT_NS };
+			syscall(SYS_futex, &T.ring->tail, FUTEX_WAIT, (uint32_t)tail, &ts, NULL, 0);
+		}
+		__atomic_store_n(&T.ring->waiting, 0, __ATOMIC_RELAXED);
 	}
-	after_event(ts);
-	leave();
 }
 
-static void rec_free(void *p)
+/* Claim a ring for the calling thread and write its THREAD_START. */
+static bool thread_start(void)
 {
-	if (!enter())
-		return;
-	uint64_t ts = now_ns(), id;
-	uint32_t tid = this_thread(ts);
-	if (LIKELY(slt_idmap_del(&g_map, (uintptr_t)p, &id)))
-		slt_write_free(&g_w, tid, ts, id);
-	else
-		g_w.report.unknown_frees++;
-	after_event(ts);
-	leave();
+	if (g_state == ST_UNINIT)
+		proc_init();
+	if (g_state != ST_ON)
+		return false;
+	struct raw_ring *r = NULL;
+	uint32_t i = RAW_NRINGS;
+	/* All rings taken: the merger hands back those of exited threads at
+	 * its next check (10 ms), so wait for one, up to a second. */
+	for (int tries = 0; i == RAW_NRINGS && tries < 1000; tries++) {
+		if (tries) {
+			wake_merger();
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+		for (i = 0; i < RAW_NRINGS; i++) {
+			r = &g_hdr->rings[i];
+			uint32_t want = RAW_FREE_SLOT;
+			if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == RAW_FREE_SLOT &&
+			    __atomic_compare_exchange_n(&r->state, &want, RAW_CLAIMED, false,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				break;
+		}
+	}
+	if (i == RAW_NRINGS) {
+		say("spanlab-record: more threads than rings; this thread is not recorded\n");
+		return false;
+	}
+	r->proc = g_proc;
+	r->proc_gen = g_hdr->procs[g_proc].gen;
+	r->ostid = (int32_t)syscall(SYS_gettid);
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	uint64_t idx = head & (g_hdr->ring_words - 1);
+	T.ring = r;
+	T.base = raw_ring_data(g_hdr, i);
+	T.pos = T.base + idx;
+	T.lap = head - idx;
+	T.countdown = 1;	/* stamp the first event */
+	__atomic_store_n(&r->state, RAW_LIVE, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&g_hdr->claims, 1, __ATOMIC_RELEASE);
+	pthread_setspecific(g_key, (void *)1);
+	if (!make_room())
+		return false;
+	rec_body(T.pos, T.limit, RAW_THREAD_START, 0, 0, 0, 0);
+	return true;
+}
+
+static __attribute__((noinline)) void rec_slow(unsigned op, uint64_t a, uint64_t b, uint64_t c,
+					       unsigned nargs)
+{
+	if (T.state == T_ON && T.limit) {
+		T.state = T_BUSY;
+		bool ok = make_room();
+		T.state = ok ? T_ON : T_OFF;
+		if (!ok) {
+			T.limit = NULL;
+			return;
+		}
+	} else if (T.state == T_NEW && real.malloc) {
+		T.state = T_BUSY;
+		bool ok = thread_start();
+		T.state = ok ? T_ON : T_OFF;
+		if (!ok) {
+			T.limit = NULL;
+			return;
+		}
+	} else {
+		return;	/* not recording, or re-entered */
+	}
+	rec_body(T.pos, T.limit, op, a, b, c, nargs);
 }
 
 /* ---- the interposed functions ----------------------------------------- */
@@ -447,7 +533,7 @@ API void *malloc(size_t n)
 {
 	ENSURE_REAL(boot_alloc(n, 16));
 	void *p = real.malloc(n);
-	rec_alloc(SLT_MALLOC, p, n, 0);
+	rec(RAW_MALLOC, (uintptr_t)p, n, 0, 2);
 	return p;
 }
 
@@ -466,7 +552,7 @@ API void *calloc(size_t n, size_t m)
 		resolve();
 	}
 	void *p = real.calloc(n, m);
-	rec_alloc(SLT_CALLOC, p, bytes, 0);
+	rec(RAW_CALLOC, (uintptr_t)p, bytes, 0, 2);
 	return p;
 }
 
@@ -475,7 +561,7 @@ API void free(void *p)
 	if (UNLIKELY(!p || in_boot(p)))
 		return;
 	ENSURE_REAL();
-	rec_free(p);
+	rec(RAW_FREE, (uintptr_t)p, 0, 0, 1);
 	real.free(p);
 }
 
@@ -497,44 +583,15 @@ API void *realloc(void *p, size_t n)
 	if (in_boot(p))
 		return g_resolving ? boot_alloc(n, 16) : boot_realloc(p, n);
 	ENSURE_REAL(NULL);
-	if (!enter())
-		return real.realloc(p, n);
-	uint64_t ts = now_ns(), id;
-	uint32_t tid = this_thread(ts);
-	bool known = slt_idmap_del(&g_map, (uintptr_t)p, &id);
-	if (!n) {	/* glibc frees p and returns NULL */
-		g_w.report.realloc_zero++;
-		if (known)
-			slt_write_free(&g_w, tid, ts, id);
-		after_event(ts);
+	if (__libc_single_threaded) {
+		void *q = real.realloc(p, n);
+		rec(RAW_REALLOC, (uintptr_t)p, (uintptr_t)q, n, 3);
+		return q;
 	}
-	leave();
+	rec(RAW_OUT, (uintptr_t)p, n, 0, 2);
 	void *q = real.realloc(p, n);
-	if (!n)
-		return q;
-	if (!enter())
-		return q;
-	ts = now_ns();
-	if (!q) {
-		g_w.report.failed_allocs++;
-		if (known)
-			slt_idmap_put(&g_map, (uintptr_t)p, id);
-	} else if (known) {
-		uint64_t other;
-		if (UNLIKELY(slt_idmap_del(&g_map, (uintptr_t)q, &other))) {
-			g_w.report.double_allocs++;
-			slt_write_free(&g_w, tid, ts, other);
-		}
-		slt_write_realloc(&g_w, tid, ts, id, n);
-		slt_idmap_put(&g_map, (uintptr_t)q, id);
-	} else {
-		g_w.report.realloc_unknown++;
-		leave();
-		rec_alloc(SLT_MALLOC, q, n, 0);
-		return q;
-	}
-	after_event(ts);
-	leave();
+	if (n)	/* realloc(p, 0) frees p: RAW_OUT said so */
+		rec(RAW_IN, (uintptr_t)q, 0, 0, 1);
 	return q;
 }
 
@@ -548,25 +605,11 @@ API void *reallocarray(void *p, size_t n, size_t m)
 	return realloc(p, bytes);
 }
 
-/* The recorded alignment: a power of two; glibc rounds others up. */
-static uint64_t pow2_align(size_t al)
-{
-	if (al <= 1)
-		return 1;
-	uint64_t p2 = 1ull << (64 - __builtin_clzll(al - 1));
-	if (p2 != al && g_state == ST_ON) {
-		lock();
-		g_w.report.lost_alignment++;
-		unlock();
-	}
-	return p2;
-}
-
 API void *memalign(size_t al, size_t n)
 {
 	ENSURE_REAL(boot_alloc(n, al));
 	void *p = real.memalign(al, n);
-	rec_alloc(SLT_ALIGNED, p, n, pow2_align(al));
+	rec(RAW_ALIGNED, (uintptr_t)p, n, al, 3);
 	return p;
 }
 
@@ -574,7 +617,7 @@ API void *aligned_alloc(size_t al, size_t n)
 {
 	ENSURE_REAL(boot_alloc(n, al));
 	void *p = real.aligned_alloc(al, n);
-	rec_alloc(SLT_ALIGNED, p, n, pow2_align(al));
+	rec(RAW_ALIGNED, (uintptr_t)p, n, al, 3);
 	return p;
 }
 
@@ -584,7 +627,7 @@ API int posix_memalign(void **out, size_t al, size_t n)
 	int rc = real.posix_memalign(out, al, n);
 	if (rc == EINVAL)
 		return rc;	/* a bad alignment: no allocation was attempted */
-	rec_alloc(SLT_ALIGNED, rc ? NULL : *out, n, al);
+	rec(RAW_ALIGNED, rc ? 0 : (uintptr_t)*out, n, al, 3);
 	return rc;
 }
 
@@ -592,7 +635,7 @@ API void *valloc(size_t n)
 {
 	ENSURE_REAL(boot_alloc(n, 4096));
 	void *p = real.valloc(n);
-	rec_alloc(SLT_ALIGNED, p, n, g_page);
+	rec(RAW_ALIGNED, (uintptr_t)p, n, g_page, 3);
 	return p;
 }
 
@@ -602,7 +645,7 @@ API void *pvalloc(size_t n)
 	ENSURE_REAL(boot_alloc(n, 4096));
 	void *p = real.pvalloc(n);
 	size_t sz = n ? (n + g_page - 1) & ~(g_page - 1) : g_page;
-	rec_alloc(SLT_ALIGNED, p, sz, g_page);
+	rec(RAW_ALIGNED, (uintptr_t)p, sz, g_page, 3);
 	return p;
 }
 
@@ -616,67 +659,68 @@ API size_t malloc_usable_size(void *p)
 
 /* ---- threads, fork, exit --------------------------------------------- */
 
+/* A thread's TLS destructors run: write THREAD_EXIT and tell the merger
+ * the ring will be free once the thread is gone (it checks its tid). The
+ * thread keeps the ring for whatever it frees after this. */
 static void thread_exit_cb(void *arg)
 {
 	(void)arg;
-	if (!enter())
+	if (T.state != T_ON || !T.ring)
 		return;
-	slt_write_mark(&g_w, SLT_THREAD_EXIT, T.tid, now_ns());
-	leave();
+	rec(RAW_THREAD_EXIT, 0, 0, 0, 0);
+	__atomic_store_n(&T.ring->state, RAW_EXITED, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&g_hdr->claims, 1, __ATOMIC_RELEASE);
 }
 
+/* The forking thread records nothing while fork runs (other libraries'
+ * handlers may allocate in the child before ours runs). */
 static void at_prepare(void)
 {
-	lock();
+	T.saved_state = T.state;
+	T.saved_limit = T.limit;
+	T.state = T_BUSY;
+	T.limit = NULL;
 }
 
 static void at_parent(void)
 {
-	unlock();
+	T.state = T.saved_state;
+	T.limit = T.saved_limit;
 }
 
-/* The child owns a copy of the parent's buffer and map: it must never
- * write them. It starts its own trace (fresh map: objects inherited from
- * the parent are unknown to it) or stops recording. */
+/* The child shares the parent's rings: it must never write them. It
+ * claims a slot of its own (--children) or stops recording. */
 static void at_child(void)
 {
-	if (g_state == ST_ON) {
-		close(g_fd);
-		g_fd = -1;
-		slt_writer_discard(&g_w);
-		slt_idmap_destroy(&g_map);
-		g_state = ST_OFF;
-		int fd = open_output(true);
-		if (fd >= 0)
-			start_trace(fd);
-	}
-	unlock();
+	memset(&T, 0, sizeof T);
+	g_state = g_state == ST_ON && g_hdr->children ? ST_UNINIT : ST_OFF;
+	g_init_lock = 0;
 }
 
-/* Write the END record and close: at exit, _exit, _Exit. */
+/* Write RAW_END and stop: at exit, _exit, _Exit. Records other threads
+ * write after it are dropped by the merger (their numbers are larger). */
 static void finish(void)
 {
 	if (g_state != ST_ON || getpid() != g_pid)
 		return;	/* not recording, or a vfork child sharing our memory */
-	T.busy = 1;
-	lock();
-	if (g_state == ST_ON) {
-		g_state = ST_OFF;
-		if (slt_writer_finish(&g_w) < 0)
-			say("spanlab-record: cannot write the end of the trace\n");
-		close(g_fd);
-		g_fd = -1;
-	}
-	unlock();
-	T.busy = 0;
+	rec(RAW_END, 0, 0, 0, 0);
+	g_state = ST_OFF;
+	T.state = T_OFF;
+	T.limit = NULL;
+	wake_merger();
 }
 
 __attribute__((constructor)) static void rec_ctor(void)
 {
 	if (!real.malloc)
 		resolve();
-	if (g_state == ST_UNINIT)
-		rec_init();
+	if (g_state == ST_UNINIT && T.state == T_NEW) {
+		T.state = T_BUSY;
+		bool ok = thread_start();
+		T.state = ok ? T_ON : T_OFF;
+		if (!ok)
+			T.limit = NULL;
+	}
 }
 
 /* Preloaded first, so finalized last: after the program's destructors. */

@@ -1,0 +1,489 @@
+/*
+ * scripts/figures.sh and scripts/report.sh as a user meets them: on a
+ * database replayed from small bundled traces, every expected figure is
+ * drawn (and no other), in both widths and both formats, non-empty, of the
+ * documented size, with nothing on gnuplot's stderr; a gnuplot warning
+ * fails the script; --run draws the runs named; the HTML page lists every
+ * run and links every figure there is, and nothing that is not there, with
+ * no network reference; bad usage and bad databases are one-line errors
+ * with exit status 2 that write nothing.
+ *
+ * The database (built once, before the first test):
+ *   1  go-wordtree.slt   gc: GC cycles from trace markers; no timestamps
+ *   2  git.slt           --free immediate: no GC; timestamps
+ * so each conditional figure (memory-time, gc-pacing) is drawn for one run
+ * and left out for the other.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "testlib.h"
+
+#define DB_ENV "SPANLAB_TEST_FIGURES_DB"
+
+static char *dir;	/* the runner's: holds the shared database */
+
+static int replay(const char *dbpath, const char *trace, const char *extra1, const char *extra2)
+{
+	struct tl_run r;
+	if (tl_run(&r, NULL, (const char *const[]){ "spanlab", "replay", trace, "--db", dbpath, "--quiet", extra1,
+						    extra2, NULL }) || r.status != 0) {
+		fprintf(stderr, "test_figures: replay %s failed: %s\n", trace, r.err ? r.err : "cannot run spanlab");
+		tl_run_free(&r);
+		return -1;
+	}
+	tl_run_free(&r);
+	return 0;
+}
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+	(void)set;
+	char path[4096], git[4096], wordtree[4096];
+	dir = tl_tmpdir();
+	if (!dir)
+		return;
+	snprintf(path, sizeof path, "%s/figures.db", dir);
+	tl_root_path("traces/data/git.slt", git, sizeof git);
+	tl_root_path("traces/data/go-wordtree.slt", wordtree, sizeof wordtree);
+	if (replay(path, wordtree, NULL, NULL) == 0 && replay(path, git, "--free", "immediate") == 0)
+		setenv(DB_ENV, path, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	(void)stats;
+	tl_tmpdir_remove(dir);
+}
+
+/* Each test: the shared database, and a temporary directory of its own. */
+static const char *dbpath;
+static char *tmp;
+
+static void setup(void)
+{
+	dbpath = getenv(DB_ENV);
+	cr_assert(dbpath, "the test database could not be built (see the messages above)");
+	tmp = tl_tmpdir();
+	cr_assert(tmp);
+}
+
+static void teardown(void)
+{
+	tl_tmpdir_remove(tmp);
+}
+
+TestSuite(figures, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static const char *script(const char *name)
+{
+	static char buf[2][4096];
+	static int i;
+	char rel[256];
+	snprintf(rel, sizeof rel, "scripts/%s", name);
+	i ^= 1;
+	return tl_root_path(rel, buf[i], sizeof buf[i]);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *s = malloc((size_t)n + 1);
+	size_t got = fread(s, 1, (size_t)n, f);
+	fclose(f);
+	s[got] = 0;
+	if (len)
+		*len = got;
+	return s;
+}
+
+static int exists(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	size_t n;
+	char *s = slurp(from, &n);
+	cr_assert(s, "cannot read %s", from);
+	cr_assert_eq(tl_write_file(to, s, n), 0, "cannot write %s", to);
+	free(s);
+	chmod(to, 0755);
+}
+
+/* The one-line error of a bad invocation: status 2, one line, named. */
+static void assert_usage_error(const struct tl_run *r, const char *what)
+{
+	cr_assert_eq(r->status, 2, "%s: exit %d, stderr '%s'", what, r->status, r->err);
+	cr_assert_eq(tl_count_lines(r->err), 1, "%s: not one line: '%s'", what, r->err);
+	cr_assert(!strncmp(r->err, "figures.sh: ", 12) || !strncmp(r->err, "usage: ", 7), "%s: '%s'", what, r->err);
+}
+
+/* The figures expected of the shared database, as file bases. */
+static const char *const expected[] = {
+	"hit-rates", "refill-sources", "fragmentation-jw",
+	"memory-ops-run1", "memory-alloc-run1", "fragmentation-run1", "size-classes-run1",
+	"arena-states-run1", "gc-pacing-run1",
+	"memory-ops-run2", "memory-alloc-run2", "memory-time-run2", "fragmentation-run2", "size-classes-run2",
+	"arena-states-run2",
+};
+#define NEXPECTED (sizeof expected / sizeof expected[0])
+
+static int is_expected(const char *file, size_t nexp, const char *const *exp)
+{
+	static const char *const variants[] = { "-1col.png", "-1col.pdf", "-2col.png", "-2col.pdf" };
+	for (size_t i = 0; i < nexp; i++)
+		for (int v = 0; v < 4; v++) {
+			char name[512];
+			snprintf(name, sizeof name, "%s%s", exp[i], variants[v]);
+			if (!strcmp(file, name))
+				return 1;
+		}
+	return 0;
+}
+
+/* Every expected figure in all four variants, non-empty and sized for a
+ * two-column paper; no figure file that was not expected. */
+static void assert_figures(const char *out, size_t nexp, const char *const *exp)
+{
+	for (size_t i = 0; i < nexp; i++) {
+		for (int w = 0; w < 2; w++) {
+			char png[4096], pdf[4096];
+			snprintf(png, sizeof png, "%s/%s-%s.png", out, exp[i], w ? "2col" : "1col");
+			snprintf(pdf, sizeof pdf, "%s/%s-%s.pdf", out, exp[i], w ? "2col" : "1col");
+			size_t n;
+			char *s = slurp(png, &n);
+			cr_assert(s, "missing %s", png);
+			cr_assert_gt(n, 2000, "%s: %zu bytes", png, n);
+			cr_assert(!memcmp(s, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", png);
+			/* IHDR width: 3.3 in or 7 in at 200 dpi */
+			unsigned width = (unsigned)(unsigned char)s[16] << 24 | (unsigned)(unsigned char)s[17] << 16 |
+					 (unsigned)(unsigned char)s[18] << 8 | (unsigned)(unsigned char)s[19];
+			cr_assert_eq(width, w ? 1400u : 660u, "%s: %u px wide", png, width);
+			free(s);
+			s = slurp(pdf, &n);
+			cr_assert(s, "missing %s", pdf);
+			cr_assert_gt(n, 2000, "%s: %zu bytes", pdf, n);
+			cr_assert(!memcmp(s, "%PDF-", 5), "%s is not a PDF", pdf);
+			const char *mb = memmem(s, n, "/MediaBox [", 11);
+			double x0, y0, x1;
+			cr_assert(mb && sscanf(mb, "/MediaBox [ %lf %lf %lf", &x0, &y0, &x1) == 3, "%s: no MediaBox", pdf);
+			double want = (w ? 7.0 : 3.3) * 72;
+			cr_assert(x1 - x0 > want - 1 && x1 - x0 < want + 1, "%s: %g pt wide, want %g", pdf, x1 - x0, want);
+			free(s);
+		}
+	}
+	DIR *d = opendir(out);
+	cr_assert(d);
+	struct dirent *e;
+	int files = 0;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && (!strcmp(e->d_name + l - 4, ".png") || !strcmp(e->d_name + l - 4, ".pdf"))) {
+			cr_assert(is_expected(e->d_name, nexp, exp), "unexpected figure %s", e->d_name);
+			files++;
+		}
+	}
+	closedir(d);
+	cr_assert_eq(files, (int)(4 * nexp));
+}
+
+/* ---- figures.sh --------------------------------------------------------------- */
+
+Test(figures, draws_every_expected_figure_without_a_warning)
+{
+	char out[2048], csv[4096];
+	snprintf(out, sizeof out, "%s/out", tmp);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), dbpath, out, NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	/* gnuplot said nothing: the only line is the script's own summary */
+	cr_assert_eq(tl_count_lines(r.err), 1, "stderr: '%s'", r.err);
+	cr_assert(strstr(r.err, "figures.sh: 15 figures of 2 run(s)"), "stderr: '%s'", r.err);
+	cr_assert(!strcasestr(r.err, "warning"), "stderr: '%s'", r.err);
+	tl_run_free(&r);
+	assert_figures(out, NEXPECTED, expected);
+	/* the list the report reads: one line per figure, with its run's label */
+	snprintf(csv, sizeof csv, "%s/figures.csv", out);
+	char *list = slurp(csv, NULL);
+	cr_assert(list);
+	cr_assert_eq(tl_count_lines(list), NEXPECTED + 1, "%s", list);
+	for (size_t i = 0; i < NEXPECTED; i++) {
+		char field[256];
+		snprintf(field, sizeof field, ",%s,", expected[i]);
+		cr_assert(strstr(list, field), "figures.csv lacks %s", expected[i]);
+	}
+	cr_assert(strstr(list, "memory-ops,1,\"go-wordtree gc\","), "%s", list);
+	cr_assert(strstr(list, "memory-ops,2,\"git immediate\","), "%s", list);
+	free(list);
+}
+
+Test(figures, run_option_draws_only_the_runs_named)
+{
+	char out[4096];
+	snprintf(out, sizeof out, "%s/out", tmp);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), dbpath, out, "--run", "2", NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	tl_run_free(&r);
+	static const char *const only2[] = {
+		"hit-rates", "refill-sources", "fragmentation-jw", "memory-ops-run2", "memory-alloc-run2",
+		"memory-time-run2", "fragmentation-run2", "size-classes-run2", "arena-states-run2",
+	};
+	assert_figures(out, sizeof only2 / sizeof only2[0], only2);
+}
+
+/* A figure whose gnuplot run prints a warning is a failure, reported, and
+ * left out of the list; the other figures are still drawn. Run on a copy of
+ * the scripts with one extra figure script that warns. */
+Test(figures, a_gnuplot_warning_fails_the_script)
+{
+	char path[4096], from[4096], out[2048];
+	static const char *const dirs[] = { "root", "root/scripts", "root/analysis", "root/analysis/plots" };
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof path, "%s/%s", tmp, dirs[i]);
+		cr_assert_eq(mkdir(path, 0755), 0);
+	}
+	static const char *const files[] = { "scripts/figures.sh", "analysis/views.sql", "analysis/plots/lib-common.gp",
+					     "analysis/plots/lib-bars.gp", "analysis/plots/hit-rates.gp" };
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof path, "%s/root/%s", tmp, files[i]);
+		copy_file(tl_root_path(files[i], from, sizeof from), path);
+	}
+	const char *warns = "#% per all\n"
+			    "#% data SELECT 1 AS x, 1 AS y\n"
+			    "load 'lib-common.gp'\n"
+			    "set yrange [1:1]\n"
+			    "plot data using \"x\":\"y\" with lines\n";
+	snprintf(path, sizeof path, "%s/root/analysis/plots/warns.gp", tmp);
+	cr_assert_eq(tl_write_file(path, warns, strlen(warns)), 0);
+
+	snprintf(path, sizeof path, "%s/root/scripts/figures.sh", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ path, dbpath, out, NULL }), 0);
+	cr_assert_eq(r.status, 1, "a warning must fail figures.sh: exit %d, '%s'", r.status, r.err);
+	cr_assert(strstr(r.err, "warns") && strcasestr(r.err, "warning"), "the warning is not reported: '%s'", r.err);
+	tl_run_free(&r);
+	snprintf(path, sizeof path, "%s/figures.csv", out);
+	char *list = slurp(path, NULL);
+	cr_assert(list);
+	cr_assert(strstr(list, "hit-rates,"), "%s", list);
+	cr_assert(!strstr(list, "warns"), "a figure drawn with a warning is listed: %s", list);
+	free(list);
+	snprintf(path, sizeof path, "%s/hit-rates-2col.pdf", out);
+	cr_assert(exists(path));
+}
+
+/* Runs at the edges of what the figures expect: one small allocation (one
+ * size class, one refill, nothing live at the end), and large objects
+ * only (no small size class, no mcache lookup). They draw without a
+ * warning; the per-class figure is left out where there is no small class. */
+Test(figures, degenerate_runs_draw_without_a_warning)
+{
+	char one[4096], large[4096], path[4096], out[2048];
+	snprintf(one, sizeof one, "%s/one.txt", tmp);
+	snprintf(large, sizeof large, "%s/large.txt", tmp);
+	snprintf(path, sizeof path, "%s/edge.db", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	const char *one_text = "# spanlab text trace v1\nm 1 100\nf 1\n";
+	cr_assert_eq(tl_write_file(one, one_text, strlen(one_text)), 0);
+	char text[4096] = "# spanlab text trace v1\n";
+	for (int i = 1; i <= 40; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "m %d %d\n", i, 40000 + 1000 * i);
+	for (int i = 1; i <= 40; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "f %d\n", i);
+	cr_assert_eq(tl_write_file(large, text, strlen(text)), 0);
+	cr_assert_eq(replay(path, one, NULL, NULL), 0);
+	cr_assert_eq(replay(path, large, NULL, NULL), 0);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), path, out, NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "stderr: '%s'", r.err);
+	tl_run_free(&r);
+	static const char *const edge[] = {
+		"hit-rates", "refill-sources", "fragmentation-jw",
+		"memory-ops-run1", "memory-alloc-run1", "fragmentation-run1", "size-classes-run1", "arena-states-run1",
+		"memory-ops-run2", "memory-alloc-run2", "fragmentation-run2", "arena-states-run2",
+	};
+	assert_figures(out, sizeof edge / sizeof edge[0], edge);
+}
+
+/* ---- errors ------------------------------------------------------------------- */
+
+static void make_db(const char *path, const char *status_sql)
+{
+	char git[4096];
+	tl_root_path("traces/data/git.slt", git, sizeof git);
+	cr_assert_eq(replay(path, git, NULL, NULL), 0);
+	if (status_sql) {
+		sqlite3 *db;
+		cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+		cr_assert_eq(sqlite3_exec(db, status_sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+		sqlite3_close(db);
+	}
+}
+
+Test(figures, bad_usage_and_bad_databases_exit_2_and_write_nothing)
+{
+	char text[4096], plain[4096], none[4096], failed[4096], missing[4096], out[4096];
+	snprintf(text, sizeof text, "%s/text.db", tmp);
+	snprintf(plain, sizeof plain, "%s/plain.db", tmp);
+	snprintf(none, sizeof none, "%s/none.db", tmp);
+	snprintf(failed, sizeof failed, "%s/failed.db", tmp);
+	snprintf(missing, sizeof missing, "%s/missing.db", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	cr_assert_eq(tl_write_file(text, "not a database\n", 15), 0);
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(plain, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "CREATE TABLE runs (run_id INTEGER)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	make_db(none, "UPDATE runs SET status = 'interrupted', error = 'stopped'");
+	make_db(failed, "INSERT INTO runs (run_uuid, status, error, started_at, finished_at, config_json, allocator, "
+			"tool_version, sqlite_version, schema_version) SELECT 'x', 'failed', 'broke', started_at, "
+			"finished_at, config_json, allocator, tool_version, sqlite_version, schema_version FROM runs");
+
+	const char *fig = script("figures.sh");
+	struct { const char *what; const char *argv[8]; } cases[] = {
+		{ "no arguments", { fig, NULL } },
+		{ "no OUTDIR", { fig, dbpath, NULL } },
+		{ "unknown option", { fig, dbpath, out, "--bogus", NULL } },
+		{ "--run without an id", { fig, dbpath, out, "--run", NULL } },
+		{ "--run not a number", { fig, dbpath, out, "--run", "two", NULL } },
+		{ "missing database", { fig, missing, out, NULL } },
+		{ "a directory", { fig, tmp, out, NULL } },
+		{ "not SQLite", { fig, text, out, NULL } },
+		{ "SQLite, not spanlab", { fig, plain, out, NULL } },
+		{ "no complete run", { fig, none, out, NULL } },
+		{ "no such run", { fig, dbpath, out, "--run", "9", NULL } },
+		{ "a failed run", { fig, failed, out, "--run", "1", "--run", "2", NULL } },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct tl_run r;
+		cr_assert_eq(tl_run(&r, NULL, cases[i].argv), 0);
+		assert_usage_error(&r, cases[i].what);
+		tl_run_free(&r);
+		cr_assert(!exists(out), "%s: the output directory was created", cases[i].what);
+	}
+	/* the messages say what is wrong */
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ fig, dbpath, out, "--run", "9", NULL }), 0);
+	cr_assert(strstr(r.err, "no run 9"), "%s", r.err);
+	tl_run_free(&r);
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ fig, failed, out, "--run", "2", NULL }), 0);
+	cr_assert(strstr(r.err, "run 2 is failed"), "%s", r.err);
+	tl_run_free(&r);
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ fig, plain, out, NULL }), 0);
+	cr_assert(strstr(r.err, "not a spanlab database"), "%s", r.err);
+	tl_run_free(&r);
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ fig, none, out, NULL }), 0);
+	cr_assert(strstr(r.err, "no complete runs"), "%s", r.err);
+	tl_run_free(&r);
+	/* report.sh passes the error on and writes no page */
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("report.sh"), text, out, NULL }), 0);
+	cr_assert_eq(r.status, 2, "report.sh: exit %d", r.status);
+	cr_assert_eq(tl_count_lines(r.err), 1, "report.sh: '%s'", r.err);
+	tl_run_free(&r);
+	cr_assert(!exists(out));
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("report.sh"), NULL }), 0);
+	cr_assert_eq(r.status, 2);
+	tl_run_free(&r);
+}
+
+/* ---- report.sh ------------------------------------------------------------------ */
+
+/* Every href="X" and src="X" of the page that is not an anchor names a file
+ * in out; returns how many there were. */
+static int assert_links_resolve(const char *html, const char *out)
+{
+	int n = 0;
+	static const char *const attrs[] = { "href=\"", "src=\"" };
+	for (int a = 0; a < 2; a++) {
+		for (const char *p = strstr(html, attrs[a]); p; p = strstr(p + 1, attrs[a])) {
+			p += strlen(attrs[a]);
+			const char *q = strchr(p, '"');
+			cr_assert(q);
+			char target[512], path[8192];
+			snprintf(target, sizeof target, "%.*s", (int)(q - p), p);
+			if (target[0] == '#')
+				continue;
+			cr_assert(!strchr(target, ':') && target[0] != '/', "not a relative link: %s", target);
+			snprintf(path, sizeof path, "%s/%s", out, target);
+			cr_assert(exists(path), "the page links %s, which is not there", target);
+			n++;
+		}
+	}
+	return n;
+}
+
+Test(figures, report_lists_every_run_and_links_every_figure)
+{
+	char out[2048], page[4096];
+	snprintf(out, sizeof out, "%s/report", tmp);
+	snprintf(page, sizeof page, "%s/index.html", out);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("report.sh"), dbpath, out, NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	/* the summary table on stdout: a header and one line per run */
+	cr_assert(strstr(r.out, "go-wordtree gc") && strstr(r.out, "git immediate"), "%s", r.out);
+	cr_assert_eq(tl_count_lines(r.out), 2 + 2, "%s", r.out);
+	tl_run_free(&r);
+	char *html = slurp(page, NULL);
+	cr_assert(html, "no %s", page);
+	cr_assert(!strstr(html, "http://") && !strstr(html, "https://") && !strstr(html, "<script"),
+		  "the page must work offline");
+
+	/* every run: its section and its row */
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT run_id, trace_name FROM runs WHERE status = 'complete'", -1, &st,
+					NULL), SQLITE_OK);
+	int runs = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char id[64], anchor[64];
+		snprintf(id, sizeof id, "id=\"run%d\"", sqlite3_column_int(st, 0));
+		snprintf(anchor, sizeof anchor, "href=\"#run%d\"", sqlite3_column_int(st, 0));
+		cr_assert(strstr(html, id) && strstr(html, anchor), "run %d is not on the page", sqlite3_column_int(st, 0));
+		runs++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	cr_assert_eq(runs, 2);
+	cr_assert(strstr(html, "go-wordtree gc") && strstr(html, "git immediate"));
+	cr_assert(strstr(html, "J&amp;W #3"), "the J&W columns are missing");
+
+	/* every figure file in the directory is linked, and every link is a file */
+	DIR *d = opendir(out);
+	cr_assert(d);
+	struct dirent *e;
+	int figures = 0;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && (!strcmp(e->d_name + l - 4, ".png") || !strcmp(e->d_name + l - 4, ".pdf"))) {
+			char link[512];
+			snprintf(link, sizeof link, "href=\"%s\"", e->d_name);
+			cr_assert(strstr(html, link), "%s is not linked", e->d_name);
+			figures++;
+		}
+	}
+	closedir(d);
+	cr_assert_eq(figures, (int)(4 * NEXPECTED));
+	cr_assert_geq(assert_links_resolve(html, out), figures);
+	free(html);
+}
