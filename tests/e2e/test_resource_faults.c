@@ -216,7 +216,7 @@ Test(resource_faults, full_disk_under_the_database)
 	char *dir = tl_tmpdir(), mnt[4096], small[4096];
 	snprintf(mnt, sizeof mnt, "%s/mnt", dir);
 	cr_assert_eq(mkdir(mnt, 0755), 0);
-	tl_root_path("traces/data/git.slt", small, sizeof small);
+	snprintf(small, sizeof small, "%s", gen(dir, "uniform", "3000"));	/* its run: ~0.5 MiB */
 	const char *big = gen(dir, "uniform", "1000000");
 	pid_t pid = fork();
 	cr_assert_neq(pid, -1);
