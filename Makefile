@@ -9,6 +9,7 @@
 #   make demo            replay the bundled traces, write results/demo.db + figures
 #   make figures DB=F    redraw every figure and the HTML page of any database
 #   make bench           benchmarks (scripts/bench.sh), ratios against in-run baselines
+#   make sweep-demo      the example sweep (scripts/sweeps/demo.json): results/sweep.db + figures
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
 #
@@ -280,6 +281,15 @@ OUT ?= $(basename $(DB))-figures
 figures: deps
 	@test -n "$(DB)" || { echo 'usage: make figures DB=FILE [OUT=DIR] [RUNS="ID ..."]' >&2; exit 2; }
 	$(Q)scripts/report.sh '$(DB)' '$(OUT)' $(foreach r,$(RUNS),--run $(r))
+
+# --- sweep demo: Go's table vs waste bounds vs fitted tables, bundled traces ----
+# Starts afresh (a kept database would make the sweep resume and run nothing).
+SWEEP_DEMO_DB := results/sweep.db
+sweep-demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)rm -rf $(SWEEP_DEMO_DB) $(SWEEP_DEMO_DB)-wal $(SWEEP_DEMO_DB)-shm results/sweep.work results/sweep
+	$(Q)$(BIN) sweep scripts/sweeps/demo.json --db $(SWEEP_DEMO_DB)
+	$(Q)scripts/sweep-figures.sh $(SWEEP_DEMO_DB) results/sweep
 
 # --- install -------------------------------------------------------------
 install: all

@@ -57,6 +57,7 @@ struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl
 			span_set_remove(s->in_set, s);
 			sweep_acquire(h, s);
 			mspan_sweep(h, s, true);
+			sweep_check_done(h);
 			*src = SL_REFILL_PARTIAL_UNSWEPT;
 			move = 3;
 			goto havespan;
@@ -68,6 +69,7 @@ struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl
 			span_set_remove(s->in_set, s);
 			sweep_acquire(h, s);
 			mspan_sweep(h, s, true);
+			sweep_check_done(h);
 			uint32_t fi = mspan_next_free_index(s);
 			if (fi != s->nelems) {
 				s->freeindex = fi;

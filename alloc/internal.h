@@ -626,6 +626,9 @@ static inline uint64_t heap_retained(const struct mheap *h) { return h->heap_inu
 
 bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve);
 void sweep_acquire(struct mheap *h, struct mspan *s);
+/* After any sweep: when no unswept span is left, sweeping is done (and the
+ * post-sweep scavenger runs, outside a cycle). */
+void sweep_check_done(struct mheap *h);
 bool sweepone(struct mheap *h);
 void sweep_finish(struct mheap *h);
 void deduct_sweep_credit_slow(struct mheap *h, uint64_t span_bytes, uint32_t caller_pages);

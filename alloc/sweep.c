@@ -39,7 +39,7 @@ void sweep_acquire(struct mheap *h, struct mspan *s)
 	h->nunswept--;
 }
 
-static void sweep_check_done(struct mheap *h)
+void sweep_check_done(struct mheap *h)
 {
 	if (h->nunswept == 0 && !h->sweep_done) {
 		h->sweep_done = true;

@@ -92,22 +92,18 @@ FROM d;
 -- heap_inuse_bytes (pages of in-use spans) <= ready_bytes (backed by the
 -- OS) <= heap_sys_bytes (Prepared + Ready). Time axes: op (operations
 -- replayed), clock_bytes (requested bytes allocated: Wilson's clock),
--- trace_time_s (the trace's timestamps, NULL when it has none).
--- The peak_live row's op is given as runs.peak_live_op + 1: the snapshot
--- is taken after operation index peak_live_op, i.e. when peak_live_op + 1
--- operations have been replayed, which is what op means in every other
--- row (the table stores the index itself for this kind).
+-- trace_time_s (the trace's timestamps, NULL when it has none). In every
+-- row op counts the operations replayed: the peak_live row, taken right
+-- after operation index runs.peak_live_op, has op = peak_live_op + 1.
 CREATE VIEW v_memory AS
-SELECT s.run_id,
-       CASE WHEN k.name = 'peak_live' THEN coalesce(r.peak_live_op + 1, s.op) ELSE s.op END AS op,
+SELECT s.run_id, s.op,
        s.clock_bytes,
        s.trace_time_ns / 1e9 AS trace_time_s,
        k.name AS kind,
        s.live_bytes, s.live_objects, s.live_rounded_bytes, s.internal_frag_bytes, s.dead_bytes,
        s.heap_inuse_bytes, s.ready_bytes, s.heap_sys_bytes, s.released_bytes, s.reserved_bytes,
-       s.spans_inuse, s.heap_goal_bytes, s.gc_cycles, s.mallocs, s.frees, s.refills
+       s.spans_inuse, s.heap_goal_bytes, s.heap_live_bytes, s.gc_cycles, s.mallocs, s.frees, s.refills
 FROM snapshots s
-JOIN runs r ON r.run_id = s.run_id
 JOIN snapshot_kinds k ON k.id = s.kind;
 
 -- v_fragmentation: fragmentation over time, one row per snapshot: the
@@ -143,13 +139,10 @@ FROM runs;
 
 -- v_hit_rates: one row per run and tier, hits and lookups counted from the
 -- event log and the per-class table:
---   mcache     lookups: slot allocations of small size classes
---              (size_class_stats, classes >= 1); misses: refills
---              (cache_refills rows). Tiny sub-objects packed into a P's
---              current 16-byte block never reach a span and are not
---              counted (the database holds no count of them); runs'
---              hit_rate_mcache counts them as hits, so it is a little
---              higher when packing happens (summary_hit_rate column).
+--   mcache     lookups: small allocations, i.e. slot allocations of the
+--              small size classes plus tiny sub-objects packed into a P's
+--              current 16-byte block (size_class_stats, classes >= 1);
+--              misses: refills (cache_refills rows).
 --   mcentral   lookups: refills; misses: refills that needed a new span
 --              (source 'grow').
 --   pagecache  lookups: span allocations in the page heap (span_allocs);
@@ -157,8 +150,7 @@ FROM runs;
 --   heap       lookups: span allocations the page cache did not serve;
 --              misses: those that grew the heap (source 'grow').
 -- hit_rate = hits / lookups = 1 - misses / lookups; summary_hit_rate is the replay's
--- figure from its counters (runs.hit_rate_*), equal for every tier but
--- mcache (above).
+-- figure from its counters (runs.hit_rate_*), equal for every tier.
 CREATE VIEW v_hit_rates AS
 WITH refills AS (
 	SELECT c.run_id, count(*) AS n, count(*) FILTER (WHERE s.name = 'grow') AS grow
@@ -171,7 +163,7 @@ WITH refills AS (
 	FROM span_allocs a JOIN page_sources s ON s.id = a.source
 	GROUP BY a.run_id
 ), slots AS (
-	SELECT run_id, sum(mallocs) AS n FROM size_class_stats WHERE size_class > 0 GROUP BY run_id
+	SELECT run_id, sum(mallocs + coalesce(tiny_allocs, 0)) AS n FROM size_class_stats WHERE size_class > 0 GROUP BY run_id
 ), t AS (
 	SELECT r.run_id, 1 AS tier_order, 'mcache' AS tier, sl.n AS lookups, coalesce(rf.n, 0) AS misses,
 	       r.hit_rate_mcache AS summary_hit_rate

@@ -244,4 +244,12 @@ done <"$figs"
 
 { echo "figure,run_id,label,base,caption"; cat "$manifest"; } >"$outdir/figures.csv"
 echo "$prog: $drawn figures of ${#runs[@]} run(s) in $outdir (PNG and PDF, 1col and 2col)" >&2
+
+# A results database of `spanlab sweep` also gets the sweep comparisons
+# (scripts/sweep-figures.sh: fragmentation and hit rates against the swept
+# parameter, the J&W #4 table), unless only some runs were asked for.
+if [ ${#want_runs[@]} -eq 0 ] &&
+  [ "$(printf "SELECT count(*) FROM sqlite_schema WHERE name = 'sweep_points';\n" | sql)" != 0 ]; then
+  "$(dirname "$0")/sweep-figures.sh" "$db" "$outdir" >&2 || failed=1
+fi
 exit "$failed"

@@ -13,7 +13,8 @@
 	X(info, "summarise a trace: events, threads, live bytes, sizes, consistency") \
 	X(gen, "write a seeded synthetic trace (uniform, heavytail, phases, prodcons)") \
 	X(replay, "replay a trace through the allocator; summary, and the event log with --db") \
-	X(merge, "copy the complete runs of spanlab databases into one")
+	X(merge, "copy the complete runs of spanlab databases into one") \
+	X(sweep, "run a sweep file's grid of configs over its traces, in parallel, into one database")
 
 #define X(name, summary) int cmd_##name(int argc, char **argv);
 SL_COMMANDS(X)

@@ -78,7 +78,7 @@ const char *db_run_status_name(enum db_run_status s);
 
 /* The tiny-allocator assumption, as stored with each run. */
 #define DB_TINY_ON "requests under 16 bytes are treated as pointer-free and packed by the tiny allocator (C traces carry no type information)"
-#define DB_TINY_OFF "the tiny allocator is off: requests under 16 bytes take 16-byte slots"
+#define DB_TINY_OFF "the tiny allocator is off: requests under 16 bytes take the smallest size class that fits"
 
 /* What a run records about itself at its start. NULL / 0 fields are NULL in
  * the runs row, except where noted. */

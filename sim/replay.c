@@ -59,6 +59,7 @@ struct replay {
 	uint64_t peak_live_bytes, peak_live_op;
 	uint64_t peak_op;		/* from the first pass; UINT64_MAX: unknown */
 	uint64_t requested_by_class[SL_MAX_CLASSES];
+	uint32_t tiny_class;		/* the 16-byte class tiny blocks come from */
 
 	/* allocator maxima, sampled after every operation */
 	uint64_t max_inuse, max_ready, max_sys;
@@ -176,6 +177,7 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 	sn->reserved_bytes = (int64_t)st->reserved_bytes;
 	sn->spans_inuse = (int64_t)st->spans_inuse;
 	sn->heap_goal_bytes = (int64_t)st->heap_goal;
+	sn->heap_live_bytes = (int64_t)st->heap_live;
 	sn->gc_cycles = (int64_t)st->gc_cycles;
 	sn->mallocs = (int64_t)r->mallocs;
 	sn->frees = (int64_t)r->frees;
@@ -448,9 +450,9 @@ static enum replay_status after_op(struct replay *r)
 		r->peak_live_bytes = r->live_bytes;
 		r->peak_live_op = r->ops;
 	}
-	if (r->ops == r->peak_op)
-		take_peak_snapshot(r);
 	r->ops++;
+	if (r->ops == r->peak_op + 1)
+		take_peak_snapshot(r);
 	if (--r->snap_countdown == 0 && (st = periodic(r)))
 		return st;
 	if (r->o->check && r->o->check_every && --r->check_countdown == 0) {
@@ -544,6 +546,7 @@ static enum replay_status emit_class_rows(struct replay *r)
 			.size_class = c,
 			.slot_size = (int64_t)cs->size,
 			.mallocs = (int64_t)cs->mallocs,
+			.tiny_allocs = c == r->tiny_class ? (int64_t)st->tiny_allocs : 0,
 			.frees = (int64_t)cs->frees,
 			.refills = (int64_t)cs->refills,
 			.peak_spans = (int64_t)r->peak_spans[c],
@@ -638,6 +641,7 @@ static enum replay_status setup(struct replay *r)
 			: r->o->cfg.snapshot_every ? r->o->cfg.snapshot_every
 			: replay_auto_snapshot_every(events);
 	r->snap_countdown = r->snap_every;
+	r->tiny_class = r->o->cfg.tiny ? sl_size_to_class(&r->o->cfg.classes, 16) : UINT32_MAX;
 	r->check_countdown = r->o->check_every;
 	progress_init(&r->prog, "replay", "ops", events, r->o->quiet);
 	return REPLAY_OK;

@@ -47,6 +47,7 @@ enum sim_snapshot_kind {
 	X(reserved_bytes,      INT,  "arena address space Reserved, not yet Prepared") \
 	X(spans_inuse,         INT,  "in-use spans") \
 	X(heap_goal_bytes,     INT,  "GC heap goal (0: GC off or immediate policy)") \
+	X(heap_live_bytes,     INT,  "Go heapLive, the pacer's input (cached spans count whole)") \
 	X(gc_cycles,           INT,  "GC cycles completed") \
 	X(mallocs,             INT,  "allocations so far") \
 	X(frees,               INT,  "frees of known objects so far") \

@@ -69,6 +69,7 @@ struct cJSON;
 	X(size_class,                 "size class (0: large objects)") \
 	X(slot_size,                  "bytes per slot (class 0: 0)") \
 	X(mallocs,                    "slot allocations in this class") \
+	X(tiny_allocs,                "tiny sub-objects packed into a P's current block (tiny class only)") \
 	X(frees,                      "slots freed in this class") \
 	X(refills,                    "mcache refills of this class") \
 	X(peak_spans,                 "max of in-use spans of this class") \

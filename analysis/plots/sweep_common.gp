@@ -1,0 +1,64 @@
+# Shared by the sweep_*.gp figures (scripts/sweep-figures.sh runs them).
+#
+# Input, from the driver:
+#   environment SWEEP_DB   the results database (read with the sqlite3 CLI)
+#   environment SWEEP_OUT  the output path without extension
+#   -e fmt='png'|'pdf'     one terminal per call
+#   -e sel='...'           SQL condition on sweep_points p choosing the sweep
+#   -e series='t:f ...'    (trace index : 1 if fitted tables) pairs with data
+#   -e mixed=0|1           the sweep has fitted and generated tables
+#
+# Every figure reads the complete runs of one sweep, joined to the plan by
+# run identity (docs/sweeps.md): c is one row per run with the plan's
+# point, trace, x (the swept value, or the number of classes), nclasses and
+# fitted. Repeats are averaged (a deterministic replay repeats its figures
+# exactly; only timings vary). Black and white: traces differ by point
+# type, fitted (solid) and generated (dashed) tables by line type.
+
+out = system('printf "%s" "$SWEEP_OUT"')
+q(sql) = sprintf('< sqlite3 -separator "|" "$SWEEP_DB" "%s"', sql)
+cte = "WITH c AS (SELECT p.point AS point, p.trace AS trace, p.x AS x, p.nclasses AS nclasses," \
+    . " (p.fit_classes IS NOT NULL) AS fitted, r.* FROM sweep_points p JOIN runs r" \
+    . " ON r.sweep_id = p.sweep_id AND r.trace_sha256 = p.trace_sha256 AND r.config_json = p.config_json" \
+    . " WHERE r.status = 'complete' AND " . sel . ") "
+trace_name(t) = system(sprintf('sqlite3 "$SWEEP_DB" "SELECT trace_name FROM sweep_points p WHERE %s AND trace = %d LIMIT 1"', sel, t))
+s_trace(s) = int(s[1:strstrt(s, ':') - 1])
+s_fit(s) = int(s[strstrt(s, ':') + 1:])
+s_title(s) = trace_name(s_trace(s)) . (mixed ? (s_fit(s) ? ' (fitted)' : ' (generated)') : '')
+s_pt(s) = 4 + 2 * (s_trace(s) % 5) + (mixed ? s_fit(s) : 1)
+s_dt(s) = mixed ? (s_fit(s) ? 1 : 2) : 1 + s_trace(s) % 5
+# The figure's values for one series: x, then a per-run expression, averaged.
+series_q(s, expr, xcol) = q(sprintf("%s SELECT %s, avg(%s) FROM c WHERE trace = %d AND fitted = %d GROUP BY point ORDER BY 1", \
+                                    cte, xcol, expr, s_trace(s), s_fit(s)))
+
+# Axis ranges from the data, widened when every value is the same (gnuplot
+# warns about an empty range, and a warning fails the driver); stats
+# obeys the ranges in force, so they are reset first:
+#   yexpr = 'per-run SQL expression'; xcol = 'x' or 'nclasses'; eval fix_ranges
+pad(v) = v == 0 ? 1 : abs(v) * 0.1
+fix_range(axis) = sprintf("if (STATS_max - STATS_min <= 1e-9 * (abs(STATS_max) + 1)) {" \
+    . " set %srange [STATS_min - pad(STATS_min) : STATS_max + pad(STATS_max)] } else { set %srange [*:*] }", axis, axis)
+fix_ranges = "set xrange [*:*]; set yrange [*:*];" \
+    . " stats q(sprintf('%s SELECT %s, avg(%s) FROM c GROUP BY point, trace', cte, xcol, yexpr)) using 1 nooutput;" \
+    . " eval fix_range('x');" \
+    . " stats q(sprintf('%s SELECT %s, avg(%s) FROM c GROUP BY point, trace', cte, xcol, yexpr)) using 2 nooutput;" \
+    . " eval fix_range('y')"
+
+if (fmt eq 'pdf') {
+    set terminal pdfcairo monochrome size 10in,3.9in font 'DejaVu Sans,9'
+    set output out . '.pdf'
+} else {
+    set terminal pngcairo monochrome size 1500,600 font 'DejaVu Sans,10'
+    set output out . '.png'
+}
+set grid
+set termoption noenhanced
+unset key
+# Panels side by side above the key, which gets the bottom fifth to itself
+# (a key inside a narrow panel would stack into one column over the data).
+panel(i, n) = sprintf('set origin %g, 0.2; set size %g, 0.74', (i - 1.0) / n, 1.0 / n)
+key_plot = "unset logscale; unset grid; unset border; unset tics; unset xlabel; unset ylabel; unset title;" \
+         . " set origin 0, 0; set size 1, 0.2; set xrange [0:1]; set yrange [0:1];" \
+         . " set key center center horizontal maxrows 2 width 1 font ',8' noenhanced;" \
+         . " plot for [s in series] NaN with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 title s_title(s)"
+set datafile separator '|'

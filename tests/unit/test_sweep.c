@@ -1,0 +1,305 @@
+/*
+ * Sweep files (sim/sweep.h): grid expansion (counts, order, each cell's
+ * effective config read back from its JSON), dotted keys replacing what
+ * base holds, identical configs sharing their runs, fitted tables per
+ * trace, labels and the swept value, relative trace paths; and bad sweep
+ * files, each rejected with one line naming the file and the key.
+ */
+#include <cJSON.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "sweep.h"
+#include "testlib.h"
+
+static char *dir;
+static char sweep_path[4096];
+
+/* Two small text traces: t1 in the folder, t2 in a subfolder. */
+static void setup(void)
+{
+	char p[4200];
+	dir = tl_tmpdir();
+	cr_assert(dir);
+	snprintf(p, sizeof p, "%s/t1.txt", dir);
+	const char *t1 = "# spanlab text trace v1\nm 1 24\nm 2 100\nm 3 100\nf 1\nm 4 5000\nf 2\n";
+	cr_assert_eq(tl_write_file(p, t1, strlen(t1)), 0);
+	snprintf(p, sizeof p, "%s/sub", dir);
+	cr_assert_eq(mkdir(p, 0777), 0);
+	snprintf(p, sizeof p, "%s/sub/t2.txt", dir);
+	const char *t2 = "# spanlab text trace v1\nm 1 48\nm 2 48\nm 3 700\nf 3\n";
+	cr_assert_eq(tl_write_file(p, t2, strlen(t2)), 0);
+	snprintf(sweep_path, sizeof sweep_path, "%s/s.json", dir);
+}
+
+static void teardown(void)
+{
+	tl_tmpdir_remove(dir);
+}
+
+TestSuite(sweep, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Write the sweep file and load it; returns sweep_load's code. */
+static int load(const char *json, struct sweep_plan *p, char *err, size_t errlen)
+{
+	cr_assert_eq(tl_write_file(sweep_path, json, strlen(json)), 0);
+	return sweep_load(sweep_path, NULL, p, err, errlen);
+}
+
+static cJSON *cell_config(const struct sweep_plan *p, size_t cell)
+{
+	cJSON *c = cJSON_Parse(p->cells[cell].config_json);
+	cr_assert(c, "cell %zu: config is not JSON", cell);
+	return c;
+}
+
+static double num_at(const cJSON *c, const char *a, const char *b)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, a);
+	if (b)
+		v = cJSON_GetObjectItemCaseSensitive(v, b);
+	cr_assert(cJSON_IsNumber(v), "%s.%s is not a number", a, b ? b : "");
+	return v->valuedouble;
+}
+
+Test(sweep, cross_product_in_order)
+{
+	struct sweep_plan p;
+	char err[1024];
+	int rc = load("{\"traces\": [\"t1.txt\", \"sub/t2.txt\"],"
+		      " \"base\": {\"gogc\": 50},"
+		      " \"grid\": {\"sizeclasses.max_waste\": [0.0625, 0.25, 0.5], \"procs\": [1, 4]},"
+		      " \"repeats\": 2}",
+		      &p, err, sizeof err);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(p.ntraces, 2);
+	cr_assert_eq(p.npoints, 6);
+	cr_assert_eq(p.ncells, 12);
+	cr_assert_eq(p.repeats, 2);
+	cr_assert_eq(p.distinct, 12);
+	cr_assert_str_eq(p.sweep_id, "s", "the default id is the file's name");
+	cr_assert_str_eq(p.x_key, "size classes", "two keys vary: x is the number of classes");
+	static const double waste[] = { 0.0625, 0.25, 0.5 };
+	static const double procs[] = { 1, 4 };
+	for (size_t pi = 0; pi < 6; pi++) {
+		for (size_t t = 0; t < 2; t++) {
+			size_t ci = pi * 2 + t;
+			cr_assert_eq(p.cells[ci].point, pi);
+			cr_assert_eq(p.cells[ci].trace, t);
+			cJSON *c = cell_config(&p, ci);
+			/* the first key varies slowest */
+			cr_assert_eq(num_at(c, "sizeclasses", "max_waste"), waste[pi / 2], "cell %zu", ci);
+			cr_assert_eq(num_at(c, "procs", NULL), procs[pi % 2], "cell %zu", ci);
+			cr_assert_eq(num_at(c, "gogc", NULL), 50, "base applies to every cell");
+			cr_assert_eq(num_at(c, "sizeclasses", "tail_waste"), 0.125, "defaults fill the rest");
+			cJSON_Delete(c);
+		}
+	}
+	cr_assert_str_eq(p.points[3].label, "max_waste=0.25, procs=4");
+	char t2[4200];
+	snprintf(t2, sizeof t2, "%s/sub/t2.txt", dir);
+	cr_assert_str_eq(p.traces[1].path, t2);
+	cr_assert_str_eq(p.traces[1].name, "t2.txt");
+	cr_assert(p.cells[0].nclasses > p.cells[4].nclasses, "a larger waste bound gives fewer classes");
+	sweep_free(&p);
+}
+
+Test(sweep, one_numeric_key_is_x)
+{
+	struct sweep_plan p;
+	char err[1024];
+	cr_assert_eq(load("{\"traces\": [\"t1.txt\"], \"grid\": {\"gogc\": [25, 100, 400], \"tiny\": [false]}}", &p, err,
+			  sizeof err),
+		     0, "%s", err);
+	cr_assert_str_eq(p.x_key, "gogc");
+	static const double gogc[] = { 25, 100, 400 };
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert(p.points[i].has_x);
+		cr_assert_eq(sweep_cell_x(&p, &p.cells[i]), gogc[i]);
+		cJSON *c = cell_config(&p, i);
+		cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "tiny")), "a one-value key applies too");
+		cJSON_Delete(c);
+	}
+	cr_assert_str_eq(p.points[1].label, "gogc=100", "one-value keys stay out of labels");
+	sweep_free(&p);
+}
+
+/* A key's value replaces what base holds there: "sizeclasses": {} is
+ * Go's table whatever base says, and equal configs share their runs. */
+Test(sweep, dotted_keys_replace_base)
+{
+	struct sweep_plan p;
+	char err[1024];
+	cr_assert_eq(load("{\"traces\": [\"t1.txt\", \"sub/t2.txt\"],"
+			  " \"base\": {\"sizeclasses\": {\"max_waste\": 0.25}, \"scavenger\": false},"
+			  " \"grid\": {\"sizeclasses\": [{}, {\"max_waste\": 0.125}, {\"tail_waste\": 0.25}],"
+			  "           \"scavenger.retain_extra_percent\": [20]},"
+			  " \"labels\": {\"sizeclasses\": [\"Go\", \"Go again\", \"tail 25%\"]}}",
+			  &p, err, sizeof err),
+		     0, "%s", err);
+	cr_assert_eq(p.npoints, 3);
+	cJSON *c0 = cell_config(&p, 0), *c4 = cell_config(&p, 4);
+	cr_assert_eq(num_at(c0, "sizeclasses", "max_waste"), 0.125, "{} replaced base's 0.25");
+	cr_assert_eq(num_at(c4, "sizeclasses", "tail_waste"), 0.25);
+	cr_assert_eq(num_at(c4, "sizeclasses", "max_waste"), 0.125, "the point's object replaced base's");
+	cr_assert_eq(num_at(c0, "scavenger", "retain_extra_percent"), 20);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c0, "scavenger"),
+								 "enabled")),
+		  "base's `false` became an object holding only the grid's key");
+	cJSON_Delete(c0);
+	cJSON_Delete(c4);
+	/* points 0 and 1 are the same config on each trace */
+	cr_assert_eq(p.distinct, 4);
+	cr_assert_eq(p.cells[2].same_as, 0);
+	cr_assert_eq(p.cells[3].same_as, 1);
+	cr_assert_str_eq(p.cells[2].key, p.cells[0].key);
+	cr_assert_str_neq(p.cells[0].key, p.cells[1].key, "another trace, another identity");
+	cr_assert_str_eq(p.points[1].label, "Go again");
+	sweep_free(&p);
+}
+
+Test(sweep, fitted_tables_per_trace)
+{
+	struct sweep_plan p;
+	char err[1024];
+	cr_assert_eq(load("{\"traces\": [\"t1.txt\", \"sub/t2.txt\"], \"sweep_id\": \"fits\","
+			  " \"grid\": {\"sizeclasses.fit\": [3, 6]}}",
+			  &p, err, sizeof err),
+		     0, "%s", err);
+	cr_assert_str_eq(p.sweep_id, "fits");
+	cr_assert_str_eq(p.x_key, "sizeclasses.fit");
+	for (size_t i = 0; i < p.ncells; i++) {
+		uint32_t k = i < 2 ? 3 : 6;
+		cr_assert_eq(p.cells[i].fit, k);
+		cr_assert_eq(p.cells[i].nclasses, k);
+		cJSON *c = cell_config(&p, i);
+		const cJSON *tab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "sizeclasses"), "table");
+		cr_assert_eq(cJSON_GetArraySize(tab), (int)k, "cell %zu holds its fitted table", i);
+		cJSON_Delete(c);
+	}
+	/* t2's sizes are 48 and 700 (tiny on: 8, 16, then the fit): with 6
+	 * classes both are classes. */
+	cJSON *c = cell_config(&p, 3);
+	const cJSON *tab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "sizeclasses"), "table");
+	int has48 = 0, has704 = 0;
+	for (const cJSON *row = tab->child; row; row = row->next) {
+		has48 += row->child->valuedouble == 48;
+		has704 += row->child->valuedouble == 704;
+	}
+	cr_assert(has48 && has704, "700 rounds to 704, the smallest 16-byte multiple");
+	cJSON_Delete(c);
+	sweep_free(&p);
+}
+
+Test(sweep, sweep_id_override_changes_identity)
+{
+	struct sweep_plan a, b;
+	char err[1024];
+	const char *json = "{\"traces\": [\"t1.txt\"]}";
+	cr_assert_eq(load(json, &a, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(tl_write_file(sweep_path, json, strlen(json)), 0);
+	cr_assert_eq(sweep_load(sweep_path, "other", &b, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(a.npoints, 1);
+	cr_assert_str_eq(a.points[0].label, "base");
+	cr_assert_str_eq(b.sweep_id, "other");
+	cr_assert_str_eq(a.cells[0].config_json, b.cells[0].config_json);
+	cr_assert_str_neq(a.cells[0].key, b.cells[0].key);
+	sweep_free(&a);
+	sweep_free(&b);
+}
+
+/* ---- bad sweep files ------------------------------------------------------ */
+
+struct bad_case {
+	const char *name, *json;
+	const char *want[3];	/* substrings of the message, after "FILE: " */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "not_json", "{\"traces\": [", { "line 1, column", "invalid JSON" } },
+	{ "not_object", "[1]", { "JSON object" } },
+	{ "unknown_key", "{\"traces\": [\"t1.txt\"], \"gird\": {}}", { "'gird' is not a known key" } },
+	{ "no_traces", "{\"grid\": {}}", { "'traces' is missing" } },
+	{ "empty_traces", "{\"traces\": []}", { "'traces' must be a non-empty array" } },
+	{ "trace_not_string", "{\"traces\": [\"t1.txt\", 3]}", { "'traces[1]' must be a file name" } },
+	{ "missing_trace", "{\"traces\": [\"t1.txt\", \"nope.slt\"]}", { "'traces[1]'", "nope.slt", "No such file" } },
+	{ "trace_is_dir", "{\"traces\": [\"sub\"]}", { "'traces[0]'", "not a regular file" } },
+	{ "base_not_object", "{\"traces\": [\"t1.txt\"], \"base\": 3}", { "'base' must be an object" } },
+	{ "base_bad_value", "{\"traces\": [\"t1.txt\"], \"base\": {\"gogc\": -1}}", { "base: 'gogc'" } },
+	{ "base_unknown_key", "{\"traces\": [\"t1.txt\"], \"base\": {\"sizeclasses\": {\"max_wast\": 0.1}}}",
+	  { "base: 'sizeclasses.max_wast' is not a known key" } },
+	{ "grid_not_object", "{\"traces\": [\"t1.txt\"], \"grid\": [1]}", { "'grid' must be an object" } },
+	{ "grid_not_array", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": 2}}", { "'grid.procs' must be a non-empty array" } },
+	{ "grid_empty_array", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": []}}", { "'grid.procs'" } },
+	{ "grid_bad_path", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses..max_waste\": [1]}}",
+	  { "grid key 'sizeclasses..max_waste' is not a dotted path" } },
+	{ "grid_bad_value", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1, 0]}}",
+	  { "grid['procs'][1]: 'procs' must be an integer from 1 to 64" } },
+	{ "grid_unknown_key", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.max_wast\": [0.1]}}",
+	  { "grid['sizeclasses.max_wast'][0]: 'sizeclasses.max_wast' is not a known key" } },
+	{ "grid_conflicts_with_base",
+	  "{\"traces\": [\"t1.txt\"], \"base\": {\"tiny\": false, \"sizeclasses\": {\"table\": [[8, 1], [32768, 4]]}},"
+	  " \"grid\": {\"sizeclasses.max_waste\": [0.2]}}",
+	  { "grid['sizeclasses.max_waste'][0]: 'sizeclasses.max_waste' is a generator parameter" } },
+	{ "grid_invalid_table", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.table\": [[[8, 1], [30000, 4]]]}}",
+	  { "grid['sizeclasses.table'][0]", "'sizeclasses'" } },
+	{ "tiny_needs_16", "{\"traces\": [\"t1.txt\"], \"base\": {\"tiny\": false}, \"grid\": {\"tiny\": [false, true],"
+	  " \"sizeclasses.table\": [[[8, 1], [24, 1], [32768, 4]]]}}",
+	  { "grid point 1 (tiny=true): 'tiny' needs size class 2 to be 16 bytes (it is 24)" } },
+	{ "repeats_zero", "{\"traces\": [\"t1.txt\"], \"repeats\": 0}", { "'repeats' must be an integer from 1 to 1000" } },
+	{ "repeats_fraction", "{\"traces\": [\"t1.txt\"], \"repeats\": 1.5}", { "'repeats'" } },
+	{ "sweep_id_empty", "{\"traces\": [\"t1.txt\"], \"sweep_id\": \"\"}", { "'sweep_id'" } },
+	{ "labels_unknown", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1, 2]}, \"labels\": {\"gogc\": [\"a\"]}}",
+	  { "'labels.gogc' names no grid key" } },
+	{ "labels_length", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1, 2]}, \"labels\": {\"procs\": [\"one\"]}}",
+	  { "'labels.procs' must be an array of 2 names" } },
+	{ "fit_zero", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.fit\": [16, 0]}}",
+	  { "grid['sizeclasses.fit'][1]: 'sizeclasses.fit' must be an integer from 1 to 255" } },
+	{ "fit_too_few_for_tiny", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.fit\": [2]}}",
+	  { "'sizeclasses.fit' 2", "at least 3 classes" } },
+	{ "fit_with_generator", "{\"traces\": [\"t1.txt\"], \"base\": {\"sizeclasses\": {\"max_waste\": 0.2}},"
+	  " \"grid\": {\"sizeclasses.fit\": [16]}}",
+	  { "'sizeclasses.fit' cannot be combined with 'sizeclasses.max_waste'" } },
+	{ "fit_too_many", "{\"traces\": [\"t1.txt\"], \"base\": {\"sizeclasses\": {\"max_small_size\": 1024}},"
+	  " \"grid\": {\"sizeclasses.fit\": [100]}}",
+	  { "'sizeclasses.fit' 100 for", "t1.txt", "only 66 sizes" } },
+};
+
+static void check_bad(const struct bad_case *c)
+{
+	struct sweep_plan p;
+	char err[1024];
+	int rc = load(c->json, &p, err, sizeof err);
+	cr_assert_eq(rc, SL_EXIT_USAGE, "%s: loaded (rc %d)", c->name, rc);
+	cr_assert(!strncmp(err, sweep_path, strlen(sweep_path)) && err[strlen(sweep_path)] == ':',
+		  "%s: the message does not start with the file: %s", c->name, err);
+	cr_assert(!strchr(err, '\n'), "%s: more than one line", c->name);
+	cr_assert(!strstr(err + strlen(sweep_path), sweep_path), "%s: the file is named twice: %s", c->name, err);
+	for (size_t i = 0; i < 3 && c->want[i]; i++)
+		cr_assert(strstr(err, c->want[i]), "%s: '%s' not in: %s", c->name, c->want[i], err);
+	sweep_free(&p);
+}
+
+Test(sweep, bad_files_name_the_file_and_key)
+{
+	for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++)
+		check_bad(&bad_cases[i]);
+}
+
+Test(sweep, shipped_examples_load)
+{
+	static const char *const files[] = { "scripts/sweeps/demo.json", "scripts/sweeps/example.json" };
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		char path[4096], err[1024];
+		struct sweep_plan p;
+		tl_root_path(files[i], path, sizeof path);
+		cr_assert_eq(sweep_load(path, NULL, &p, err, sizeof err), 0, "%s", err);
+		cr_assert_gt(p.ncells, 1, "%s", files[i]);
+		sweep_free(&p);
+	}
+}
