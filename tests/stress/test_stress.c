@@ -204,21 +204,17 @@ Test(stress, random_traces_all_policies, .timeout = 0)
 }
 
 /*
- * KNOWN BUG, in the core (reported to the lead; found by `make stress`,
- * seed 1795869126466552132): mcentral_cache_span sweeps unswept spans
- * (sweep_acquire + mspan_sweep) without the sweep_check_done that every
- * path in sweep.c calls, so once it has swept the last one the heap is in
- * a state its own validator rejects, "sweep_done 0 with 0 unswept spans",
- * until the next sweepone notices (and scavenge_after_sweep runs late).
- * The trace below (the stress trace of that seed, cut to its first 27,000
- * steps, ~26,000 events; the first failing check is at op 25,525) replays with validators after
- * every operation. Skipped unless SPANLAB_KNOWN_BUGS=1, so CI stays
- * green; whoever fixes it removes the skip.
+ * Regression: `make stress` (seed 1795869126466552132, 8 threads on 4 Ps,
+ * gc/lazy) found that mcentral_cache_span swept unswept spans without
+ * checking whether any were left, so after it swept the last one the heap
+ * failed its own validator ("sweep_done 0 with 0 unswept spans"); the
+ * core's random-ops test found it too, and main fixed it (6f71698). The
+ * trace below is the stress trace of that seed, cut to its first 27,000
+ * steps (~26,000 events; the first failing check was at op 25,525),
+ * replayed with validators after every operation.
  */
-Test(stress, known_bug_sweep_done_after_cache_span, .timeout = 600)
+Test(stress, sweep_done_after_cache_span, .timeout = 600)
 {
-	if (!getenv("SPANLAB_KNOWN_BUGS"))
-		cr_skip_test("known core bug (sweep_done after mcentral_cache_span): SPANLAB_KNOWN_BUGS=1 runs it");
 	char *dir = tl_tmpdir(), path[4096];
 	snprintf(path, sizeof path, "%s/sweep-done.slt", dir);
 	const uint64_t tseed = 10155607034857903342ull, ops = 27000;
