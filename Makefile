@@ -154,7 +154,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIBSIM) $(LIBTRACE) $
 
 # The corpus replay runs the fuzz harnesses' functions over every seed and
 # saved crash, so CI without clang still exercises them.
-$(BUILD)/tests/fuzz/test_%: $(BUILD)/obj/tests/fuzz/test_%.o $(FUZZ_HARNESS_OBJS) $(TESTLIB_OBJS) $(LIBSIM) $(LIBTRACE) $(LIBALLOC)
+# (A static pattern rule: its prerequisites are explicit, so a clean tree
+# builds the harness objects instead of falling back to the rule above.)
+$(filter $(BUILD)/tests/fuzz/%,$(TEST_BINS)): $(BUILD)/tests/fuzz/test_%: $(BUILD)/obj/tests/fuzz/test_%.o \
+		$(FUZZ_HARNESS_OBJS) $(TESTLIB_OBJS) $(LIBSIM) $(LIBTRACE) $(LIBALLOC)
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(OPT) $(LDSAN) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(DEP_LIBS) -ldl -lpthread -lm $(LDLIBS)

@@ -38,6 +38,7 @@ int fuzz_detect(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
 int fuzz_replay(const uint8_t *data, size_t size);
 int fuzz_core(const uint8_t *data, size_t size);
+int fuzz_sweep(const uint8_t *data, size_t size);
 
 /* Print "fuzz: <what>" to stderr and abort. */
 void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

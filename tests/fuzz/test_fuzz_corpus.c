@@ -63,13 +63,14 @@ Test(fuzz_corpus, detect) { replay_all("detect", fuzz_detect); }
 Test(fuzz_corpus, config) { replay_all("config", fuzz_config); }
 Test(fuzz_corpus, replay, .timeout = 120) { replay_all("replay", fuzz_replay); }
 Test(fuzz_corpus, core, .timeout = 120) { replay_all("core", fuzz_core); }
+Test(fuzz_corpus, sweep) { replay_all("sweep", fuzz_sweep); }
 
 /* Regression inputs only count if they still exercise the bug's path:
  * each one is named for what it broke (tests/fuzz/README.md). */
 Test(fuzz_corpus, every_regress_dir_names_a_harness)
 {
 	static const char *const names[] = { "slt", "text", "mtrace", "valgrind", "goalloc",
-					     "detect", "config", "replay", "core" };
+					     "detect", "config", "replay", "core", "sweep" };
 	char dir[4096];
 	DIR *d = opendir(tl_root_path("tests/fuzz/regress", dir, sizeof dir));
 	if (!d)
