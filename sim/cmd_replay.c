@@ -330,6 +330,9 @@ int cmd_replay(int argc, char **argv)
 		size_t n = strlen(err);
 		snprintf(err + n, sizeof err - n, " (SPANLAB_FAULT_OS failed %llu OS calls)",
 			 (unsigned long long)fault.failures);
+	} else if (fault.failures) {
+		fprintf(stderr, "spanlab replay: warning: SPANLAB_FAULT_OS failed %llu OS calls; the allocator went on\n",
+			(unsigned long long)fault.failures);
 	}
 	int64_t run_id = run ? db_run_id(run) : 0;
 	if (run) {

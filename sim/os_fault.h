@@ -11,7 +11,9 @@
  * KINDS is a comma-separated list of reserve, map, unused, release, alloc
  * (the struct sl_os_ops members), or mmap (= reserve, map, alloc) or
  * madvise (= unused). Calls of other kinds are not counted. A failing
- * call returns ENOMEM and does nothing.
+ * call returns ENOMEM and does nothing. A replay that fails then names the
+ * injection at the end of its error; one that goes on (a refused madvise
+ * leaves memory Ready) prints a warning saying how many calls failed.
  */
 #ifndef SPANLAB_OS_FAULT_H
 #define SPANLAB_OS_FAULT_H

@@ -268,7 +268,7 @@ Test(kill_replay, sigkill_at_20_points_and_the_final_commit, .timeout = 600)
 	snprintf(db, sizeof db, "%s/k.db", dir);
 	snprintf(trace, sizeof trace, "%s/u.slt", dir);
 	snprintf(small, sizeof small, "%s/small.slt", dir);
-	const char *gen[] = { "spanlab", "gen", "uniform", "--ops", "150000", "--seed", "5", "-o", trace, NULL };
+	const char *gen[] = { "spanlab", "gen", "uniform", "--ops", "80000", "--seed", "5", "-o", trace, NULL };
 	const char *gen_small[] = { "spanlab", "gen", "heavytail", "--ops", "5000", "--seed", "6", "-o", small, NULL };
 	for (int i = 0; i < 2; i++) {
 		cr_assert_eq(tl_run(&r, NULL, i ? gen_small : gen), 0);

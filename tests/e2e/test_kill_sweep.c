@@ -132,7 +132,7 @@ Test(kill_sweep, sigkill_anywhere_then_resume, .timeout = 900)
 	snprintf(json, sizeof json, "%s/k.json", dir);
 	for (int i = 0; i < 2; i++) {
 		snprintf(t[i], sizeof t[i], "%s/t%d.slt", dir, i);
-		const char *gen[] = { "spanlab", "gen", i ? "heavytail" : "uniform", "--ops", i ? "60000" : "120000",
+		const char *gen[] = { "spanlab", "gen", i ? "heavytail" : "uniform", "--ops", i ? "25000" : "50000",
 				      "--seed", i ? "2" : "1", "-o", t[i], NULL };
 		cr_assert_eq(tl_run(&r, NULL, gen), 0);
 		cr_assert_eq(r.status, 0, "%s", r.err);
