@@ -192,7 +192,7 @@ test-asan: deps
 test-run: all $(TEST_BINS)
 	$(Q)set -e; for t in $(TEST_BINS); do \
 	  printf '  %-7s %s\n' TEST $$t; \
-	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV)) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
+	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV) scripts/asan-test.sh) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
 	done
 	@echo "all $(words $(TEST_BINS)) test binaries passed ($(VARIANT))"
 
