@@ -87,6 +87,8 @@ static void compute_figures(const char *path, struct trace_figures *f)
 		f->events++;
 	}
 	cr_assert_eq(rc, 0, "%s", slt_error(s));
+	/* frees the trace source dropped (importers) or the recorder saw */
+	f->unknown_frees += slt_source_report(s)->unknown_frees;
 	f->final_live = live;
 	slt_close(s);
 	free(size);
