@@ -26,86 +26,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "killvfs.h"
 #include "testlib.h"
-
-/* ---- a VFS that dies at its k-th write, sync or truncate ------------------ */
-
-struct kfile {
-	sqlite3_file base;
-	sqlite3_file *real;	/* the default VFS's file, right after this struct */
-};
-
-static sqlite3_vfs *orig_vfs;
-static sqlite3_vfs kill_vfs;
-static long io_count, kill_at;	/* kill_at 0: count only */
-
-static void tick(void)
-{
-	long n = __atomic_add_fetch(&io_count, 1, __ATOMIC_SEQ_CST);
-	if (kill_at && n == kill_at)
-		raise(SIGKILL);
-}
-
-#define REAL(f) (((struct kfile *)(f))->real)
-static int k_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
-static int k_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) { return REAL(f)->pMethods->xRead(REAL(f), b, n, o); }
-static int k_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
-{
-	tick();
-	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
-}
-static int k_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-	tick();
-	return REAL(f)->pMethods->xTruncate(REAL(f), size);
-}
-static int k_sync(sqlite3_file *f, int flags)
-{
-	tick();
-	return REAL(f)->pMethods->xSync(REAL(f), flags);
-}
-static int k_size(sqlite3_file *f, sqlite3_int64 *s) { return REAL(f)->pMethods->xFileSize(REAL(f), s); }
-static int k_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int k_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int k_reserved(sqlite3_file *f, int *r) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r); }
-static int k_control(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
-static int k_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int k_device(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int k_shm_map(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
-{
-	return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p);
-}
-static int k_shm_lock(sqlite3_file *f, int o, int n, int fl) { return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
-static void k_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int k_shm_unmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
-static int k_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **p) { return REAL(f)->pMethods->xFetch(REAL(f), o, n, p); }
-static int k_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p) { return REAL(f)->pMethods->xUnfetch(REAL(f), o, p); }
-
-static const sqlite3_io_methods kill_methods = {
-	3, k_close, k_read, k_write, k_truncate, k_sync, k_size, k_lock, k_unlock, k_reserved, k_control,
-	k_sector, k_device, k_shm_map, k_shm_lock, k_shm_barrier, k_shm_unmap, k_fetch, k_unfetch,
-};
-
-static int k_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags, int *out)
-{
-	struct kfile *k = (struct kfile *)f;
-	k->real = (sqlite3_file *)(k + 1);
-	int rc = orig_vfs->xOpen(orig_vfs, name, k->real, flags, out);
-	k->base.pMethods = rc == SQLITE_OK && k->real->pMethods ? &kill_methods : NULL;
-	return rc;
-}
-
-static void kill_vfs_install(long at)
-{
-	orig_vfs = sqlite3_vfs_find(NULL);
-	kill_vfs = *orig_vfs;
-	kill_vfs.zName = "spanlab-kill-replay";
-	kill_vfs.szOsFile = (int)sizeof(struct kfile) + orig_vfs->szOsFile;
-	kill_vfs.xOpen = k_open;
-	io_count = 0;
-	kill_at = at;
-	sqlite3_vfs_register(&kill_vfs, 1);
-}
 
 /* ---- one replay in a child ----------------------------------------------- */
 
@@ -125,7 +47,7 @@ static long replay_child(const char *trace, const char *db, long at)
 		kill_vfs_install(at);
 		char *argv[] = { "replay", "-q", (char *)trace, "--db", (char *)db, NULL };
 		int code = cmd_replay(5, argv);
-		long n = io_count;
+		long n = kill_vfs_count();
 		if (write(p[1], &n, sizeof n) != sizeof n)
 			code = 99;
 		_exit(code);
@@ -151,27 +73,7 @@ static const char *const tables[] = { "cache_refills", "span_moves", "arena_tran
 				      "size_class_stats" };
 enum { NT = sizeof tables / sizeof tables[0] };
 
-static int64_t q1(sqlite3 *d, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-	cr_assert_eq(sqlite3_prepare_v2(d, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(d));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
-static char *qtext(sqlite3 *d, const char *sql)
-{
-	sqlite3_stmt *st;
-	char *v = NULL;
-	cr_assert_eq(sqlite3_prepare_v2(d, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(d));
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		v = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return v;
-}
 
 struct run_rows {
 	int64_t rows[NT];
@@ -183,12 +85,12 @@ static void run_rows(sqlite3 *d, int64_t run, struct run_rows *r)
 	char sql[256];
 	for (int t = 0; t < NT; t++) {
 		snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE run_id = %lld", tables[t], (long long)run);
-		r->rows[t] = q1(d, sql);
+		r->rows[t] = tl_q1(d, sql);
 	}
 	snprintf(sql, sizeof sql,
 		 "SELECT status || ':' || ifnull(ops, '-') || ':' || ifnull(peak_live_bytes, '-') || ':' || "
 		 "ifnull(peak_heap_inuse_bytes, '-') FROM runs WHERE run_id = %lld", (long long)run);
-	r->summary = qtext(d, sql);
+	r->summary = tl_qtext(d, sql);
 }
 
 struct ctx {
@@ -197,22 +99,11 @@ struct ctx {
 	struct run_rows before, ref;	/* run 1 (in base); run 2 when whole */
 };
 
-static void copy_file(const char *from, const char *to)
-{
-	static char buf[1 << 16];
-	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	cr_assert(in >= 0 && out >= 0, "copy %s -> %s", from, to);
-	ssize_t k;
-	while ((k = read(in, buf, sizeof buf)) > 0)
-		cr_assert_eq(write(out, buf, (size_t)k), k);
-	close(in);
-	close(out);
-}
 
 static void fresh_copy(const struct ctx *c)
 {
 	char p[4200];
-	copy_file(c->base, c->db);
+	tl_copy_file(c->base, c->db);
 	snprintf(p, sizeof p, "%s-wal", c->db);
 	unlink(p);
 	snprintf(p, sizeof p, "%s-shm", c->db);
@@ -229,7 +120,7 @@ static bool kill_and_check(struct ctx *c, long at)
 	long rc = replay_child(c->trace, c->db, at);
 	cr_assert_eq(rc, -1, "the replay was not killed at write %ld of %ld", at, c->n);
 	cr_assert_eq(sqlite3_open_v2(c->db, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	char *ok = qtext(d, "PRAGMA integrity_check");
+	char *ok = tl_qtext(d, "PRAGMA integrity_check");
 	cr_assert(ok && !strcmp(ok, "ok"), "kill at write %ld of %ld: integrity_check: %s", at, c->n, ok);
 	free(ok);
 	struct run_rows now;
@@ -238,8 +129,8 @@ static bool kill_and_check(struct ctx *c, long at)
 	for (int t = 0; t < NT; t++)
 		cr_assert_eq(now.rows[t], c->before.rows[t], "kill at write %ld: run 1's %s changed", at, tables[t]);
 	free(now.summary);
-	cr_assert_leq(q1(d, "SELECT max(run_id) FROM runs"), 2);
-	if (q1(d, "SELECT count(*) FROM runs WHERE run_id = 2") == 1) {
+	cr_assert_leq(tl_q1(d, "SELECT max(run_id) FROM runs"), 2);
+	if (tl_q1(d, "SELECT count(*) FROM runs WHERE run_id = 2") == 1) {
 		struct run_rows k;
 		run_rows(d, 2, &k);
 		if (!strncmp(k.summary, "complete:", 9)) {

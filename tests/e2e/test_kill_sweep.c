@@ -54,17 +54,6 @@ static size_t nlines(const char *s)
 	return *s ? tl_count_lines(s) + 1 : 0;
 }
 
-static void copy_file(const char *from, const char *to)
-{
-	static char buf[1 << 16];
-	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	cr_assert(in >= 0 && out >= 0, "copy %s -> %s", from, to);
-	ssize_t k;
-	while ((k = read(in, buf, sizeof buf)) > 0)
-		cr_assert_eq(write(out, buf, (size_t)k), k);
-	close(in);
-	close(out);
-}
 
 static double now(void)
 {
@@ -77,7 +66,7 @@ static double now(void)
 static void fresh(const char *dir, const char *base, const char *db)
 {
 	char cmd[8400];
-	copy_file(base, db);
+	tl_copy_file(base, db);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s/work.work' '%s-wal' '%s-shm'", dir, db, db);
 	cr_assert_eq(system(cmd), 0);
 }

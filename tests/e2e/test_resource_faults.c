@@ -34,26 +34,7 @@
 #define RUN(r, ...) \
 	cr_assert_eq(tl_run(r, NULL, (const char *const[]){ __VA_ARGS__, NULL }), 0, "cannot run spanlab")
 
-static int64_t q1(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
-static char *qtext(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	char *v = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_text(st, 0))
-		v = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return v;
-}
 
 static const char *gen(const char *dir, const char *kind, const char *ops)
 {
@@ -78,11 +59,11 @@ static bool faulty_replay(const char *trace, const char *db, const char *spec, i
 	cr_assert(r.status == 0 || r.status == 1, "%s: exit %d (a crash?): %s", spec, r.status, r.err);
 	sqlite3 *d;
 	cr_assert_eq(sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	char *ok = qtext(d, "PRAGMA integrity_check");
+	char *ok = tl_qtext(d, "PRAGMA integrity_check");
 	cr_assert(ok && !strcmp(ok, "ok"), "%s: integrity_check: %s", spec, ok ? ok : "(null)");
 	free(ok);
 	snprintf(sql, sizeof sql, "SELECT status FROM runs WHERE run_id = %lld", (long long)run_no);
-	char *status = qtext(d, sql);
+	char *status = tl_qtext(d, sql);
 	cr_assert(status, "%s: run %lld was not recorded", spec, (long long)run_no);
 	bool hit = r.status == 1;
 	if (hit) {
@@ -93,7 +74,7 @@ static bool faulty_replay(const char *trace, const char *db, const char *spec, i
 		cr_assert(strstr(r.err, "out of memory") || strstr(r.err, "cannot"), "%s: %s", spec, r.err);
 		cr_assert_str_eq(status, "failed", "%s", spec);
 		snprintf(sql, sizeof sql, "SELECT error FROM runs WHERE run_id = %lld", (long long)run_no);
-		char *e = qtext(d, sql);
+		char *e = tl_qtext(d, sql);
 		cr_assert(e && strstr(r.err, e), "%s: the run's error '%s' is not the message '%s'", spec,
 			  e ? e : "(null)", r.err);
 		free(e);
@@ -191,7 +172,7 @@ static int full_disk_child(const char *mnt, const char *small, const char *big)
 	tl_run_free(&r);
 	sqlite3 *d;
 	sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL);
-	char *before = qtext(d, "SELECT ops || ':' || peak_live_bytes || ':' || status || ':' || "
+	char *before = tl_qtext(d, "SELECT ops || ':' || peak_live_bytes || ':' || status || ':' || "
 				"(SELECT count(*) FROM span_moves WHERE run_id = 1) FROM runs WHERE run_id = 1");
 	sqlite3_close(d);
 	if (tl_run(&r, NULL, (const char *const[]){ "spanlab", "replay", "-q", big, "--db", db, NULL })) {
@@ -204,12 +185,12 @@ static int full_disk_child(const char *mnt, const char *small, const char *big)
 	EXPECT(tl_count_lines(r.err) == 1 && strstr(r.err, "disk full") && strstr(r.err, db),
 	       "not one line naming the database and 'disk full': %s", r.err);
 	sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL);
-	char *ok = qtext(d, "PRAGMA integrity_check");
+	char *ok = tl_qtext(d, "PRAGMA integrity_check");
 	EXPECT(ok && !strcmp(ok, "ok"), "integrity_check: %s", ok ? ok : "(null)");
-	char *after = qtext(d, "SELECT ops || ':' || peak_live_bytes || ':' || status || ':' || "
+	char *after = tl_qtext(d, "SELECT ops || ':' || peak_live_bytes || ':' || status || ':' || "
 			       "(SELECT count(*) FROM span_moves WHERE run_id = 1) FROM runs WHERE run_id = 1");
 	EXPECT(before && after && !strcmp(before, after), "the first run changed: %s -> %s", before, after);
-	EXPECT(q1(d, "SELECT count(*) FROM runs WHERE run_id > 1 AND status = 'complete'") == 0,
+	EXPECT(tl_q1(d, "SELECT count(*) FROM runs WHERE run_id > 1 AND status = 'complete'") == 0,
 	       "the run that hit a full disk claims to be complete");
 	sqlite3_close(d);
 	tl_run_free(&r);
