@@ -3,6 +3,9 @@
 #   make                 build build/spanlab, the core library and the recorder
 #   make test            install missing packages, build, run every test
 #   make test-asan       the same tests under AddressSanitizer + UBSan
+#   make fuzz            every fuzz harness for FUZZ_SECONDS (clang; tests/fuzz/README.md)
+#   make stress          the long stress run (tests/stress; not a benchmark)
+#   make test-valgrind   valgrind memcheck over the CLI end-to-end tests
 #   make demo            replay the bundled traces, write results/demo.db + figures
 #   make figures DB=F    redraw every figure and the HTML page of any database
 #   make bench           benchmarks (scripts/bench.sh), ratios against in-run baselines
@@ -70,7 +73,9 @@ TRACE_SRCS  := $(wildcard traces/*.c)
 REC_SRCS    := $(wildcard traces/record/*.c)
 SIM_SRCS    := $(filter-out sim/main.c,$(wildcard sim/*.c))
 TEST_SRCS   := $(wildcard tests/unit/test_*.c tests/prop/test_*.c tests/e2e/test_*.c \
-                 tests/fault/test_*.c tests/misuse/test_*.c tests/stress/test_*.c)
+                 tests/fault/test_*.c tests/misuse/test_*.c tests/stress/test_*.c tests/fuzz/test_*.c)
+# The fuzz harnesses, linked into tests/fuzz/test_* (the corpus replay).
+FUZZ_HARNESS_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -84,6 +89,7 @@ SIM_OBJS   += $(call obj,$(SQL_EMBED))
 MAIN_OBJ   := $(call obj,sim/main.c)
 REC_OBJS   := $(patsubst %.c,$(BUILD)/pic/%.o,$(REC_SRCS) $(TRACE_SRCS))
 TESTLIB_OBJS := $(call obj,$(TESTLIB_SRCS))
+FUZZ_HARNESS_OBJS := $(call obj,$(FUZZ_HARNESS_SRCS))
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
@@ -93,7 +99,7 @@ LIBTRACE := $(BUILD)/libsltrace.a
 LIBSIM   := $(BUILD)/libslsim.a
 
 .PHONY: all test check test-run test-asan deps demo figures bench bench-build clean install uninstall \
-        sweep-demo fuzz stress
+        sweep-demo fuzz fuzz-build stress test-valgrind
 all: $(BIN) $(RECLIB) $(LIBALLOC)
 
 deps:
@@ -146,6 +152,16 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIBSIM) $(LIBTRACE) $
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(OPT) $(LDSAN) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(DEP_LIBS) -ldl -lpthread -lm $(LDLIBS)
 
+# The corpus replay runs the fuzz harnesses' functions over every seed and
+# saved crash, so CI without clang still exercises them.
+# (A static pattern rule: its prerequisites are explicit, so a clean tree
+# builds the harness objects instead of falling back to the rule above.)
+$(filter $(BUILD)/tests/fuzz/%,$(TEST_BINS)): $(BUILD)/tests/fuzz/test_%: $(BUILD)/obj/tests/fuzz/test_%.o \
+		$(FUZZ_HARNESS_OBJS) $(TESTLIB_OBJS) $(LIBSIM) $(LIBTRACE) $(LIBALLOC)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(OPT) $(LDSAN) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(DEP_LIBS) -ldl -lpthread -lm $(LDLIBS)
+
 # Benchmark programs (not Criterion): plain mains, release build only.
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBSIM) $(LIBTRACE) $(LIBALLOC)
 	$(call msg,LD,$@)
@@ -182,9 +198,70 @@ test-run: all $(TEST_BINS) $(if $(filter release,$(VARIANT)),$(BENCH_BINS))
 	$(Q)scripts/check-layout.sh
 	$(Q)set -e; for t in $(TEST_BINS); do \
 	  printf '  %-7s %s\n' TEST $$t; \
-	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV)) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
+	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV) scripts/asan-test.sh) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
 	done
 	@echo "all $(words $(TEST_BINS)) test binaries passed ($(VARIANT))"
+
+# --- fuzzing (tests/fuzz/README.md) ------------------------------------------
+# `make fuzz FUZZ_SECONDS=N` builds every harness with clang's libFuzzer,
+# ASan and UBSan into build/fuzz/ and runs each for N seconds, from its
+# seeds and saved crashes; a crash stops the run and its input is left in
+# build/fuzz/crash/. FUZZ_CC=afl-clang-fast FUZZ_DIR=build/fuzz-afl builds
+# the same harnesses for AFL++ (`make fuzz-build`).
+FUZZ_CC      ?= clang
+FUZZ_DIR     ?= build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_common.c,$(FUZZ_HARNESS_SRCS)))
+FUZZ_CFLAGS   = $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -DSL_DEBUG=1 -DSL_LIBFUZZER \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+                -MMD -MP -Ialloc -Itraces -Isim -Itests/fuzz $(CPPFLAGS)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(ALLOC_SRCS) $(TRACE_SRCS) $(SIM_SRCS) tests/fuzz/fuzz_common.c)
+FUZZ_BINS     := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	$(call msg,FUZZCC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEP_CFLAGS) -c $< -o $@
+
+# The validators walk the whole heap after every few operations: without
+# comparison tracing they cost a fifth as much, and their compares are no
+# input the fuzzer can steer.
+$(FUZZ_DIR)/obj/alloc/check.o: FUZZ_CFLAGS += -fno-sanitize-coverage=trace-cmp
+
+$(FUZZ_DIR)/libfuzzdeps.a: $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libfuzzdeps.a
+	$(call msg,LD,$@)
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -ldl -lpthread -lm
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory fuzz-build
+	$(Q)scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# --- valgrind memcheck over the CLI end-to-end tests (CI) --------------------
+# Every spanlab process of these tests runs under memcheck (scripts/
+# valgrind-e2e.sh). Left to test-asan: the replay tests that replay every
+# bundled trace, the signal and kill tests (timed: memcheck is 20-50x
+# slower) and the every-Nth-OS-call faults (50 replays); under memcheck
+# they take tens of minutes. Every bad-input and database path is here.
+VALGRIND_TESTS = $(BUILD)/tests/e2e/test_cli $(BUILD)/tests/e2e/test_errors \
+                 $(BUILD)/tests/e2e/test_trace_cli '$(BUILD)/tests/e2e/test_merge:merge/[!k]*' \
+                 '$(BUILD)/tests/e2e/test_resource_faults:resource_faults/[bf]*' \
+                 '$(BUILD)/tests/e2e/test_replay:replay/bad_input*'
+
+test-valgrind: deps
+	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS)
+	$(Q)scripts/valgrind-e2e.sh $(BUILD) $(BIN) $(VALGRIND_TESTS)
+
+# --- stress (tests/stress: not a benchmark) ----------------------------------
+# make test runs the short version; this is the long one.
+stress: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/stress/test_stress
+	$(Q)$(TEST_ENV) SPANLAB_STRESS=long $(BUILD)/tests/stress/test_stress $(TESTFLAGS)
 
 # --- demo and figures ------------------------------------------------------
 # make demo: replay every bundled trace with the default config into a fresh
@@ -243,3 +320,6 @@ clean:
 .SECONDARY:
 
 -include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)
+ifneq ($(filter fuzz fuzz-build,$(MAKECMDGOALS)),)
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+endif

@@ -6,18 +6,21 @@
 # missing packages. Exit 1 with a one-line reason when that cannot be done
 # (not Debian, not root and no sudo, apt failing).
 #
-# Usage: scripts/deps.sh [--extra]
+# Usage: scripts/deps.sh [--extra | --fuzz]
 #   --extra  also the packages only benchmarks, baselines and fuzzing use
 #            (peer allocators, clang's fuzzer runtime, GNU parallel).
+#   --fuzz   also clang and its fuzzer runtime only (make fuzz; CI).
 set -euo pipefail
 
 core=(gcc make pkg-config libsqlite3-dev sqlite3 libcjson-dev libcriterion-dev
       gnuplot-nox gzip valgrind)
+fuzz=(clang libclang-rt-14-dev)
 extra=(clang libclang-rt-14-dev libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
        libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev parallel)
 
 want=("${core[@]}")
 [ "${1:-}" = "--extra" ] && want+=("${extra[@]}")
+[ "${1:-}" = "--fuzz" ] && want+=("${fuzz[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "config.h"
 #include "db.h"
+#include "os_fault.h"
 #include "replay.h"
 
 static const char usage_text[] =
@@ -397,6 +398,14 @@ int cmd_replay(int argc, char **argv)
 		return cli_bad_input("replay", "%s", err);
 	if (config_resolve(&c.o.cfg, err, sizeof err))
 		return cli_bad_input("replay", "%s: 'sizeclasses': %s", c.config ? c.config : "config", err);
+	/* Fault injection for tests (os_fault.h): not an option users meet. */
+	static struct os_fault fault;
+	const char *fault_spec = getenv("SPANLAB_FAULT_OS");
+	if (fault_spec && *fault_spec) {
+		if (os_fault_init(&fault, fault_spec, err, sizeof err))
+			return cli_usage("replay", "%s", err);
+		c.o.os = &fault.ops;
+	}
 
 	install_signals();
 	if (c.o.baseline) {
@@ -425,6 +434,14 @@ int cmd_replay(int argc, char **argv)
 			out.sink = (struct sl_sink){ 0 };	/* counts still reach the summary */
 	}
 	enum replay_status st = run(&c, &out, &sum, err, sizeof err);
+	if (st == REPLAY_FAILED && fault.failures) {
+		size_t n = strlen(err);
+		snprintf(err + n, sizeof err - n, " (SPANLAB_FAULT_OS failed %llu OS calls)",
+			 (unsigned long long)fault.failures);
+	} else if (fault.failures) {
+		fprintf(stderr, "spanlab replay: warning: SPANLAB_FAULT_OS failed %llu OS calls; the allocator went on\n",
+			(unsigned long long)fault.failures);
+	}
 	int64_t run_id = run_ ? db_run_id(run_) : 0;
 	if (run_) {
 		bool have_sum = st == REPLAY_OK || st == REPLAY_INTERRUPTED;

@@ -67,6 +67,11 @@ static int bad(struct ctx *x, const char *key, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	snprintf(x->err, x->errlen, "%s: '%s' %s", x->what, key, msg);
+	/* Keys and values come from the file: a control character in one
+	 * (a "\n" inside a JSON string) must not break the one-line message. */
+	for (char *p = x->err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -1;
 }
 
@@ -340,8 +345,19 @@ static int parse_top(struct ctx *x, const cJSON *v, struct sim_config *c)
 
 	if (!strcmp(k, "sizeclasses"))
 		return parse_sizeclasses(x, v, c);
-	if (!strcmp(k, "arena_size"))
-		return get_bytes(x, v, k, &c->arena_size);
+	if (!strcmp(k, "arena_size")) {
+		/* The heap's own rule (sl_heap_new), checked here so a bad value
+		 * is bad input (exit 2) naming the key, not a failed run. Its
+		 * lower bound is one page-allocator chunk, 512 pages: 4 MiB with
+		 * Go's 8 KiB page (a larger page_size raises it; sl_heap_new
+		 * still says so). */
+		if (get_bytes(x, v, k, &c->arena_size))
+			return -1;
+		if (c->arena_size & (c->arena_size - 1) || c->arena_size < (4u << 20) ||
+		    c->arena_size > ((uint64_t)1 << 40))
+			return bad(x, k, "must be a power of two from 4 MiB to 1 TiB");
+		return 0;
+	}
 	if (!strcmp(k, "procs"))
 		return get_u32(x, v, k, 1, 64, &c->procs);
 	if (!strcmp(k, "free")) {

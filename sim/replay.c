@@ -94,6 +94,7 @@ struct replay {
 	/* the trace's own figures */
 	uint64_t ops, mallocs, frees, unknown_frees;
 	uint64_t live_bytes, live_objects, clock_bytes, last_ts;
+	uint64_t live_zero;		/* live objects of 0 bytes: the core counts 1 byte each */
 	uint64_t peak_live_bytes, peak_live_op;
 	uint64_t peak_op;		/* from the first pass; UINT64_MAX: unknown */
 	uint64_t requested_by_class[SL_MAX_CLASSES];
@@ -323,12 +324,13 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 			r->peak_spans[c] = st->by_class[c].spans_inuse;
 }
 
-/* The replay's own live figures must equal the allocator's. */
+/* The replay's own live figures must equal the allocator's (which serves
+ * and counts a 0-byte request as 1 byte: spanlab.h). */
 static enum replay_status cross_check(struct replay *r)
 {
 	if (r->bl)
 		return REPLAY_OK;	/* a baseline has no live-object count to compare */
-	if (r->st->live_bytes != r->live_bytes || r->st->live_objects != r->live_objects)
+	if (r->st->live_bytes != r->live_bytes + r->live_zero || r->st->live_objects != r->live_objects)
 		return fail(r, REPLAY_FAILED,
 			    "%s: op %llu: allocator counts %llu live bytes in %llu objects, the trace %llu in %llu",
 			    r->o->trace, (unsigned long long)r->ops, (unsigned long long)r->st->live_bytes,
@@ -545,6 +547,7 @@ LOOP_INLINE enum replay_status do_alloc(struct replay *r, struct sl_p *p, const 
 	o->size = ev->size;
 	touch(r, ptr, ev->id, ev->size);
 	r->live_bytes += ev->size;
+	r->live_zero += ev->size == 0;
 	r->live_objects++;
 	r->mallocs++;
 	if (go)
@@ -578,6 +581,7 @@ LOOP_INLINE enum replay_status do_free(struct replay *r, struct sl_p *p, uint64_
 		free(o->ptr);
 	}
 	r->live_bytes -= o->size;
+	r->live_zero -= o->size == 0;
 	r->live_objects--;
 	r->frees++;
 	o->ptr = NULL;
@@ -603,7 +607,10 @@ LOOP_INLINE enum replay_status do_realloc(struct replay *r, struct sl_p *p, cons
 	r->clock_bytes += ev->size;
 	if (go)
 		r->clock->bytes = r->clock_bytes;
-	unsigned char *np = op_realloc(p, o->ptr, ev->size, go);
+	/* A trace's realloc to 0 bytes that returned an object (the importers
+	 * turn realloc(p, 0) = NULL into a free) is a 0-byte object, which the
+	 * core serves as 1 byte; realloc(p, 0) would free it. */
+	unsigned char *np = op_realloc(p, o->ptr, ev->size ? ev->size : 1, go);
 	if (!np)
 		return fail(r, REPLAY_FAILED, "%s: op %llu: out of memory reallocating to %llu bytes",
 			    r->o->trace, (unsigned long long)r->ops, (unsigned long long)ev->size);
@@ -611,6 +618,7 @@ LOOP_INLINE enum replay_status do_realloc(struct replay *r, struct sl_p *p, cons
 		return fail(r, REPLAY_FAILED, "%s: op %llu: realloc lost the object's contents", r->o->trace,
 			    (unsigned long long)r->ops);
 	r->live_bytes += ev->size - o->size;
+	r->live_zero += (ev->size == 0) - (o->size == 0);
 	r->mallocs++;
 	r->frees++;
 	if (go)
@@ -787,7 +795,11 @@ static void summarize(struct replay *r, struct sim_summary *s, double wall, doub
 	s->ops = (int64_t)r->ops;
 	s->mallocs = (int64_t)r->mallocs;
 	s->frees = (int64_t)r->frees;
-	s->unknown_frees = (int64_t)r->unknown_frees;
+	/* The trace's own count too: importers drop a free of an address
+	 * they do not know (a double free, a foreign or interior pointer) and
+	 * count it in the consistency report, and a .slt's END record carries
+	 * the recorder's count. Either way it is the trace's misuse. */
+	s->unknown_frees = (int64_t)(r->unknown_frees + slt_source_report(r->src)->unknown_frees);
 	s->peak_live_bytes = (int64_t)r->peak_live_bytes;
 	s->peak_live_op = (int64_t)r->peak_live_op;
 	s->final_live_bytes = (int64_t)r->live_bytes;
@@ -873,6 +885,7 @@ static enum replay_status setup_go(struct replay *r)
 	char err[1024];
 
 	heap_config(&r->o->cfg, &hc);
+	hc.os = r->o->os;
 	r->h = sl_heap_new(&hc, err, sizeof err);
 	if (!r->h)
 		return fail(r, REPLAY_FAILED, "cannot create the heap: %s", err);

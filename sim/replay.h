@@ -62,6 +62,8 @@ struct replay_opts {
 	 * twice. */
 	bool first_pass_known;
 	uint64_t events, peak_op;	/* peak_op UINT64_MAX: unknown */
+
+	const struct sl_os_ops *os;	/* NULL: the real OS (fault injection: os_fault.h) */
 };
 
 /* Where the figures go. Any callback may be NULL. A callback returning

@@ -36,6 +36,16 @@ void tl_tmpdir_remove(char *dir);
 /* Write a file; returns 0 or -1. */
 int tl_write_file(const char *path, const void *data, size_t len);
 
+/* Copy a file (a failed read or write fails the test). */
+void tl_copy_file(const char *from, const char *to);
+
+/* The first column of the first row of sql as an integer (-1: no row or
+ * NULL) or as a malloc'ed string (NULL: no row or NULL); a statement
+ * that does not prepare fails the test. */
+struct sqlite3;
+int64_t tl_q1(struct sqlite3 *db, const char *sql);
+char *tl_qtext(struct sqlite3 *db, const char *sql);
+
 /* The seed for a randomized test: $SPANLAB_SEED or a fresh one; printed
  * to stderr with the test's name so a failure can be replayed. */
 uint64_t tl_seed(const char *test_name);

@@ -147,6 +147,8 @@ static int call(struct slt_source *s, const char *c, const char *line)
 	const char *open = strchr(c, '(');
 	uint64_t a = 0, b = 0, al = 0, res;
 	bool two;
+	if (!open)	/* "_Zn..." / "_Zd..." match known_call without a '(' */
+		return bad(s, "malformed call", line);
 	const char *p = args(open + 1, &a, &b, &al, &two);
 	if (!p || *p != ')')
 		return bad(s, "malformed call", line);

@@ -242,7 +242,7 @@ static int event_record(struct slt_source *s, struct cur *c, unsigned oc, unsign
 			unsigned lg = get_byte(c);
 			if (!c->bad && lg > SLT_MAX_ALIGN_LOG2)
 				return src_fail_byte(s, c->start, "alignment 2^%u out of range", lg);
-			ev->align = 1ull << lg;
+			ev->align = lg <= SLT_MAX_ALIGN_LOG2 ? 1ull << lg : 0;	/* lg is junk when c->bad */
 		}
 		return c->bad ? fail(s, c) : take_alloc(s, c, ev);
 	case SLT_OC_REALLOC:

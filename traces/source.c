@@ -91,6 +91,8 @@ int src_fail_byte(struct slt_source *s, uint64_t off, const char *fmt, ...)
 
 /* ---- input ------------------------------------------------------------- */
 
+static int reap_gzip(struct slt_source *s, bool check);
+
 ssize_t src_fill(struct slt_source *s, size_t n)
 {
 	if (s->end - s->pos >= n || s->eof)
@@ -115,8 +117,14 @@ ssize_t src_fill(struct slt_source *s, size_t n)
 			continue;
 		if (k < 0)
 			return src_fail_byte(s, s->base + s->end, "read error: %s", strerror(errno));
-		if (k == 0)
+		if (k == 0) {
 			s->eof = true;
+			/* gzip's verdict before the last (maybe garbled) bytes
+			 * are parsed: a corrupt or truncated file is that, not
+			 * a malformed record or an empty file. */
+			if (s->child && reap_gzip(s, true) < 0)
+				return -1;
+		}
 		s->end += (size_t)k;
 	}
 	return (ssize_t)(s->end - s->pos);
@@ -131,6 +139,10 @@ int src_line(struct slt_source *s, char **line)
 		uint8_t *nl = memchr(start + scanned, '\n', avail - scanned);
 		if (nl || (s->eof && avail)) {
 			size_t len = nl ? (size_t)(nl - start) : avail;
+			if (len > SRC_MAX_LINE) {	/* the window may hold more than one line's limit */
+				s->lineno++;
+				return src_fail_line(s, "line longer than %u bytes", SRC_MAX_LINE);
+			}
 			s->pos += nl ? len + 1 : len;
 			if (len && start[len - 1] == '\r')
 				len--;

@@ -87,6 +87,8 @@ static void compute_figures(const char *path, struct trace_figures *f)
 		f->events++;
 	}
 	cr_assert_eq(rc, 0, "%s", slt_error(s));
+	/* frees the trace source dropped (importers) or the recorder saw */
+	f->unknown_frees += slt_source_report(s)->unknown_frees;
 	f->final_live = live;
 	slt_close(s);
 	free(size);
@@ -160,26 +162,7 @@ static sqlite3 *open_db(const char *path)
 	return db;
 }
 
-static int64_t q1(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
-	cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s: no row", sql);
-	int64_t v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
-static char *qtext(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
-	char *v = NULL;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		v = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return v;
-}
 
 static void trace_path(const char *name, char *buf, size_t len)
 {
@@ -196,19 +179,19 @@ Test(replay, database_tables_agree_with_the_summary_and_each_other, .timeout = 1
 	cJSON *j = replay_json(trace, db, NULL);
 	sqlite3 *d = open_db(db);
 
-	cr_assert_eq(q1(d, "SELECT count(*) FROM runs WHERE status = 'complete'"), 1);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'complete'"), 1);
 	static const char *const tables[] = { "cache_refills", "span_moves", "span_allocs", "span_frees",
 					      "arena_transitions", "snapshots", "size_class_stats", "gc_cycles" };
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
 		char sql[128];
 		snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", tables[i]);
-		cr_assert_gt(q1(d, sql), 0, "table %s has no rows", tables[i]);
+		cr_assert_gt(tl_q1(d, sql), 0, "table %s has no rows", tables[i]);
 	}
 	/* One refill row per mcache miss. */
-	cr_assert_eq(q1(d, "SELECT count(*) FROM cache_refills"), jint(j, "refills"));
-	cr_assert_eq(q1(d, "SELECT count(*) FROM span_moves"), jint(j, "span_moves"));
-	cr_assert_eq(q1(d, "SELECT count(*) FROM arena_transitions"), jint(j, "arena_transitions"));
-	cr_assert_eq(q1(d, "SELECT count(*) FROM gc_cycles"), jint(j, "gc_cycles"));
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM cache_refills"), jint(j, "refills"));
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM span_moves"), jint(j, "span_moves"));
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM arena_transitions"), jint(j, "arena_transitions"));
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM gc_cycles"), jint(j, "gc_cycles"));
 
 	/* Arena transitions replayed from nothing give the final state bytes. */
 	int64_t by_state[SL_MEM_NSTATES] = { 0 };
@@ -227,24 +210,24 @@ Test(replay, database_tables_agree_with_the_summary_and_each_other, .timeout = 1
 	const char *fin = "SELECT %s FROM snapshots WHERE kind = 2";
 	char sql[256];
 	snprintf(sql, sizeof sql, fin, "ready_bytes");
-	cr_assert_eq(by_state[SL_MEM_READY], q1(d, sql));
+	cr_assert_eq(by_state[SL_MEM_READY], tl_q1(d, sql));
 	snprintf(sql, sizeof sql, fin, "heap_sys_bytes - ready_bytes");
-	cr_assert_eq(by_state[SL_MEM_PREPARED], q1(d, sql));
+	cr_assert_eq(by_state[SL_MEM_PREPARED], tl_q1(d, sql));
 	snprintf(sql, sizeof sql, fin, "reserved_bytes");
-	cr_assert_eq(by_state[SL_MEM_RESERVED], q1(d, sql));
+	cr_assert_eq(by_state[SL_MEM_RESERVED], tl_q1(d, sql));
 
 	/* Each span's last move says where it is: spans not back in the page
 	 * heap are the spans in use at the end. */
-	int64_t in_use = q1(d, "SELECT count(*) FROM (SELECT span_base, to_set FROM span_moves m WHERE seq = "
+	int64_t in_use = tl_q1(d, "SELECT count(*) FROM (SELECT span_base, to_set FROM span_moves m WHERE seq = "
 			       "(SELECT max(seq) FROM span_moves WHERE span_base = m.span_base)) "
 			       "WHERE to_set NOT IN (0, 1)");
 	snprintf(sql, sizeof sql, fin, "spans_inuse");
-	cr_assert_eq(in_use, q1(d, sql), "spans by their last move vs spans in use");
+	cr_assert_eq(in_use, tl_q1(d, sql), "spans by their last move vs spans in use");
 
 	/* Size-class rows add up to the run's mallocs (a realloc counts once). */
-	cr_assert_eq(q1(d, "SELECT count(*) FROM size_class_stats"), 68);
-	cr_assert_eq(q1(d, "SELECT sum(requested_bytes) FROM size_class_stats"),
-		     q1(d, "SELECT max(clock_bytes) FROM snapshots"));
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM size_class_stats"), 68);
+	cr_assert_eq(tl_q1(d, "SELECT sum(requested_bytes) FROM size_class_stats"),
+		     tl_q1(d, "SELECT max(clock_bytes) FROM snapshots"));
 	sqlite3_close(d);
 	cJSON_Delete(j);
 	tl_tmpdir_remove(dir);
@@ -285,7 +268,7 @@ Test(replay, deterministic_and_db_does_not_change_figures, .timeout = 120)
 		char pragma[128];
 		snprintf(pragma, sizeof pragma, "SELECT group_concat(name) FROM pragma_table_info('%s') "
 			 "WHERE name <> 'run_id'", tables[i]);
-		char *c = qtext(d, pragma);
+		char *c = tl_qtext(d, pragma);
 		cr_assert(c, "no columns for %s", tables[i]);
 		snprintf(cols, sizeof cols, "%s", c);
 		free(c);
@@ -294,7 +277,7 @@ Test(replay, deterministic_and_db_does_not_change_figures, .timeout = 120)
 			 "(SELECT count(*) FROM (SELECT %s FROM b.%s EXCEPT SELECT %s FROM main.%s)) + "
 			 "abs((SELECT count(*) FROM main.%s) - (SELECT count(*) FROM b.%s))",
 			 cols, tables[i], cols, tables[i], cols, tables[i], cols, tables[i], tables[i], tables[i]);
-		cr_assert_eq(q1(d, sql), 0, "table %s differs between two replays", tables[i]);
+		cr_assert_eq(tl_q1(d, sql), 0, "table %s differs between two replays", tables[i]);
 	}
 	sqlite3_close(d);
 	cJSON_Delete(ja);
@@ -367,10 +350,10 @@ static int replay_and_signal(const char *trace, const char *db, int sig, int ms)
 static void assert_intact(const char *db, int64_t complete_runs)
 {
 	sqlite3 *d = open_db(db);
-	char *ok = qtext(d, "PRAGMA integrity_check");
+	char *ok = tl_qtext(d, "PRAGMA integrity_check");
 	cr_assert_str_eq(ok, "ok");
 	free(ok);
-	cr_assert_eq(q1(d, "SELECT count(*) FROM runs WHERE status = 'complete'"), complete_runs);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'complete'"), complete_runs);
 	sqlite3_close(d);
 }
 
@@ -384,7 +367,7 @@ Test(replay, sigint_and_sigterm_stop_at_a_record_and_mark_interrupted, .timeout 
 		int code = replay_and_signal(trace, db, sigs[i], -1);
 		cr_assert_eq(code, 130, "signal %d: exit %d", sigs[i], code);
 		sqlite3 *d = open_db(db);
-		cr_assert_eq(q1(d, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND ops > 0"), i + 1);
+		cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND ops > 0"), i + 1);
 		sqlite3_close(d);
 		assert_intact(db, 0);
 	}
@@ -400,17 +383,17 @@ Test(replay, sigkill_anywhere_leaves_a_consistent_database, .timeout = 240)
 	cJSON *j = replay_json(small, db, NULL);	/* one complete run first */
 	cJSON_Delete(j);
 	sqlite3 *d = open_db(db);
-	int64_t before = q1(d, "SELECT count(*) FROM span_moves");
-	char *sum_before = qtext(d, "SELECT group_concat(ops || ':' || peak_live_bytes) FROM runs");
+	int64_t before = tl_q1(d, "SELECT count(*) FROM span_moves");
+	char *sum_before = tl_qtext(d, "SELECT group_concat(ops || ':' || peak_live_bytes) FROM runs");
 	sqlite3_close(d);
 	static const int delays_ms[] = { 5, 40, 150, 400, 800, 1300 };
 	for (size_t i = 0; i < sizeof delays_ms / sizeof delays_ms[0]; i++) {
 		replay_and_signal(trace, db, SIGKILL, delays_ms[i]);
 		assert_intact(db, 1);
 		d = open_db(db);
-		cr_assert_eq(q1(d, "SELECT count(*) FROM span_moves WHERE run_id = 1"), before,
+		cr_assert_eq(tl_q1(d, "SELECT count(*) FROM span_moves WHERE run_id = 1"), before,
 			     "the complete run's rows changed after a kill at %d ms", delays_ms[i]);
-		char *sum = qtext(d, "SELECT group_concat(ops || ':' || peak_live_bytes) FROM runs WHERE run_id = 1");
+		char *sum = tl_qtext(d, "SELECT group_concat(ops || ':' || peak_live_bytes) FROM runs WHERE run_id = 1");
 		cr_assert_str_eq(sum, sum_before);
 		free(sum);
 		sqlite3_close(d);
@@ -466,7 +449,7 @@ Test(replay, bad_input_is_one_line_and_exit_2)
 	cr_assert(strstr(r.err, "byte"), "%s", r.err);
 	tl_run_free(&r);
 	sqlite3 *d = open_db(db);
-	cr_assert_eq(q1(d, "SELECT count(*) FROM runs WHERE status = 'failed' AND error LIKE '%byte%'"), 1);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'failed' AND error LIKE '%byte%'"), 1);
 	sqlite3_close(d);
 	tl_tmpdir_remove(dir);
 }

@@ -2,11 +2,13 @@
 #define _GNU_SOURCE
 #include "testlib.h"
 
+#include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,4 +184,43 @@ uint64_t tl_seed(const char *test_name)
 	fprintf(stderr, "%s: seed %llu (rerun with SPANLAB_SEED=%llu)\n", test_name,
 		(unsigned long long)seed, (unsigned long long)seed);
 	return seed;
+}
+
+void tl_copy_file(const char *from, const char *to)
+{
+	static char buf[1 << 16];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert(in >= 0 && out >= 0, "copy %s -> %s", from, to);
+	ssize_t k;
+	while ((k = read(in, buf, sizeof buf)) > 0)
+		cr_assert_eq(write(out, buf, (size_t)k), k, "copy %s -> %s", from, to);
+	cr_assert_eq(k, 0, "copy %s -> %s", from, to);
+	close(in);
+	close(out);
+}
+
+static sqlite3_stmt *first_row(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		return st;
+	sqlite3_finalize(st);
+	return NULL;
+}
+
+int64_t tl_q1(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = first_row(db, sql);
+	int64_t v = st ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	return v;
+}
+
+char *tl_qtext(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = first_row(db, sql);
+	char *v = st ? strdup((const char *)sqlite3_column_text(st, 0)) : NULL;
+	sqlite3_finalize(st);
+	return v;
 }
