@@ -8,7 +8,7 @@
  *   pagealloc.c pageAlloc: chunk bitmaps + summaries, address-ordered first
  *               fit, scavenged bits, highest-first scavenge search
  *   pagecache.c pageCache: a P's 64-page block for spans under 16 pages
- *   span.c      mspan: slots, alloc bits, the 64-bit alloc cache
+ *   span.c      mspan: slots, free/mark/live bits, the 64-slot window
  *   spanset.c   spanSet: FIFO sets with explicit membership
  *   central.c   mcentral: partial/full x swept/unswept, cache/uncache/grow
  *   cache.c     mcache: per-P spans, refill, release_all, tiny, large
