@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -665,6 +666,12 @@ Test(trace_cli, record_program_outlives_a_killed_recorder, .timeout = 60)
 		execl(bin, bin, "record", "-o", out, "--", self, (char *)NULL);
 		_exit(127);
 	}
+	/* Kill once recording has begun (the merger has written the header):
+	 * under valgrind (make test-valgrind) spanlab takes far longer than
+	 * 150 ms to get there. */
+	struct stat sb;
+	for (int w = 0; w < 30000 && (stat(out, &sb) < 0 || sb.st_size < 20); w += 10)
+		usleep(10000);
 	usleep(150000);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
