@@ -136,13 +136,26 @@ Test(kill_sweep, sigkill_anywhere_then_resume, .timeout = 900)
 	tl_run_free(&r);
 	char *run1 = qtext(base, DIGEST_SQL("run_id = 1"));
 
-	/* The reference: the same sweep, uninterrupted, timed. */
-	fresh(dir, base, db);
-	double t0 = now();
-	cr_assert_eq(sweep(json, db, -1), 0);
-	double total = now() - t0;
-	char *ref = qtext(db, DIGEST_SQL("sweep_id = 'k' AND status = 'complete'"));
-	cr_assert_eq(nlines(ref), 4, "the reference sweep has %zu complete runs:\n%s", nlines(ref), ref);
+	/* The reference: the same sweep, uninterrupted, timed. The kill
+	 * points scale with the fastest of three, so a load spike during the
+	 * timing does not push them past the end of the sweeps that follow. */
+	double total = 1e9;
+	char *ref = NULL;
+	for (int i = 0; i < 3; i++) {
+		fresh(dir, base, db);
+		double t0 = now();
+		cr_assert_eq(sweep(json, db, -1), 0);
+		double took = now() - t0;
+		total = took < total ? took : total;
+		char *got = qtext(db, DIGEST_SQL("sweep_id = 'k' AND status = 'complete'"));
+		cr_assert_eq(nlines(got), 4, "the reference sweep has %zu complete runs:\n%s", nlines(got), got);
+		if (ref) {
+			cr_assert_str_eq(got, ref, "two uninterrupted sweeps differ");
+			free(got);
+		} else {
+			ref = got;
+		}
+	}
 
 	double points[22];
 	int np = 0;
