@@ -697,10 +697,11 @@ static void read_heads(struct rec_merger *m, bool first)
 		for (size_t i = 0; p && i < p->nrings; i++) {
 			struct mring *r = &p->rings[i];
 			uint64_t h = __atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE);
-			if (h - r->tail > m->hdr->ring_words) {
+			/* No producer gets more than a ring ahead: the data is not
+			 * to be read, but the ring is still handed back up to its
+			 * head (broken: discarded), so nobody waits on it. */
+			if (h - r->tail > m->hdr->ring_words)
 				broken(p, "a ring's head is out of range");
-				h = r->tail;
-			}
 			if (first)
 				r->h1 = h;
 			r->h2 = h;
