@@ -9,11 +9,22 @@
 #include <string.h>
 #include <strings.h>
 
+void cli_one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 static void vmsg(const char *cmd, const char *fmt, va_list ap)
 {
-	fprintf(stderr, cmd ? "spanlab %s: " : "spanlab: ", cmd);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char msg[4096];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	cli_one_line(msg);
+	if (cmd)
+		fprintf(stderr, "spanlab %s: %s\n", cmd, msg);
+	else
+		fprintf(stderr, "spanlab: %s\n", msg);
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)

@@ -24,6 +24,10 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Control characters (from a file's keys, values or lines) become '?', so a
+ * message stays one line. The printers above apply it to every message. */
+void cli_one_line(char *s);
+
 /* Strict number parsing for option values: the whole string, in range. */
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -69,9 +69,7 @@ static int bad(struct ctx *x, const char *key, const char *fmt, ...)
 	snprintf(x->err, x->errlen, "%s: '%s' %s", x->what, key, msg);
 	/* Keys and values come from the file: a control character in one
 	 * (a "\n" inside a JSON string) must not break the one-line message. */
-	for (char *p = x->err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	cli_one_line(x->err);
 	return -1;
 }
 

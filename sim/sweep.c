@@ -43,6 +43,7 @@ static int bad(struct ld *l, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	snprintf(l->err, l->errlen, "%s: %s", l->file, msg);
+	cli_one_line(l->err);	/* keys and values come from the file */
 	l->code = SL_EXIT_USAGE;
 	return -1;
 }
@@ -57,6 +58,7 @@ static int bad_at(struct ld *l, const char *what, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	snprintf(l->err, l->errlen, "%s: %s", what, msg);
+	cli_one_line(l->err);
 	l->code = SL_EXIT_USAGE;
 	return -1;
 }
