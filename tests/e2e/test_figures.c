@@ -254,7 +254,7 @@ Test(figures, run_option_draws_only_the_runs_named)
 Test(figures, a_gnuplot_warning_fails_the_script)
 {
 	char path[4096], from[4096], out[2048];
-	static const char *const dirs[] = { "root", "root/scripts", "root/analysis", "root/analysis/plots" };
+	static const char *const dirs[] = { "tree", "tree/scripts", "tree/analysis", "tree/analysis/plots" };
 	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof path, "%s/%s", tmp, dirs[i]);
 		cr_assert_eq(mkdir(path, 0755), 0);
@@ -262,7 +262,7 @@ Test(figures, a_gnuplot_warning_fails_the_script)
 	static const char *const files[] = { "scripts/figures.sh", "analysis/views.sql", "analysis/plots/lib-common.gp",
 					     "analysis/plots/lib-bars.gp", "analysis/plots/hit-rates.gp" };
 	for (int i = 0; i < 5; i++) {
-		snprintf(path, sizeof path, "%s/root/%s", tmp, files[i]);
+		snprintf(path, sizeof path, "%s/tree/%s", tmp, files[i]);
 		copy_file(tl_root_path(files[i], from, sizeof from), path);
 	}
 	const char *warns = "#% per all\n"
@@ -270,10 +270,10 @@ Test(figures, a_gnuplot_warning_fails_the_script)
 			    "load 'lib-common.gp'\n"
 			    "set yrange [1:1]\n"
 			    "plot data using \"x\":\"y\" with lines\n";
-	snprintf(path, sizeof path, "%s/root/analysis/plots/warns.gp", tmp);
+	snprintf(path, sizeof path, "%s/tree/analysis/plots/warns.gp", tmp);
 	cr_assert_eq(tl_write_file(path, warns, strlen(warns)), 0);
 
-	snprintf(path, sizeof path, "%s/root/scripts/figures.sh", tmp);
+	snprintf(path, sizeof path, "%s/tree/scripts/figures.sh", tmp);
 	snprintf(out, sizeof out, "%s/out", tmp);
 	struct tl_run r;
 	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ path, dbpath, out, NULL }), 0);
