@@ -155,3 +155,16 @@ fail:
 		return NULL;
 	}
 }
+
+void cli_line_col(const char *text, size_t off, unsigned *line, unsigned *col)
+{
+	*line = *col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (text[i] == '\n') {
+			++*line;
+			*col = 1;
+		} else {
+			++*col;
+		}
+	}
+}

@@ -28,6 +28,10 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
  * message stays one line. The printers above apply it to every message. */
 void cli_one_line(char *s);
 
+/* Line and column (1-based) of byte offset off in text, for JSON syntax
+ * errors in config and sweep files. */
+void cli_line_col(const char *text, size_t off, unsigned *line, unsigned *col);
+
 /* Strict number parsing for option values: the whole string, in range. */
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -415,20 +415,6 @@ int config_apply_json(const cJSON *root, const char *what, const char *basedir,
 	return 0;
 }
 
-/* Line and column of a byte offset, for JSON syntax errors. */
-static void line_col(const char *text, size_t off, unsigned *line, unsigned *col)
-{
-	*line = 1;
-	*col = 1;
-	for (size_t i = 0; i < off; i++) {
-		if (text[i] == '\n') {
-			++*line;
-			*col = 1;
-		} else {
-			++*col;
-		}
-	}
-}
 
 int config_load_text(const char *text, size_t len, const char *what, const char *basedir,
 		     struct sim_config *c, char *err, size_t errlen)
@@ -439,13 +425,13 @@ int config_load_text(const char *text, size_t len, const char *what, const char 
 	if (!root) {
 		unsigned line, col;
 		size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-		line_col(text, off, &line, &col);
+		cli_line_col(text, off, &line, &col);
 		FAIL("%s: line %u, column %u: invalid JSON", what, line, col);
 	}
 	for (const char *p = end; p && p < text + len; p++)
 		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
 			unsigned line, col;
-			line_col(text, (size_t)(p - text), &line, &col);
+			cli_line_col(text, (size_t)(p - text), &line, &col);
 			cJSON_Delete(root);
 			FAIL("%s: line %u, column %u: unexpected text after the JSON object", what, line, col);
 		}

@@ -124,18 +124,6 @@ static char *dir_of(const char *path)
 
 /* ---- JSON helpers --------------------------------------------------------- */
 
-static void line_col(const char *text, size_t off, unsigned *line, unsigned *col)
-{
-	*line = *col = 1;
-	for (size_t i = 0; i < off; i++) {
-		if (text[i] == '\n') {
-			++*line;
-			*col = 1;
-		} else {
-			++*col;
-		}
-	}
-}
 
 static cJSON *parse_file(struct ld *l)
 {
@@ -156,12 +144,12 @@ static cJSON *parse_file(struct ld *l)
 	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (!root) {
 		size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-		line_col(text, off, &line, &col);
+		cli_line_col(text, off, &line, &col);
 		bad(l, "line %u, column %u: invalid JSON", line, col);
 	} else {
 		for (const char *q = end; q && q < text + len; q++)
 			if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
-				line_col(text, (size_t)(q - text), &line, &col);
+				cli_line_col(text, (size_t)(q - text), &line, &col);
 				bad(l, "line %u, column %u: unexpected text after the JSON object", line, col);
 				cJSON_Delete(root);
 				root = NULL;
