@@ -36,7 +36,7 @@ for name in "$@"; do
   printf '  FUZZ    %-9s %10s executions in %s s (%s in all runs here)\n' "$name" "$execs" "$secs" "$((prev + execs))"
   if [ "$rc" -ne 0 ]; then
     echo "fuzz.sh: fuzz_$name failed (exit $rc); its log is $log:" >&2
-    grep -E 'ERROR|fuzz: |SUMMARY|Test unit written|runtime error' "$log" | head -20 >&2
+    grep -E 'INFO: Seed|ERROR|fuzz: |SUMMARY|Test unit written|runtime error' "$log" | head -20 >&2
     exit 1
   fi
   total=$((total + execs))

@@ -120,12 +120,12 @@ static int apply_alloc(struct slt_source *s, const char *name, uint64_t a, uint6
 		return imp_alloc(s, SLT_CALLOC, res, n, 0, 0);
 	}
 	if (al) {
+		if (al > (1ull << SLT_MAX_ALIGN_LOG2))
+			return src_fail_line(s, "alignment %llu out of range", (unsigned long long)al);
 		uint64_t p2 = al < 2 ? 1 : 1ull << (64 - __builtin_clzll(al - 1));
 		if (p2 != al && imp_count(s, &s->report.lost_alignment,
 					  "alignment that is not a power of two") < 0)
 			return -1;
-		if (al > (1ull << SLT_MAX_ALIGN_LOG2))
-			return src_fail_line(s, "alignment %llu out of range", (unsigned long long)al);
 		return imp_alloc(s, SLT_ALIGNED, res, a, p2, 0);
 	}
 	return imp_alloc(s, SLT_MALLOC, res, a, 0, 0);

@@ -60,10 +60,12 @@ static void emit_trace(struct fz *f, FILE *out, int *absurd_any)
 			/* the text form takes powers of two up to 2^40 (else the
 			 * trace is malformed: docs/errors.md); 2^40 itself would
 			 * take seconds (fuzz_bytes.h), so absurd ones become 2^26 */
-			if (align & (align - 1))
-				align = align ? 1ull << (64 - __builtin_clzll(align)) : 1;
 			if (align > (1ull << 26))
 				align = 1ull << 26;
+			if (align & (align - 1))
+				align = 1ull << (64 - __builtin_clzll(align));
+			if (!align)
+				align = 1;
 			(void)absurd2;
 			fprintf(out, "a %llu %llu %llu\n", key, (unsigned long long)size, (unsigned long long)align);
 			break;
