@@ -226,7 +226,15 @@ $(FUZZ_DIR)/obj/%.o: %.c
 # The validators walk the whole heap after every few operations: without
 # comparison tracing they cost a fifth as much, and their compares are no
 # input the fuzzer can steer.
-$(FUZZ_DIR)/obj/alloc/check.o: FUZZ_CFLAGS += -fno-sanitize-coverage=trace-cmp
+# The same for the statistics, which the core harness reads around every
+# refused free to prove that nothing but bad_frees changed.
+$(FUZZ_DIR)/obj/alloc/check.o $(FUZZ_DIR)/obj/alloc/stats.o: FUZZ_CFLAGS += -fno-sanitize-coverage=trace-cmp
+
+# A grid of 100,000 cells takes the sweep harness seconds to expand, the
+# same loop as a grid of 256, and inputs drift there: the fuzz build caps
+# grids at 256 cells, so that the harness spends its executions on the
+# parser rather than on repeating the expansion.
+$(FUZZ_DIR)/obj/sim/sweep.o $(FUZZ_DIR)/obj/tests/fuzz/fuzz_sweep.o: FUZZ_CFLAGS += -DSWEEP_MAX_CELLS=256
 
 $(FUZZ_DIR)/libfuzzdeps.a: $(FUZZ_LIB_OBJS)
 	$(call msg,AR,$@)

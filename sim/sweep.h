@@ -45,7 +45,9 @@
 #include "db.h"
 
 #define SWEEP_MAX_REPEATS 1000
+#ifndef SWEEP_MAX_CELLS		/* the fuzz build lowers it: tests/fuzz/README.md */
 #define SWEEP_MAX_CELLS 100000	/* points x traces: more is a mistake, not a sweep */
+#endif
 
 struct sweep_trace {
 	char *path;		/* as replay is given it: the sweep file's folder joined */

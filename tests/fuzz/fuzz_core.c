@@ -122,18 +122,18 @@ static void died(struct world *w, int slot)
 /* A free the shadow model predicts. */
 static void free_any(struct world *w, struct sl_p *p, unsigned char *a)
 {
-	struct sl_stats *before = malloc(sizeof *before), *after = malloc(sizeof *after);
 	int slot = live_start(w, a);
-	if (slot >= 0)
-		verify(w, &w->live[slot]);
-	sl_heap_stats(w->h, before);
-	enum sl_free_result r = sl_free(p, a);
 	if (slot >= 0) {
+		verify(w, &w->live[slot]);
+		enum sl_free_result r = sl_free(p, a);
 		if (r != SL_FREE_OK)
 			fuzz_fail("step %llu: free of the live object %p refused: %s", (unsigned long long)w->step,
 				  (void *)a, sl_free_result_name(r));
 		died(w, slot);
 	} else {
+		struct sl_stats *before = malloc(sizeof *before), *after = malloc(sizeof *after);
+		sl_heap_stats(w->h, before);
+		enum sl_free_result r = sl_free(p, a);
 		if (r == SL_FREE_OK)
 			fuzz_fail("step %llu: free of %p (not a live object) accepted", (unsigned long long)w->step,
 				  (void *)a);
@@ -147,9 +147,9 @@ static void free_any(struct world *w, struct sl_p *p, unsigned char *a)
 		if (memcmp(before, after, sizeof *before))
 			fuzz_fail("step %llu: a refused free (%s) changed the statistics", (unsigned long long)w->step,
 				  sl_free_result_name(r));
+		free(before);
+		free(after);
 	}
-	free(before);
-	free(after);
 }
 
 static unsigned char *pick_bad(struct world *w, struct fz *f)
@@ -212,9 +212,10 @@ static void op(struct world *w, struct fz *f)
 			fuzz_fail("step %llu: calloc(%llu, %llu) failed", (unsigned long long)w->step,
 				  (unsigned long long)n, (unsigned long long)m);
 		if (v) {
-			for (uint64_t i = 0; i < total && i < 4096; i++)
-				if (v[i] || v[total - 1 - i])
-					fuzz_fail("step %llu: calloc memory is not zero", (unsigned long long)w->step);
+			static const unsigned char zero[4096];
+			size_t k = total < sizeof zero ? (size_t)total : sizeof zero;
+			if (memcmp(v, zero, k) || memcmp(v + total - k, zero, k))
+				fuzz_fail("step %llu: calloc memory is not zero", (unsigned long long)w->step);
 			born(w, slot, v, (size_t)total, 0);
 		}
 		break;
@@ -307,6 +308,8 @@ int fuzz_core(const uint8_t *data, size_t size)
 	char err[256];
 	uint8_t c = fz_u8(&f);
 	static struct world w;
+	static struct sl_heap *other;	/* only lends a foreign pointer: one for all runs */
+	static void *foreign;
 
 	memset(&w, 0, sizeof w);
 	sl_heap_config_default(&cfg);
@@ -318,12 +321,17 @@ int fuzz_core(const uint8_t *data, size_t size)
 	cfg.gogc = (int[]){ 100, -1, 1, 10 }[c >> 5 & 3];
 	cfg.scavenger = !(c >> 7);
 	w.h = sl_heap_new(&cfg, err, sizeof err);
-	w.other = sl_heap_new(&cfg, err, sizeof err);
-	if (!w.h || !w.other)
+	if (!other) {
+		other = sl_heap_new(&cfg, err, sizeof err);
+		if (other)
+			foreign = sl_malloc(sl_heap_p(other, 0), 64);
+	}
+	if (!w.h || !other)
 		fuzz_fail("sl_heap_new: %s", err);
+	w.other = other;
+	w.foreign = foreign;
 	w.nprocs = cfg.nprocs;
 	w.tiny = cfg.tiny;
-	w.foreign = sl_malloc(sl_heap_p(w.other, 0), 64);
 	/* Validators after every 1, 4, 16 or 64 operations: every one finds
 	 * a fault at its operation, the sparser ones let the fuzzer run
 	 * longer programs. */
@@ -345,7 +353,6 @@ int fuzz_core(const uint8_t *data, size_t size)
 			  (unsigned long long)st->live_objects, (unsigned long long)st->live_bytes);
 	free(st);
 	sl_heap_destroy(w.h);
-	sl_heap_destroy(w.other);
 	return 0;
 }
 
