@@ -20,12 +20,24 @@
 
 #include <string.h>
 
-/* Skip "--PID-- " or "--D:H:M:S.MS PID-- "; parse the time stamp into ns. */
-static const char *prefix(const char *l, uint64_t *ts, bool *has_ts)
+/* days:hours:minutes:seconds.milliseconds in ns; -1 past 2^64 ns (584 years). */
+static int stamp_ns(const uint64_t v[5], uint64_t *ns)
+{
+	static const uint64_t unit[4] = { 24, 60, 60, 1000 };
+	uint64_t t = v[0];
+	for (int i = 0; i < 4; i++)
+		if (__builtin_mul_overflow(t, unit[i], &t) || __builtin_add_overflow(t, v[i + 1], &t))
+			return -1;
+	return __builtin_mul_overflow(t, 1000000ull, ns) ? -1 : 0;
+}
+
+/* Skip "--PID-- " or "--D:H:M:S.MS PID-- "; parse the time stamp into ns.
+ * *stamp: 0 none, 1 in *ts, -1 a time stamp past 2^64 ns. */
+static const char *prefix(const char *l, uint64_t *ts, int *stamp)
 {
 	uint64_t v[5] = { 0 }, pid;
 	const char *p = l + 2;
-	*has_ts = false;
+	*stamp = 0;
 	if (l[0] != '-' || l[1] != '-')
 		return NULL;
 	const char *q = parse_dec(p, &v[0]);
@@ -35,9 +47,7 @@ static const char *prefix(const char *l, uint64_t *ts, bool *has_ts)
 				return NULL;
 		if (*q != '.' || !(q = parse_dec(q + 1, &v[4])) || *q != ' ')
 			return NULL;
-		*ts = (((v[0] * 24 + v[1]) * 60 + v[2]) * 60 + v[3]) * 1000000000ull +
-		      v[4] * 1000000ull;
-		*has_ts = true;
+		*stamp = stamp_ns(v, ts) < 0 ? -1 : 1;
 		p = q + 1;
 	}
 	if (!(q = parse_dec(p, &pid)) || q[0] != '-' || q[1] != '-' || q[2] != ' ')
@@ -63,7 +73,7 @@ static bool known_call(const char *c)
 bool valgrind_line_like(const char *l)
 {
 	uint64_t ts;
-	bool has;
+	int has;
 	const char *c = prefix(l, &ts, &has);
 	return c && known_call(c);
 }
@@ -96,11 +106,13 @@ static const char *args(const char *p, uint64_t *a, uint64_t *b, uint64_t *al, b
 	return p;
 }
 
+enum vg_kind { VG_ALLOC, VG_CALLOC, VG_REALLOC };
+
 /* Apply a completed allocation call with its result pointer. */
-static int apply_alloc(struct slt_source *s, const char *name, uint64_t a, uint64_t b,
+static int apply_alloc(struct slt_source *s, enum vg_kind kind, uint64_t a, uint64_t b,
 		       uint64_t al, uint64_t res)
 {
-	if (!strncmp(name, "realloc(", 8)) {
+	if (kind == VG_REALLOC) {
 		if (!res && b) {
 			s->report.failed_allocs++;
 			return 0;
@@ -111,7 +123,7 @@ static int apply_alloc(struct slt_source *s, const char *name, uint64_t a, uint6
 		s->report.failed_allocs++;
 		return 0;
 	}
-	if (!strncmp(name, "calloc(", 7)) {
+	if (kind == VG_CALLOC) {
 		uint64_t n;
 		if (__builtin_mul_overflow(a, b, &n)) {
 			s->report.failed_allocs++;
@@ -156,44 +168,46 @@ static int call(struct slt_source *s, const char *c, const char *line)
 	bool is_free = !strncmp(c, "free(", 5) || !strncmp(c, "_Zd", 3);
 	if (is_free)
 		return a ? imp_free(s, a, 0) : 0;
-	bool need_two = !strncmp(c, "calloc(", 7) || !strncmp(c, "realloc(", 8);
-	if (need_two != two)
+	enum vg_kind kind = !strncmp(c, "calloc(", 7) ? VG_CALLOC : !strncmp(c, "realloc(", 8) ? VG_REALLOC : VG_ALLOC;
+	if ((kind != VG_ALLOC) != two)
 		return bad(s, "wrong number of arguments", line);
 	if (result(p, &res) < 0) {
 		if (*p && strncmp(p, "free(", 5) && strncmp(p, "malloc(", 7))
 			return bad(s, "malformed result", line);
 		/* The result follows on a later " = X" line, after a nested call. */
-		snprintf(s->pend_call, sizeof s->pend_call, "%.*s", (int)(p - c), c);
+		s->pend_call = true;
+		s->pend_kind = (uint8_t)kind;
+		s->pend_a = a;
+		s->pend_b = b;
+		s->pend_al = al;
 		s->pend_lineno = s->lineno;
 		return 0;
 	}
-	return apply_alloc(s, c, a, b, al, res);
+	return apply_alloc(s, kind, a, b, al, res);
 }
 
 /* A " = X" line completing the pending call. */
 static int finish_pending(struct slt_source *s, const char *c, const char *line)
 {
-	uint64_t a = 0, b = 0, al = 0, res;
-	bool two;
-	char name[sizeof s->pend_call];
-	memcpy(name, s->pend_call, sizeof name);
-	s->pend_call[0] = 0;
+	uint64_t res;
+	s->pend_call = false;
 	if (result(c, &res) < 0)
 		return bad(s, "malformed result", line);
-	args(strchr(name, '(') + 1, &a, &b, &al, &two);
-	return apply_alloc(s, name, a, b, al, res);
+	return apply_alloc(s, (enum vg_kind)s->pend_kind, s->pend_a, s->pend_b, s->pend_al, res);
 }
 
 static int valgrind_line(struct slt_source *s, const char *line)
 {
 	uint64_t ts;
-	bool has_ts;
-	const char *c = prefix(line, &ts, &has_ts);
+	int stamp;
+	const char *c = prefix(line, &ts, &stamp);
 	if (!c)
 		return 0;	/* "==PID==" messages, program output */
-	if (has_ts && ts > s->ts_ns)
+	if (stamp < 0)
+		return bad(s, "time stamp out of range", line);
+	if (stamp > 0 && ts > s->ts_ns)
 		s->ts_ns = ts;
-	if (s->pend_call[0]) {
+	if (s->pend_call) {
 		if (c[0] == ' ' || c[0] == '=')
 			return finish_pending(s, c, line);
 		if (known_call(c))
@@ -213,7 +227,7 @@ static int valgrind_next(struct slt_source *s, struct slt_event *ev)
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
-			if (s->pend_call[0]) {
+			if (s->pend_call) {
 				s->lineno = s->pend_lineno;
 				return src_fail_line(s, "call without its result at end of trace");
 			}

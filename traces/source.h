@@ -51,8 +51,10 @@ struct slt_source {
 	uint64_t ts_ns;		/* importers with timestamps (valgrind) */
 	uint64_t pend_old;	/* mtrace: the '<' half of a realloc */
 	bool pend_realloc;
-	char pend_call[128];	/* valgrind: a call whose " = result" is on a later line */
-	uint64_t pend_lineno;
+	/* valgrind: a call whose " = result" is on a later line, parsed */
+	bool pend_call;
+	uint8_t pend_kind;
+	uint64_t pend_a, pend_b, pend_al, pend_lineno;
 };
 
 /* One-line error "PATH: line N: ..." (or byte N); returns -1. */
