@@ -224,7 +224,8 @@ void slt_idmap_destroy(struct slt_idmap *m);
 /* Double the table (out of line). Returns 0 or -1. */
 int slt_idmap_grow(struct slt_idmap *m);
 
-/* The map's operations are inline: the importers and the recorder's merger
+/* Keys are below UINT64_MAX (the table stores key + 1, 0 is empty).
+ * The map's operations are inline: the importers and the recorder's merger
  * run one or two per event. Addresses are 16-byte aligned and clustered:
  * mix before masking. */
 static inline uint64_t slt_idmap_slot(const struct slt_idmap *m, uint64_t key)

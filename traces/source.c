@@ -297,14 +297,15 @@ struct slt_source *slt_open(const char *path, const struct slt_open_opts *opts,
 			    char *err, size_t errlen)
 {
 	struct slt_source *s = calloc(1, sizeof *s);
-	if (!s || !(s->buf = malloc(WINDOW + 1))) {
+	if (!s || !(s->buf = malloc(WINDOW + 1)) || !(s->path = strdup(path))) {
+		if (s)
+			free(s->buf);
 		free(s);
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
 	s->cap = WINDOW;
 	s->fd = -1;
-	snprintf(s->path, sizeof s->path, "%s", path);
 	s->strict = opts && opts->strict;
 	if (open_input(s, err, errlen) < 0)
 		goto fail;
@@ -350,6 +351,7 @@ void slt_close(struct slt_source *s)
 	slt_ids_destroy(&s->ids);
 	free(s->meta);
 	free(s->buf);
+	free(s->path);
 	free(s);
 }
 
@@ -405,9 +407,8 @@ const char *parse_dec(const char *p, uint64_t *v)
 	uint64_t x = 0;
 	const char *start = p;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (x > (UINT64_MAX - 9) / 10)
+		if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(*p - '0'), &x))
 			return NULL;
-		x = x * 10 + (uint64_t)(*p - '0');
 	}
 	*v = x;
 	return p == start ? NULL : p;
@@ -446,11 +447,15 @@ static int oom(struct slt_source *s)
 	return src_fail_line(s, "out of memory");
 }
 
+/* The address map holds keys below UINT64_MAX (it stores key + 1); no
+ * object starts at the last byte of the address space, so that address is
+ * never live and an allocation there is corrupt input. */
+
 /* Free the object at key, queueing its FREE event; 0 if key is unknown. */
 static int free_key(struct slt_source *s, uint64_t key, uint32_t tid)
 {
 	uint64_t id;
-	if (!slt_idmap_del(&s->map, key, &id))
+	if (key == UINT64_MAX || !slt_idmap_del(&s->map, key, &id))
 		return 0;
 	if (slt_ids_put(&s->map.ids, id) < 0)
 		return oom(s);
@@ -463,6 +468,8 @@ static int free_key(struct slt_source *s, uint64_t key, uint32_t tid)
 static int claim_key(struct slt_source *s, uint64_t key, uint32_t tid)
 {
 	uint64_t id;
+	if (key == UINT64_MAX)
+		return src_fail_line(s, "allocation at address 0x%llx out of range", (unsigned long long)key);
 	if (!slt_idmap_get(&s->map, key, &id))
 		return 0;
 	if (imp_count(s, &s->report.double_allocs, "address allocated twice without a free") < 0)
@@ -500,7 +507,7 @@ int imp_realloc(struct slt_source *s, uint64_t oldkey, uint64_t newkey, uint64_t
 		return imp_free(s, oldkey, tid);
 	}
 	uint64_t id;
-	if (!slt_idmap_del(&s->map, oldkey, &id)) {
+	if (oldkey == UINT64_MAX || !slt_idmap_del(&s->map, oldkey, &id)) {
 		if (imp_count(s, &s->report.realloc_unknown, "realloc of a pointer never allocated") < 0)
 			return -1;
 		return imp_alloc(s, SLT_MALLOC, newkey, size, 0, tid);

@@ -18,7 +18,7 @@
 #define SRC_MAX_LINE (1u << 20)	/* a longer text line is malformed */
 
 struct slt_source {
-	char path[256];
+	char *path;		/* a copy: any length the OS takes */
 	char err[768];
 	enum slt_format fmt;
 	bool gzip, strict, failed;
