@@ -44,13 +44,15 @@ SLT_ENC_INLINE void slt_enc_prefix(struct slt_writer *w, uint32_t tid, uint64_t 
 	}
 	if (ts_ns >= w->next_tick_ns) {	/* one compare while time stays in the tick */
 		uint64_t tick = ts_ns / w->tick_ns;
-		w->next_tick_ns = (tick + 1) * w->tick_ns;
+		/* The last tick before 2^64 ns has no next one: its events come
+		 * back here with d == 0 and need no TICK. */
+		w->next_tick_ns = tick < UINT64_MAX / w->tick_ns ? (tick + 1) * w->tick_ns : UINT64_MAX;
 		uint64_t d = tick - w->cur_tick;
-		if (d <= SLT_NIB_ESC) {
-			p[n++] = (uint8_t)(SLT_OC_TICK | (d - 1) << 4);
-		} else {
+		if (d > SLT_NIB_ESC) {
 			p[n++] = SLT_OC_TICK | SLT_NIB_ESC << 4;
 			n += slt_put_varint(p + n, d);
+		} else if (d) {
+			p[n++] = (uint8_t)(SLT_OC_TICK | (d - 1) << 4);
 		}
 		w->cur_tick = tick;
 	}
