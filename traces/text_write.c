@@ -11,8 +11,15 @@
 int slt_text_header(FILE *f, const char *meta_json)
 {
 	fprintf(f, "# spanlab text trace v1\n");
-	if (meta_json && *meta_json)
-		fprintf(f, "# meta: %s\n", meta_json);
+	if (meta_json && *meta_json) {
+		/* One comment line: a newline in the metadata (a .slt header may
+		 * hold any bytes but NUL) would start an event line. Valid JSON
+		 * has control characters only as whitespace, which a space keeps. */
+		fputs("# meta: ", f);
+		for (const unsigned char *p = (const unsigned char *)meta_json; *p; p++)
+			fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+		fputc('\n', f);
+	}
 	return ferror(f) ? -1 : 0;
 }
 
