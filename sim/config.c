@@ -176,7 +176,17 @@ static int load_table_file(struct ctx *x, const cJSON *v, struct sim_config *c)
 	char *text = cli_read_file(path, &len);
 	if (!text)
 		return bad(x, "sizeclasses.table_file", "cannot read %s: %s", path, strerror(errno));
-	/* A table file is itself a config holding only size classes. */
+	/* A table file is itself a config holding only size classes, and
+	 * holds them itself: a table_file in it could name the file again. */
+	cJSON *peek = cJSON_ParseWithLength(text, len);
+	bool nested = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(peek, "sizeclasses"),
+							"table_file") != NULL;
+	cJSON_Delete(peek);
+	if (nested) {
+		free(text);
+		return bad(x, "sizeclasses.table_file", "%s names a table_file itself; a table file holds the \"table\"",
+			   path);
+	}
 	struct sim_config tmp;
 	config_defaults(&tmp);
 	char dir[4096];

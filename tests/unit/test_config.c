@@ -142,3 +142,24 @@ Test(config, table_file_is_read_relative_to_the_config)
 	cr_assert(strstr(err, "missing.json: cannot read"), "%s", err);
 	tl_tmpdir_remove(dir);
 }
+
+/* A table file that names a table file: a.json -> b.json -> a.json would
+ * recurse until the stack ran out; one level is all a table file gets. */
+Test(config, a_table_file_cannot_name_another)
+{
+	char *dir = tl_tmpdir(), path[4096];
+	struct sim_config c;
+	char err[512];
+	cr_assert(dir);
+	const char *a = "{\"sizeclasses\": {\"table_file\": \"b.json\"}}";
+	const char *b = "{\"sizeclasses\": {\"table_file\": \"a.json\"}}";
+	snprintf(path, sizeof path, "%s/b.json", dir);
+	cr_assert_eq(tl_write_file(path, b, strlen(b)), 0);
+	snprintf(path, sizeof path, "%s/a.json", dir);
+	cr_assert_eq(tl_write_file(path, a, strlen(a)), 0);
+	config_defaults(&c);
+	cr_assert_eq(config_load_file(path, &c, err, sizeof err), -1);
+	cr_assert(strstr(err, "a.json: 'sizeclasses.table_file' ") && strstr(err, "/b.json names a table_file itself"),
+		  "%s", err);
+	tl_tmpdir_remove(dir);
+}
