@@ -156,6 +156,17 @@ fail:
 	}
 }
 
+void cli_eta(char *buf, size_t len, double seconds)
+{
+	const double max = 99999.0 * 60 + 59;
+	if (!(seconds <= max)) {	/* also NaN */
+		snprintf(buf, len, "  ETA >99999:59");
+		return;
+	}
+	unsigned s = seconds > 0 ? (unsigned)seconds : 0;
+	snprintf(buf, len, "  ETA %u:%02u", s / 60, s % 60);
+}
+
 void cli_line_col(const char *text, size_t off, unsigned *line, unsigned *col)
 {
 	*line = *col = 1;

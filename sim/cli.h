@@ -32,6 +32,10 @@ void cli_one_line(char *s);
  * errors in config and sweep files. */
 void cli_line_col(const char *text, size_t off, unsigned *line, unsigned *col);
 
+/* "  ETA M:SS" for a progress line; a remaining time beyond 99,999
+ * minutes (or not a number) prints as "  ETA >99999:59". */
+void cli_eta(char *buf, size_t len, double seconds);
+
 /* Strict number parsing for option values: the whole string, in range. */
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

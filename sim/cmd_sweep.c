@@ -362,10 +362,8 @@ static void prog_draw(struct prog *g, const struct sweep *s, bool force)
 		return;
 	size_t ended = s->complete + s->failed + s->interrupted;
 	char eta[32] = "";
-	if (ended && ended < s->njobs) {
-		unsigned sec = (unsigned)((t - g->start) / (double)ended * (double)(s->njobs - ended));
-		snprintf(eta, sizeof eta, "  ETA %u:%02u", sec / 60, sec % 60);
-	}
+	if (ended && ended < s->njobs)
+		cli_eta(eta, sizeof eta, (t - g->start) / (double)ended * (double)(s->njobs - ended));
 	fprintf(stderr, "\rsweep %s  %zu/%zu runs", s->plan.sweep_id, ended, s->njobs);
 	if (s->failed + s->interrupted)
 		fprintf(stderr, "  %zu failed", s->failed + s->interrupted);

@@ -1,5 +1,6 @@
 /* The stderr progress line: see progress.h. */
 #include "progress.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +35,8 @@ static void draw(struct progress *p, uint64_t done, double t)
 {
 	double el = t - p->start, rate = el > 0 ? done / el : 0;
 	char eta[32] = "";
-	if (p->total && rate > 0 && done <= p->total) {
-		unsigned s = (unsigned)((p->total - done) / rate);
-		snprintf(eta, sizeof eta, "  ETA %u:%02u", s / 60, s % 60);
-	}
+	if (p->total && rate > 0 && done <= p->total)
+		cli_eta(eta, sizeof eta, (double)(p->total - done) / rate);
 	if (p->total)
 		fprintf(stderr, "\r%s  %llu/%llu %s  %.1f%%  %.2f M %s/s%s%s", p->label,
 			(unsigned long long)done, (unsigned long long)p->total, p->unit,
