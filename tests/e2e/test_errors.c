@@ -143,6 +143,8 @@ static const struct row rows[] = {
 	  { "info", "@IN" }, 0, 2, { ": line 3: trace ends inside a realloc ('<' without '>')" } },
 	{ "mtrace-strict", P_FILE, TXT("= Start\n@ [0x1] + 0x10 0x18\n@ [0x1] + 0x10 0x20\n"),
 	  { "info", "--strict", "@IN" }, 0, 2, { ": line 3: address allocated twice without a free (--strict)" } },
+	{ "mtrace-last-address", P_FILE, TXT("= Start\n@ [0x1] + 0xffffffffffffffff 0x18\n"), { "info", "@IN" }, 0, 2,
+	  { ": line 2: allocation at address 0xffffffffffffffff out of range" } },
 
 	/* valgrind --trace-malloc=yes */
 	{ "vg-call", P_FILE, TXT(VG "--1-- malloc(24 = 0x10\n"), { "info", "--from", "valgrind", "@IN" }, 0, 2,
@@ -159,6 +161,10 @@ static const struct row rows[] = {
 	  { ": line 3: call without its result at end of trace" } },
 	{ "vg-align", P_FILE, TXT(VG "--1-- memalign(al 4398046511104, size 8) = 0x10\n"), { "info", "@IN" }, 0, 2,
 	  { ": line 2: alignment 4398046511104 out of range" } },
+	{ "vg-time", P_FILE, TXT(VG "--00:00:00:18446744074.000 1-- malloc(8) = 0x10\n"), { "info", "@IN" }, 0, 2,
+	  { ": line 2: time stamp out of range in \"--00:00:00:18446744074.000 1-- malloc(8) = 0x10\"" } },
+	{ "vg-last-address", P_FILE, TXT(VG "--1-- malloc(8) = 0xffffffffffffffff\n"), { "info", "@IN" }, 0, 2,
+	  { ": line 2: allocation at address 0xffffffffffffffff out of range" } },
 	{ "vg-strict", P_FILE, TXT(VG "--1-- realloc(0x99,10) = 0x20\n"), { "info", "--strict", "@IN" }, 0, 2,
 	  { ": line 2: realloc of a pointer never allocated (--strict)" } },
 
@@ -167,6 +173,8 @@ static const struct row rows[] = {
 	  { "info", "@IN" }, 0, 2, { ": line 2: malformed allocfreetrace record \"tracealloc(0xc000010010, 0x10\"" } },
 	{ "go-strict", P_FILE, TXT("tracegc()\ntracefree(0xc000010000, 0x10)\n"), { "info", "--strict", "@IN" }, 0, 2,
 	  { ": line 2: free of a pointer never allocated (--strict)" } },
+	{ "go-last-address", P_FILE, TXT("tracealloc(0xffffffffffffffff, 0x10)\n"), { "info", "@IN" }, 0, 2,
+	  { ": line 1: allocation at address 0xffffffffffffffff out of range" } },
 
 	/* misuse in a trace: counted as the trace's fault, not replayed */
 	{ "misuse-counted", P_FILE, TXT(TT "m 1 16\nf 1\nf 1\nm 2 64\nf 0x999\nf 0x2\n"), { "replay", "-q", "@IN" },
@@ -209,6 +217,9 @@ static const struct row rows[] = {
 	  { "replay", "--config", "@IN", "@GIT" }, 0, 2, { " must be a [size, pages] pair" } },
 	{ "cfg-table-file", P_FILE, TXT("{\"sizeclasses\": {\"table_file\": \"nope.json\"}}"),
 	  { "replay", "--config", "@IN", "@GIT" }, 0, 2, { ": 'sizeclasses.table_file' cannot read ", "nope.json" } },
+	{ "cfg-table-file-nested", P_FILE, TXT("{\"sizeclasses\": {\"table_file\": \"in\"}}"),
+	  { "replay", "--config", "@IN", "@GIT" }, 0, 2,
+	  { ": 'sizeclasses.table_file' ", "/in names a table_file itself; a table file holds the \"table\"" } },
 	{ "cfg-table-both", P_FILE, TXT("{\"sizeclasses\": {\"table\": [[8, 1]], \"table_file\": \"t.json\"}}"),
 	  { "replay", "--config", "@IN", "@GIT" }, 0, 2,
 	  { ": 'sizeclasses.table' and 'sizeclasses.table_file' cannot both be given" } },

@@ -23,16 +23,19 @@ void fuzz_fail(const char *fmt, ...)
 	abort();
 }
 
-const char *fuzz_file(const uint8_t *data, size_t size)
+/* slot 0: the input; slot 1: what the harness wrote from it */
+static const char *memfile(int slot, const uint8_t *data, size_t size)
 {
-	static int fd = -1;
-	static char path[64];
+	static int fds[2] = { -1, -1 };
+	static char paths[2][64];
+	int fd = fds[slot];
 	if (fd < 0) {
-		fd = memfd_create("fuzz-input", MFD_CLOEXEC);
+		fd = fds[slot] = memfd_create("fuzz-input", MFD_CLOEXEC);
 		if (fd < 0)
 			fuzz_fail("memfd_create failed");
-		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		snprintf(paths[slot], sizeof paths[slot], "/proc/self/fd/%d", fd);
 	}
+	const char *path = paths[slot];
 	if (ftruncate(fd, 0) < 0)
 		fuzz_fail("ftruncate failed");
 	size_t off = 0;
@@ -43,6 +46,11 @@ const char *fuzz_file(const uint8_t *data, size_t size)
 		off += (size_t)k;
 	}
 	return path;
+}
+
+const char *fuzz_file(const uint8_t *data, size_t size)
+{
+	return memfile(0, data, size);
 }
 
 void fuzz_check_error(const char *err, const char *path)
@@ -101,6 +109,78 @@ static void check_event(struct oracle *o, const struct slt_event *ev, const char
 	o->events++;
 }
 
+/* The events a source delivered, for the round trips. */
+struct evlog {
+	struct slt_event *ev;
+	size_t n, cap;
+};
+
+static void evlog_add(struct evlog *l, const struct slt_event *ev)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 256;
+		if (!(l->ev = realloc(l->ev, l->cap * sizeof *l->ev)))
+			fuzz_fail("out of memory");
+	}
+	l->ev[l->n++] = *ev;
+}
+
+/* What convert writes from these events, as .slt or as text, reads back
+ * to the same events: ops, threads, ids, sizes, alignments, and times
+ * (in .slt to the tick, which never runs backwards). */
+static void round_trip(const struct evlog *l, uint32_t tick_ns, const char *meta, bool text,
+		       const char *what)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct slt_writer *w = malloc(sizeof *w);
+	uint64_t last_ts = 0;
+	if (!f || !w)
+		fuzz_fail("out of memory");
+	if (text ? slt_text_header(f, meta) : slt_writer_init(w, slt_sink_stdio, f, tick_ns, meta))
+		fuzz_fail("%s: cannot start the %s copy", what, text ? "text" : ".slt");
+	for (size_t i = 0; i < l->n; i++)
+		if (text ? slt_text_write(f, &l->ev[i], &last_ts) : slt_write_event(w, &l->ev[i]))
+			fuzz_fail("%s: event %zu does not write as %s", what, i, text ? "text" : ".slt");
+	if (!text && slt_writer_finish(w))
+		fuzz_fail("%s: the .slt copy does not finish", what);
+	free(w);
+	fclose(f);
+
+	const char *path = memfile(1, (const uint8_t *)buf, len);
+	struct slt_open_opts opts = { .format = text ? SLT_FMT_TEXT : SLT_FMT_SLT, .strict = true };
+	char err[1024];
+	struct slt_source *s = slt_open(path, &opts, err, sizeof err);
+	if (!s)
+		fuzz_fail("%s: the %s copy does not open: %s", what, text ? "text" : ".slt", err);
+	struct slt_event ev;
+	uint64_t ts = 0, tick = slt_source_tick_ns(s);
+	size_t i = 0;
+	int rc;
+	for (; (rc = slt_next(s, &ev)) > 0; i++) {
+		if (i == l->n)
+			fuzz_fail("%s: the %s copy has more than the %zu events", what, text ? "text" : ".slt", l->n);
+		const struct slt_event *e = &l->ev[i];
+		ts = e->ts_ns > ts ? e->ts_ns : ts;
+		uint64_t want_ts = text ? ts : ts / tick * tick;
+		if (ev.op != e->op || ev.tid != e->tid || ev.id != e->id || ev.size != e->size ||
+		    (e->op == SLT_ALIGNED && ev.align != e->align) || (e->op == SLT_REALLOC && ev.old_id != e->old_id) ||
+		    ev.ts_ns != want_ts)
+			fuzz_fail("%s: event %zu reads back from %s as op %d t%u id %llu size %llu @%llu, "
+				  "was op %d t%u id %llu size %llu @%llu", what, i, text ? "text" : ".slt", ev.op,
+				  ev.tid, (unsigned long long)ev.id, (unsigned long long)ev.size,
+				  (unsigned long long)ev.ts_ns, e->op, e->tid, (unsigned long long)e->id,
+				  (unsigned long long)e->size, (unsigned long long)want_ts);
+	}
+	if (rc < 0)
+		fuzz_fail("%s: the %s copy fails: %s", what, text ? "text" : ".slt", slt_error(s));
+	if (i != l->n)
+		fuzz_fail("%s: the %s copy has %zu of the %zu events", what, text ? "text" : ".slt", i, l->n);
+	slt_close(s);
+	free(buf);
+}
+
 /* Returns the inconsistencies the consistency report counted. */
 static uint64_t read_all(const char *path, enum slt_format fmt, bool strict, const char *what)
 {
@@ -112,11 +192,20 @@ static uint64_t read_all(const char *path, enum slt_format fmt, bool strict, con
 		return 0;
 	}
 	struct oracle o = { .events = 0 };
+	struct evlog log = { 0 };
 	slt_ids_init(&o.ids);
 	struct slt_event ev;
 	int rc;
-	while ((rc = slt_next(s, &ev)) > 0)
+	while ((rc = slt_next(s, &ev)) > 0) {
 		check_event(&o, &ev, what);
+		if (!strict)
+			evlog_add(&log, &ev);
+	}
+	if (!strict) {
+		round_trip(&log, slt_source_tick_ns(s), slt_source_meta(s), false, what);
+		round_trip(&log, slt_source_tick_ns(s), slt_source_meta(s), true, what);
+		free(log.ev);
+	}
 	if (rc < 0) {
 		fuzz_check_error(slt_error(s), path);
 		if (slt_next(s, &ev) != -1)
