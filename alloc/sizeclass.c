@@ -94,9 +94,7 @@ static void build_lookups(struct sl_sizeclasses *t)
 	}
 }
 
-int sl_sizeclasses_from_rows(uint32_t page_size, uint32_t max_small_size,
-			     const uint32_t (*rows)[2], size_t n,
-			     struct sl_sizeclasses *t, char *err, size_t errlen)
+static int check_limits(uint32_t page_size, uint32_t max_small_size, char *err, size_t errlen)
 {
 	if (page_size < SL_MIN_PAGE_SIZE || page_size > SL_MAX_PAGE_SIZE || (page_size & (page_size - 1)))
 		FAIL("page_size %u must be a power of two from %u to %u", page_size,
@@ -104,6 +102,23 @@ int sl_sizeclasses_from_rows(uint32_t page_size, uint32_t max_small_size,
 	if (max_small_size < SL_SMALL_SIZE_MAX || max_small_size > SL_MAX_SMALL_LIMIT)
 		FAIL("max_small_size %u must be from %u to %u", max_small_size,
 		     SL_SMALL_SIZE_MAX, SL_MAX_SMALL_LIMIT);
+	return 0;
+}
+
+int sl_sizeclass_row_check(uint32_t page_size, uint32_t max_small_size, uint32_t size, uint32_t npages,
+			   char *err, size_t errlen)
+{
+	if (check_limits(page_size, max_small_size, err, errlen))
+		return -1;
+	return check_row(1, size, npages, 0, page_size, max_small_size, err, errlen);
+}
+
+int sl_sizeclasses_from_rows(uint32_t page_size, uint32_t max_small_size,
+			     const uint32_t (*rows)[2], size_t n,
+			     struct sl_sizeclasses *t, char *err, size_t errlen)
+{
+	if (check_limits(page_size, max_small_size, err, errlen))
+		return -1;
 	if (n == 0)
 		FAIL("the table has no size classes");
 	if (n > SL_MAX_CLASSES - 1)

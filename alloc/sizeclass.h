@@ -102,6 +102,13 @@ void sl_sizeclass_params_go(struct sl_sizeclass_params *p);
 int sl_sizeclasses_generate(const struct sl_sizeclass_params *p,
 			    struct sl_sizeclasses *out, char *err, size_t errlen);
 
+/* The rules of one row on its own (alignment, pages, division magic):
+ * what sl_sizeclasses_from_rows checks for each class, without order and
+ * without the rule that the last class is max_small_size. For searches
+ * over candidate sizes (sim/fit.c). Returns 0 or -1 with the reason. */
+int sl_sizeclass_row_check(uint32_t page_size, uint32_t max_small_size, uint32_t size, uint32_t npages,
+			   char *err, size_t errlen);
+
 /* Install an explicit table: rows[i] = {size, pages per span} for classes
  * 1..n. Validates every invariant above; each violation has its own
  * message. Returns 0 or -1. */

@@ -99,13 +99,11 @@ uint32_t fit_pages(uint32_t size, uint32_t page_size)
 /* ---- allowed class sizes -------------------------------------------------- */
 
 /* Which sizes may be classes, memoised (one byte per multiple of 8). The
- * verdict comes from the table validator itself, on a table of just that
- * class (and max_small_size after it), so fit and validation cannot
- * disagree. */
+ * verdict comes from the table validator's own rule for one row
+ * (sl_sizeclass_row_check), so fit and validation cannot disagree. */
 struct allowed {
 	uint32_t max_small, page_size;
 	uint8_t *memo;			/* 0 unknown, 1 yes, 2 no; index size / 8 */
-	struct sl_sizeclasses *scratch;
 };
 
 static bool aligned_ok(uint32_t c)
@@ -119,39 +117,32 @@ static bool is_allowed(struct allowed *a, uint32_t c)
 		return false;
 	uint8_t *m = &a->memo[c / 8];
 	if (!*m) {
-		uint32_t rows[2][2] = { { c, fit_pages(c, a->page_size) },
-					{ a->max_small, fit_pages(a->max_small, a->page_size) } };
 		char why[256];
-		size_t n = c == a->max_small ? 1 : 2;
-		*m = sl_sizeclasses_from_rows(a->page_size, a->max_small, (const uint32_t (*)[2])rows, n, a->scratch,
-					      why, sizeof why) == 0 ? 1 : 2;
+		*m = sl_sizeclass_row_check(a->page_size, a->max_small, c, fit_pages(c, a->page_size), why,
+					    sizeof why) == 0 ? 1 : 2;
 	}
 	return *m == 1;
 }
 
 static int allowed_init(struct allowed *a, uint32_t max_small, uint32_t page_size, char *err, size_t errlen)
 {
-	a->max_small = max_small;
-	a->page_size = page_size;
-	a->memo = calloc(max_small / 8 + 1, 1);
-	a->scratch = malloc(sizeof *a->scratch);
-	if (!a->memo || !a->scratch) {
-		free(a->memo);
-		free(a->scratch);
-		FAIL("out of memory");
-	}
+	char why[256];
 	if (page_size < SL_MIN_PAGE_SIZE || page_size > SL_MAX_PAGE_SIZE || (page_size & (page_size - 1)))
 		FAIL("page_size %u must be a power of two from %u to %u", page_size, SL_MIN_PAGE_SIZE,
 		     SL_MAX_PAGE_SIZE);
-	if (!is_allowed(a, max_small))
+	if (!aligned_ok(max_small) ||
+	    sl_sizeclass_row_check(page_size, max_small, max_small, fit_pages(max_small, page_size), why, sizeof why))
 		FAIL("max_small_size %u cannot be a size class (alignment, pages or division magic)", max_small);
+	a->max_small = max_small;
+	a->page_size = page_size;
+	if (!(a->memo = calloc(max_small / 8 + 1, 1)))
+		FAIL("out of memory");
 	return 0;
 }
 
 static void allowed_free(struct allowed *a)
 {
 	free(a->memo);
-	free(a->scratch);
 }
 
 /* a(s): the smallest allowed size >= s (max_small is allowed, so s <= max_small has one). */
