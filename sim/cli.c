@@ -127,6 +127,10 @@ char *cli_read_file(const char *path, size_t *len)
 	if (!f)
 		return NULL;
 	for (;;) {
+		if (n > CLI_MAX_FILE) {
+			errno = EFBIG;
+			goto fail;
+		}
 		if (n + 4096 + 1 > cap) {
 			cap = cap ? cap * 2 : 65536;
 			char *nb = realloc(buf, cap);

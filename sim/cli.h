@@ -43,7 +43,10 @@ bool cli_parse_double(const char *s, double *out);
 /* A byte count with an optional KiB/MiB/GiB (or K/M/G) suffix. */
 bool cli_parse_bytes(const char *s, uint64_t *out);
 
-/* Read a whole file (for JSON configs). NULL with errno set on failure. */
+/* Read a whole file (for JSON configs and sweep files; a pipe works too).
+ * NULL with errno set on failure; EFBIG past CLI_MAX_FILE bytes, so that
+ * /dev/zero or an endless pipe is an error rather than all of memory. */
+#define CLI_MAX_FILE (64u << 20)
 char *cli_read_file(const char *path, size_t *len);
 
 #endif

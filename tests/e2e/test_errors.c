@@ -185,6 +185,8 @@ static const struct row rows[] = {
 	/* the config (replay --config FILE) */
 	{ "cfg-missing", P_NONE, TXT(""), { "replay", "--config", "/nonexistent/c.json", "@GIT" }, 0, 2,
 	  { "/nonexistent/c.json: cannot read: No such file or directory" } },
+	{ "cfg-endless", P_NONE, TXT(""), { "replay", "--config", "/dev/zero", "@GIT" }, 0, 2,
+	  { "/dev/zero: cannot read: File too large" } },
 	{ "cfg-nul", P_FILE, BIN("{}\0"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
 	  { ": byte 2: not a text file (NUL byte)" } },
 	{ "cfg-json", P_FILE, TXT("{\n  \"procs\": }\n"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
