@@ -20,12 +20,15 @@ static const char usage_text[] =
 	"  -q, --quiet   print nothing on success\n"
 	"  -h, --help    this text\n";
 
-/* Every input must be a readable spanlab database before OUT is touched. */
-static int check_inputs(int n, char **in)
+/* Every input must be a readable spanlab database, and not OUT itself,
+ * before OUT is touched. */
+static int check_inputs(const char *out, int n, char **in)
 {
 	char err[1024];
 	for (int i = 0; i < n; i++) {
 		struct db *db;
+		if (db_same_file(out, in[i]))
+			return cli_bad_input("merge", "%s: is the output database", in[i]);
 		int code = db_open(in[i], DB_OPEN_READ, &db, err, sizeof err);
 		if (code)
 			return code == SL_EXIT_USAGE ? cli_bad_input("merge", "%s", err) : cli_fail("merge", "%s", err);
@@ -79,7 +82,7 @@ int cmd_merge(int argc, char **argv)
 	}
 	if (argc - optind < 2)
 		return cli_usage("merge", argc - optind ? "no input databases" : "missing OUT.db and IN.db");
-	int code = check_inputs(argc - optind - 1, argv + optind + 1);
+	int code = check_inputs(argv[optind], argc - optind - 1, argv + optind + 1);
 	if (code)
 		return code;
 	code = merge_all(argv[optind], argc - optind - 1, argv + optind + 1, quiet);

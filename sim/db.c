@@ -1184,7 +1184,9 @@ static char *readonly_uri(const char *path)
 	struct strbuf b = { 0 };
 	char esc[4];
 
-	sb_str(&b, "file:");
+	/* An absolute path gets an empty authority ("file:///a", "file:////a"):
+	 * after a bare "file:", a path starting "//" would read as a host. */
+	sb_str(&b, path[0] == '/' ? "file://" : "file:");
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
 		if (strchr("?#%", *p) || *p < 0x21 || *p > 0x7e) {
 			snprintf(esc, sizeof esc, "%%%02X", *p);
@@ -1201,7 +1203,7 @@ static char *readonly_uri(const char *path)
 	return b.s;
 }
 
-static bool same_file(const char *a, const char *b)
+bool db_same_file(const char *a, const char *b)
 {
 	struct stat sa, sb;
 	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
@@ -1405,7 +1407,7 @@ int db_merge(struct db *out, const char *in_path, struct db_merge_stats *ms, cha
 		snprintf(err, errlen, "%s: %s", out->path, out->run ? "a run is being logged" : "opened read-only");
 		return SL_EXIT_FAIL;
 	}
-	if (same_file(out->path, in_path)) {
+	if (db_same_file(out->path, in_path)) {
 		snprintf(err, errlen, "%s: is the output database", in_path);
 		return SL_EXIT_USAGE;
 	}

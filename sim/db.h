@@ -35,6 +35,7 @@
 #ifndef SPANLAB_DB_H
 #define SPANLAB_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -131,6 +132,9 @@ int db_run_finish(struct db_run *run, enum db_run_status status, const struct si
  * second signal kills as usual. db_stop_requested returns the signal, or 0. */
 void db_stop_install(void);
 int db_stop_requested(void);
+
+/* Do a and b name the same existing file (device and inode)? */
+bool db_same_file(const char *a, const char *b);
 
 /* Copy the complete runs of the database at in_path that `out` lacks (by
  * run_uuid) into `out`, with all their rows and new run ids, in one

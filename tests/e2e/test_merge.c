@@ -314,6 +314,32 @@ Test(merge, bad_inputs_exit_2_and_touch_nothing)
 	cr_assert_eq(r.status, 2, "%s", r.err);
 	cr_assert(strstr(r.err, "is the output database"), "%s", r.err);
 	tl_run_free(&r);
+
+	/* OUT among later inputs: refused before b's runs are written to it */
+	char *before = digests(a, "1");
+	RUN(&r, "spanlab", "merge", a, b, a);
+	cr_assert_eq(r.status, 2, "%s", r.err);
+	cr_assert(strstr(r.err, "is the output database"), "%s", r.err);
+	cr_assert_eq(r.out_len, 0, "%s", r.out);
+	tl_run_free(&r);
+	char *after = digests(a, "1");
+	cr_assert_str_eq(after, before, "OUT changed although an input was OUT itself");
+	free(before);
+	free(after);
+}
+
+/* An absolute path may start with "//" (POSIX leaves its meaning to the
+ * system; Linux reads it as "/"): not a URI authority. */
+Test(merge, input_path_starting_with_two_slashes)
+{
+	char slashed[4200];
+	cr_assert_eq(a[0], '/');
+	snprintf(slashed, sizeof slashed, "/%s", a);
+	struct tl_run r;
+	RUN(&r, "spanlab", "merge", out, slashed);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "2 runs merged"), "%s", r.out);
+	tl_run_free(&r);
 }
 
 Test(merge, unwritable_output_exits_1)
