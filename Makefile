@@ -258,6 +258,7 @@ fuzz: deps
 # they take tens of minutes. Every bad-input and database path is here.
 VALGRIND_TESTS = $(BUILD)/tests/e2e/test_cli $(BUILD)/tests/e2e/test_errors \
                  $(BUILD)/tests/e2e/test_trace_cli '$(BUILD)/tests/e2e/test_merge:merge/[!k]*' \
+                 '$(BUILD)/tests/e2e/test_record_cmd:record_cmd/an_output*' \
                  '$(BUILD)/tests/e2e/test_resource_faults:resource_faults/[bf]*' \
                  '$(BUILD)/tests/e2e/test_replay:replay/bad_input*'
 

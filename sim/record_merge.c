@@ -31,13 +31,30 @@
  *
  * Every 100 ms the buffered records go to the files, so a trace on disk
  * lags its program by at most that (and stays readable to its last whole
- * record) even if spanlab record itself is killed.
+ * record) even if spanlab record itself is killed. A write that fails (the
+ * disk is full, the file size limit is reached) is undone back to the last
+ * whole buffer (slt_sink_fd), so the file is cut short, not malformed; the
+ * trace stops there and its result says why and how many events the file
+ * holds.
+ *
+ * Claims whose claimer died: a producer claims a slot or ring with a CAS
+ * and writes its pid (tid) after it, so a process killed in between leaves
+ * it RAW_CLAIMED for good, and a CLAIMED slot would keep the merger
+ * waiting forever. rec_merger_reclaim hands such claims back: the merger
+ * clears the id whenever it frees a slot or ring, so a CLAIMED one with an
+ * id names its claimer, and is freed once that is gone; one without an id
+ * only once no process that could claim is left (rec_merger_run: the root
+ * has exited, and with --children no child is left either; spanlab record
+ * is a child subreaper, so every orphaned descendant is its child) and it
+ * was seen so on two checks 10 ms apart.
  *
  * Sleeping: while records flow the merger passes without pause (epoch + 2
  * per pass, so producers re-stamp time); with few records it naps 200 us;
  * after 5 ms without records it sets the epoch odd (every event stamped)
  * and sleeps on the bell futex until a producer rings (a ring a quarter
- * full), a child exits (SIGCHLD) or 50 ms pass.
+ * full), a child exits (SIGCHLD) or 50 ms pass. The epoch starts odd too:
+ * before the first pass the merger sleeps over its first millisecond to
+ * calibrate the TSC, and the program's first events are stamped each.
  */
 #define _GNU_SOURCE
 #include "record_merge.h"
@@ -51,6 +68,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -87,9 +106,12 @@ struct mring {
 	uint64_t pend_id, pend_addr, pend_size;
 };
 
+/* A trace's file: what of it is written (whole writer buffers only). */
 struct sink {
 	int fd;
-	uint64_t bytes;
+	const struct slt_writer *w;
+	uint64_t bytes, events;
+	int err;		/* errno of the write that failed */
 };
 
 struct mproc {
@@ -127,6 +149,10 @@ struct rec_merger {
 	size_t nresults, rcap;
 	uint64_t after_end;	/* records numbered after their process's END */
 	bool fixed_scale;
+	int out_fd;		/* the root's file, opened by the caller; -1: used or none */
+	/* When a slot or ring was first seen CLAIMED without a claimer id
+	 * (0: it was not, at the last check). */
+	uint64_t proc_seen[RAW_NPROCS], ring_seen[RAW_NRINGS];
 };
 
 static volatile sig_atomic_t g_child_exited;
@@ -169,12 +195,17 @@ static uint64_t tsc_ns(const struct rec_merger *m, const struct mproc *p, uint64
 
 /* ---- output ----------------------------------------------------------- */
 
+/* The writer hands whole records: after each write the file holds
+ * w->events events. A failed write leaves the file as it was before it. */
 static int sink_write(void *ctx, const void *buf, size_t len)
 {
 	struct sink *s = ctx;
-	if (slt_sink_fd((void *)(intptr_t)s->fd, buf, len) < 0)
+	if (slt_sink_fd((void *)(intptr_t)s->fd, buf, len) < 0) {
+		s->err = errno ? errno : EIO;
 		return -1;
+	}
 	s->bytes += len;
+	s->events = s->w ? s->w->events : 0;
 	return 0;
 }
 
@@ -218,12 +249,24 @@ static void add_result(struct rec_merger *m, const struct mproc *p, bool complet
 	r->pid = p->pid;
 	r->root = p->root;
 	r->complete = complete;
-	r->events = p->w->events;
+	r->err = p->sink.err;
+	r->events = p->sink.events;
 	r->threads = p->nthreads;
 	r->bytes = p->sink.bytes;
 }
 
 /* ---- processes and rings ---------------------------------------------- */
+
+/* Hand a ring back to the producers, its claimer's tid cleared first (a
+ * CLAIMED ring with a tid names its claimer: rec_merger_reclaim). */
+static void free_ring(struct rec_merger *m, unsigned idx)
+{
+	struct raw_ring *c = &m->hdr->rings[idx];
+	m->ring_proc[idx] = -1;
+	m->ring_seen[idx] = 0;
+	__atomic_store_n(&c->ostid, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->state, RAW_FREE_SLOT, __ATOMIC_RELEASE);
+}
 
 static void release_rings(struct rec_merger *m, struct mproc *p)
 {
@@ -231,8 +274,7 @@ static void release_rings(struct rec_merger *m, struct mproc *p)
 		struct mring *r = &p->rings[i];
 		uint64_t head = __atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&r->ctl->tail, head, __ATOMIC_RELEASE);
-		m->ring_proc[r->idx] = -1;
-		__atomic_store_n(&r->ctl->state, RAW_FREE_SLOT, __ATOMIC_RELEASE);
+		free_ring(m, r->idx);
 	}
 	p->nrings = 0;
 }
@@ -247,12 +289,78 @@ static void drop_proc(struct rec_merger *m, struct mproc *p)
 	free(p->w);
 	free(p->rings);
 	m->procs[p->slot] = NULL;
+	m->proc_seen[p->slot] = 0;
+	__atomic_store_n(&m->hdr->procs[p->slot].pid, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->hdr->procs[p->slot].state, RAW_FREE_SLOT, __ATOMIC_RELEASE);
 	free(p);
 }
 
+/* An older image of p's pid was replaced by exec: its trace is abandoned
+ * and p takes over its file, rewritten from the start if it is a regular
+ * file (a device or a pipe just receives p's trace after it). */
+static void take_over(struct rec_merger *m, struct mproc *p)
+{
+	for (unsigned i = 0; i < RAW_NPROCS; i++) {
+		struct mproc *o = m->procs[i];
+		if (!o || o->pid != p->pid || o->dead)
+			continue;
+		p->sink.fd = o->sink.fd;
+		p->sink.err = o->sink.fd < 0 ? (o->sink.err ? o->sink.err : EBADF) : 0;
+		snprintf(p->path, sizeof p->path, "%s", o->path);
+		o->sink.fd = -1;
+		slt_writer_discard(o->w);
+		drop_proc(m, o);
+		struct stat st;
+		if (p->sink.fd >= 0 && fstat(p->sink.fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (ftruncate(p->sink.fd, 0) < 0 || lseek(p->sink.fd, 0, SEEK_SET) < 0)) {
+			p->sink.err = errno;
+			close(p->sink.fd);
+			p->sink.fd = -1;
+		}
+		return;
+	}
+}
+
+/* The file of a new process: the root's (the caller's descriptor, else
+ * OUT), or a child's own. */
+static int open_file(struct rec_merger *m, struct mproc *p)
+{
+	if (!p->root)
+		return open_child_file(m, p->pid, p->path, sizeof p->path);
+	snprintf(p->path, sizeof p->path, "%s", m->out);
+	if (m->out_fd >= 0) {
+		int fd = m->out_fd;
+		m->out_fd = -1;
+		return fd;
+	}
+	return open(p->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/* The header, then, for the root's temporary file, its rename over OUT:
+ * OUT is replaced only by a trace that has begun. 0, or -1 and errno. */
+static int start_trace(struct rec_merger *m, struct mproc *p, const char *meta)
+{
+	p->w = malloc(sizeof *p->w);
+	p->sink.w = p->w;
+	if (!p->w || slt_idmap_init(&p->map) < 0 ||
+	    slt_writer_init(p->w, sink_write, &p->sink, m->opts.tick_ns, meta) < 0)
+		return -1;
+	const char *tmp = m->opts.out_tmp;
+	if (p->root && tmp) {
+		m->opts.out_tmp = NULL;
+		if (rename(tmp, m->opts.out_dest) < 0) {
+			int e = errno;
+			unlink(tmp);
+			errno = e;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* A new proc slot: open its output (reusing the file of an image it
- * replaces) and write the header. */
+ * replaces) and write the header. A trace that cannot be written is
+ * broken from the start; its result says why. */
 static void attach_proc(struct rec_merger *m, unsigned slot)
 {
 	struct raw_proc *s = &m->hdr->procs[slot];
@@ -267,44 +375,22 @@ static void attach_proc(struct rec_merger *m, unsigned slot)
 	p->pidfd = -1;
 	p->sink.fd = -1;
 	p->end_seq = UINT64_MAX;
-	/* An older image of the same pid was replaced by exec: its trace
-	 * is abandoned and this one takes over its file. */
-	for (unsigned i = 0; i < RAW_NPROCS; i++) {
-		struct mproc *o = m->procs[i];
-		if (!o || o->pid != p->pid || o->dead)
-			continue;
-		p->sink.fd = o->sink.fd;
-		snprintf(p->path, sizeof p->path, "%s", o->path);
-		o->sink.fd = -1;
-		slt_writer_discard(o->w);
-		drop_proc(m, o);
-		if (ftruncate(p->sink.fd, 0) < 0 || lseek(p->sink.fd, 0, SEEK_SET) < 0) {
-			close(p->sink.fd);
-			p->sink.fd = -1;
-		}
-		break;
-	}
-	if (p->sink.fd < 0 && !p->path[0]) {
-		if (p->root) {
-			snprintf(p->path, sizeof p->path, "%s", m->out);
-			p->sink.fd = open(p->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		} else {
-			p->sink.fd = open_child_file(m, p->pid, p->path, sizeof p->path);
-		}
-	}
+	take_over(m, p);
+	if (p->sink.fd < 0 && !p->path[0] && (p->sink.fd = open_file(m, p)) < 0)
+		p->sink.err = errno;
 	if (!p->root && m->own_hdr)
 		p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
 	char meta[RAW_META_MAX];
 	uint32_t len = s->meta_len < RAW_META_MAX ? s->meta_len : RAW_META_MAX - 1;
 	memcpy(meta, raw_meta(m->hdr, slot), len);
 	meta[len] = 0;
-	p->w = malloc(sizeof *p->w);
-	if (p->sink.fd < 0 || !p->w || slt_idmap_init(&p->map) < 0 ||
-	    slt_writer_init(p->w, sink_write, &p->sink, m->opts.tick_ns, meta) < 0) {
-		fprintf(stderr, "spanlab record: cannot write the trace of process %d (%s): %s\n",
-			(int)p->pid, p->path[0] ? p->path : m->out, strerror(errno));
+	if (p->sink.fd < 0 || start_trace(m, p, meta) < 0) {
+		if (!p->sink.err)
+			p->sink.err = errno ? errno : EIO;
 		if (p->sink.fd >= 0)
 			close(p->sink.fd);
+		p->sink.fd = -1;
+		p->sink.w = NULL;
 		free(p->w);
 		p->w = NULL;
 		p->broken = true;
@@ -320,13 +406,13 @@ static void attach_proc(struct rec_merger *m, unsigned slot)
 }
 
 static void attach_new_procs(struct rec_merger *m);
-static void broken_ring(struct raw_ring *c);
+static void broken_ring(struct rec_merger *m, unsigned idx);
 
 static void attach_ring(struct rec_merger *m, unsigned idx)
 {
 	struct raw_ring *c = &m->hdr->rings[idx];
 	if (c->proc >= RAW_NPROCS) {
-		broken_ring(c);
+		broken_ring(m, idx);
 		return;
 	}
 	struct raw_proc *slot = &m->hdr->procs[c->proc];
@@ -349,7 +435,7 @@ static void attach_ring(struct rec_merger *m, unsigned idx)
 				m->rescan = true;	/* out of memory: try again */
 				return;
 			}
-			broken_ring(c);
+			broken_ring(m, idx);
 			return;
 		}
 	}
@@ -373,10 +459,11 @@ static void attach_ring(struct rec_merger *m, unsigned idx)
 }
 
 /* A ring nobody writes any more goes back to the producers unread. */
-static void broken_ring(struct raw_ring *c)
+static void broken_ring(struct rec_merger *m, unsigned idx)
 {
+	struct raw_ring *c = &m->hdr->rings[idx];
 	__atomic_store_n(&c->tail, __atomic_load_n(&c->head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
-	__atomic_store_n(&c->state, RAW_FREE_SLOT, __ATOMIC_RELEASE);
+	free_ring(m, idx);
 }
 
 /* Attach every LIVE slot not attached yet, oldest first, so that a newer
@@ -606,6 +693,13 @@ static uint64_t drain(struct rec_merger *m, struct mproc *p, struct mring *r, ui
 		      uint64_t bound)
 {
 	uint64_t mask = m->hdr->ring_words - 1, t = r->tail, n = 0;
+	if (UNLIKELY(!r->started)) {
+		/* A reused ring's head may lie within RAW_MAXREC of the lap's
+		 * end: the thread padded before its THREAD_START. */
+		while (t < end && (r->data[t & mask] & RAW_OPMASK) == RAW_PAD)
+			t = (t | mask) + 1;
+		r->tail = t;
+	}
 	if (UNLIKELY(!r->started) && t < end) {
 		uint64_t w0 = r->data[t & mask];
 		if ((w0 & 0xff) != RAW_THREAD_START && (w0 & 0xff) != (RAW_THREAD_START | RAW_TIME)) {
@@ -652,7 +746,7 @@ static uint64_t drain(struct rec_merger *m, struct mproc *p, struct mring *r, ui
 out:
 	r->tail = t;
 	if (UNLIKELY(p->w->err))
-		broken(p, strerror(p->w->err));
+		p->broken = true;	/* the file is full: its result says so */
 	return n;
 }
 
@@ -745,8 +839,9 @@ void rec_merger_proc_dead(struct rec_merger *m, unsigned slot)
 		;
 	bool complete = p->end_seq != UINT64_MAX && !p->broken;
 	if (p->sink.fd >= 0) {
+		/* A failed write is in p->sink.err, for the result. */
 		if (complete ? slt_writer_finish(p->w) < 0 : slt_writer_flush(p->w) < 0)
-			fprintf(stderr, "spanlab record: %s: %s\n", p->path, strerror(p->w->err));
+			complete = false;
 		if (!complete)
 			slt_writer_discard(p->w);
 		close(p->sink.fd);
@@ -774,11 +869,77 @@ static void reap_rings(struct rec_merger *m)
 			 * with a last record published before the thread died. */
 			if (__atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE) != r->tail)
 				continue;
-			m->ring_proc[r->idx] = -1;
-			__atomic_store_n(&r->ctl->state, RAW_FREE_SLOT, __ATOMIC_RELEASE);
+			free_ring(m, r->idx);
 			p->rings[i] = p->rings[--p->nrings];
 			i--;
 		}
+	}
+}
+
+/* ---- claims whose claimer died (see the top of this file) --------------- */
+
+/* No such process or thread any more, or it has exited (a zombie). */
+static bool task_gone(pid_t id)
+{
+	int fd = (int)syscall(SYS_pidfd_open, id, 0);
+	if (fd >= 0) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		bool gone = poll(&pf, 1, 0) > 0;
+		close(fd);
+		return gone;
+	}
+	if (errno == ESRCH)
+		return true;
+	return kill(id, 0) < 0 && errno == ESRCH;	/* a thread's tid (no pidfd) */
+}
+
+/* One slot or ring: if it is CLAIMED and its claimer is gone, clear the
+ * claimer's id and CAS it back to FREE (a claim that went LIVE meanwhile
+ * keeps its id). *seen: when it was first seen CLAIMED without an id. */
+static bool reclaim_one(uint32_t *state, int32_t *who, uint64_t *seen, bool tree_gone,
+			uint64_t now)
+{
+	if (__atomic_load_n(state, __ATOMIC_ACQUIRE) != RAW_CLAIMED) {
+		*seen = 0;
+		return false;
+	}
+	int32_t id = __atomic_load_n(who, __ATOMIC_RELAXED);
+	bool gone;
+	if (id > 0) {
+		*seen = 0;
+		gone = tree_gone || task_gone(id);
+	} else {
+		if (!*seen)
+			*seen = now;
+		gone = tree_gone && now - *seen >= CHECK_NS;
+	}
+	if (!gone)
+		return false;
+	if (id > 0)
+		__atomic_store_n(who, 0, __ATOMIC_RELAXED);
+	uint32_t want = RAW_CLAIMED;
+	if (__atomic_compare_exchange_n(state, &want, RAW_FREE_SLOT, false, __ATOMIC_RELEASE,
+					__ATOMIC_RELAXED)) {
+		*seen = 0;
+		return true;
+	}
+	if (id > 0)
+		__atomic_store_n(who, id, __ATOMIC_RELAXED);
+	return false;
+}
+
+void rec_merger_reclaim(struct rec_merger *m, bool tree_gone)
+{
+	uint64_t now = mono_ns();
+	for (unsigned i = 0; i < RAW_NPROCS; i++) {
+		struct raw_proc *s = &m->hdr->procs[i];
+		if (!m->procs[i])
+			reclaim_one(&s->state, &s->pid, &m->proc_seen[i], tree_gone, now);
+	}
+	for (unsigned i = 0; i < RAW_NRINGS; i++) {
+		struct raw_ring *c = &m->hdr->rings[i];
+		if (m->ring_proc[i] < 0)
+			reclaim_one(&c->state, &c->ostid, &m->ring_seen[i], tree_gone, now);
 	}
 }
 
@@ -794,6 +955,7 @@ static struct rec_merger *merger_new(const struct rec_opts *o)
 	for (unsigned i = 0; i < RAW_NRINGS; i++)
 		m->ring_proc[i] = -1;
 	m->shm_fd = -1;
+	m->out_fd = o->out_fd_set ? o->out_fd : -1;
 	m->cal_ns = mono_ns();
 	m->cal_tsc = __rdtsc();
 	m->mult = 1ull << 32;
@@ -818,11 +980,35 @@ void rec_merger_set_tsc_scale(struct rec_merger *m, uint64_t mult)
 	m->fixed_scale = true;
 }
 
+/* The ring size: as asked, or the default halved until the memfd fits the
+ * file size limit (a memfd's size counts against RLIMIT_FSIZE). 0 if it
+ * does not fit; *total is then the smallest size tried. */
+static uint32_t fit_rings(uint32_t asked, uint64_t *meta_off, uint64_t *data_off, uint64_t *total)
+{
+	struct rlimit rl;
+	uint64_t limit = UINT64_MAX;
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		limit = rl.rlim_cur;
+	for (uint32_t words = asked ? asked : RAW_RING_WORDS;; words /= 2) {
+		raw_layout(words, meta_off, data_off, total);
+		if (*total <= limit)
+			return words;
+		if (asked || words == 64)
+			return 0;
+	}
+}
+
 struct rec_merger *rec_merger_new(const struct rec_opts *o, int *shm_fd, char *err, size_t errlen)
 {
-	uint32_t words = o->ring_words ? o->ring_words : RAW_RING_WORDS;
-	if (words < 64 || (words & (words - 1))) {
+	uint32_t words = o->ring_words;
+	if (words && (words < 64 || (words & (words - 1)))) {
 		snprintf(err, errlen, "ring size %u words is not a power of two >= 64", words);
+		return NULL;
+	}
+	uint64_t meta_off, data_off, total;
+	if (!(words = fit_rings(words, &meta_off, &data_off, &total))) {
+		snprintf(err, errlen, "the recorder's shared memory needs %llu bytes, more than the "
+			 "file size limit (ulimit -f) allows", (unsigned long long)total);
 		return NULL;
 	}
 	struct rec_merger *m = merger_new(o);
@@ -830,8 +1016,6 @@ struct rec_merger *rec_merger_new(const struct rec_opts *o, int *shm_fd, char *e
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	uint64_t meta_off, data_off, total;
-	raw_layout(words, &meta_off, &data_off, &total);
 	int fd = memfd_create("spanlab-record", MFD_CLOEXEC);	/* the child gets a dup */
 	void *p = MAP_FAILED;
 	if (fd < 0 || ftruncate(fd, (off_t)total) < 0 ||
@@ -850,7 +1034,7 @@ struct rec_merger *rec_merger_new(const struct rec_opts *o, int *shm_fd, char *e
 	h->meta_off = meta_off;
 	h->data_off = data_off;
 	h->total = total;
-	h->epoch = 2;
+	h->epoch = 1;	/* odd: every event stamped until the first pass */
 	__atomic_store_n(&h->magic, RAW_MAGIC, __ATOMIC_RELEASE);
 	m->hdr = h;
 	m->own_hdr = true;
@@ -911,13 +1095,96 @@ static bool any_live(const struct rec_merger *m)
 	return false;
 }
 
+/* The merger's children: the root, and with a subreaper (spanlab record)
+ * every orphaned descendant. */
+struct kids {
+	pid_t root;
+	int *status;
+	struct rusage *ru;
+	bool root_done;
+	bool none_left;		/* the last wait found no child at all */
+	bool subreaper;		/* orphans are reparented to us */
+};
+
+/* The root is gone: its trace is finished now. */
+static void root_exited(struct rec_merger *m, struct kids *k)
+{
+	k->root_done = true;
+	scan_claims(m);
+	for (unsigned s = 0; s < RAW_NPROCS; s++)
+		if (m->procs[s] && m->procs[s]->pid == k->root)
+			rec_merger_proc_dead(m, s);
+}
+
+/* Reap the root if it exited, and every other child that did (recorded
+ * ones are noticed through their pidfds). -1 and errno if wait fails. */
+static int reap(struct rec_merger *m, struct kids *k)
+{
+	pid_t w;
+	if (!k->root_done) {
+		while ((w = wait4(k->root, k->status, WNOHANG, k->ru)) < 0 && errno == EINTR)
+			;
+		if (w < 0)
+			return -1;
+		if (w == k->root)
+			root_exited(m, k);
+	}
+	k->none_left = false;
+	for (;;) {
+		siginfo_t si = { 0 };
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+			if (errno == EINTR)
+				continue;
+			k->none_left = errno == ECHILD;
+			return 0;
+		}
+		if (si.si_pid == 0)
+			return 0;	/* children, none exited */
+		if (si.si_pid != k->root) {
+			while (waitpid(si.si_pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			continue;
+		}
+		while ((w = wait4(k->root, k->status, 0, k->ru)) < 0 && errno == EINTR)
+			;
+		if (w != k->root)
+			return -1;
+		root_exited(m, k);	/* it exited after the first look */
+	}
+}
+
+/* No process that could still claim a slot or ring is left: the root is
+ * gone and, with --children, every descendant (as a subreaper: no child
+ * at all; else, as far as we know: no recorded process). */
+static bool tree_gone(const struct rec_merger *m, const struct kids *k)
+{
+	if (!k->root_done || !m->opts.children)
+		return k->root_done;
+	if (k->subreaper)
+		return k->none_left;
+	for (unsigned s = 0; s < RAW_NPROCS; s++)
+		if (m->procs[s])
+			return false;
+	return true;
+}
+
+/* Write every trace's buffered records to its file. */
+static void flush_all(struct rec_merger *m)
+{
+	for (unsigned i = 0; i < RAW_NPROCS; i++)
+		if (m->procs[i] && !m->procs[i]->broken && m->procs[i]->w->len)
+			slt_writer_flush(m->procs[i]->w);
+}
+
 int rec_merger_run(struct rec_merger *m, pid_t root, int *status, struct rusage *ru, char *err,
 		   size_t errlen)
 {
 	struct sigaction sa = { .sa_handler = on_sigchld }, old;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, &old);	/* no SA_RESTART: the futex wait returns */
-	bool root_done = false;
+	int reaper = 0;
+	struct kids k = { .root = root, .status = status, .ru = ru };
+	k.subreaper = prctl(PR_GET_CHILD_SUBREAPER, &reaper, 0, 0, 0) == 0 && reaper;
 	/* The first TSC scale needs 1 ms of baseline; the program is still
 	 * being loaded meanwhile, and its records wait in the rings. */
 	struct timespec cal = { 0, 1100000 };
@@ -925,7 +1192,6 @@ int rec_merger_run(struct rec_merger *m, pid_t root, int *status, struct rusage 
 	calibrate(m);
 	uint64_t last_records = mono_ns(), last_check = 0, last_flush = last_records;
 	int rc = 0;
-	(void)err, (void)errlen;
 	for (;;) {
 		calibrate(m);
 		uint64_t n = rec_merger_pass(m);
@@ -933,37 +1199,28 @@ int rec_merger_run(struct rec_merger *m, pid_t root, int *status, struct rusage 
 		if (n)
 			last_records = now;
 		__atomic_store_n(&m->hdr->epoch, (m->hdr->epoch | 1) + 1, __ATOMIC_RELAXED);
-		if (!root_done && (g_child_exited || now - last_check >= CHECK_NS)) {
+		bool check = now - last_check >= CHECK_NS;
+		if (g_child_exited || check) {
 			g_child_exited = 0;
-			pid_t w;
-			while ((w = wait4(root, status, WNOHANG, ru)) < 0 && errno == EINTR)
-				;
-			if (w == root) {
-				root_done = true;
-				scan_claims(m);
-				for (unsigned s = 0; s < RAW_NPROCS; s++)
-					if (m->procs[s] && m->procs[s]->pid == root)
-						rec_merger_proc_dead(m, s);
-			} else if (w < 0) {
+			if (reap(m, &k) < 0) {
 				snprintf(err, errlen, "wait: %s", strerror(errno));
 				rc = -1;
 				break;
 			}
 		}
-		if (now - last_check >= CHECK_NS) {
+		if (check) {
 			last_check = now;
 			check_children(m);
 			reap_rings(m);
+			rec_merger_reclaim(m, tree_gone(m, &k));
 		}
 		if (now - last_flush >= FLUSH_NS) {
 			/* The files stay current: a reader, or a spanlab record
 			 * that is killed, sees all but the last 100 ms. */
 			last_flush = now;
-			for (unsigned i = 0; i < RAW_NPROCS; i++)
-				if (m->procs[i] && !m->procs[i]->broken && m->procs[i]->w->len)
-					slt_writer_flush(m->procs[i]->w);
+			flush_all(m);
 		}
-		if (root_done && !any_live(m))
+		if (k.root_done && !any_live(m))
 			break;
 		if (n >= BUSY_RECORDS)
 			continue;
@@ -1006,6 +1263,10 @@ void rec_merger_free(struct rec_merger *m)
 		munmap(m->hdr, m->hdr->total);
 		close(m->shm_fd);
 	}
+	if (m->out_fd >= 0)
+		close(m->out_fd);
+	if (m->opts.out_tmp)	/* the root never started: OUT stays as it was */
+		unlink(m->opts.out_tmp);
 	free(m->results);
 	free(m);
 }

@@ -367,7 +367,8 @@ void slt_writer_discard(struct slt_writer *w);
 /* A sink that writes to a stdio stream (ctx is the FILE *). */
 int slt_sink_stdio(void *ctx, const void *buf, size_t len);
 /* A sink that write()s to a file descriptor (ctx is (void *)(intptr_t)fd),
- * retrying short writes and EINTR. */
+ * retrying short writes and EINTR. A write that fails part way is undone
+ * (the file is cut back to where the call began): -1 and errno. */
 int slt_sink_fd(void *ctx, const void *buf, size_t len);
 
 /* Append s to out as a JSON string body (escaped, no quotes); returns the

@@ -183,18 +183,27 @@ int slt_sink_stdio(void *ctx, const void *buf, size_t len)
 	return fwrite(buf, 1, len, (FILE *)ctx) == len ? 0 : -1;
 }
 
+/* A write that fails part way (a full disk, the file size limit) is
+ * undone: the file is cut back to where this call began, so it ends at a
+ * whole buffer, a record boundary, and stays readable. */
 int slt_sink_fd(void *ctx, const void *buf, size_t len)
 {
 	int fd = (int)(intptr_t)ctx;
 	const uint8_t *p = buf;
-	while (len) {
-		ssize_t k = write(fd, p, len);
+	size_t done = 0;
+	while (done < len) {
+		ssize_t k = write(fd, p + done, len - done);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0)
+		if (k <= 0) {
+			int e = k < 0 ? errno : ENOSPC;
+			off_t at = lseek(fd, 0, SEEK_CUR);
+			if (done && at >= (off_t)done && ftruncate(fd, at - (off_t)done) == 0)
+				lseek(fd, at - (off_t)done, SEEK_SET);
+			errno = e;
 			return -1;
-		p += k;
-		len -= (size_t)k;
+		}
+		done += (size_t)k;
 	}
 	return 0;
 }

@@ -241,6 +241,14 @@ static const struct row rows[] = {
 	{ "db-no-dir", P_NONE, TXT(""), { "replay", "-q", "@GIT", "--db", "/nonexistent/dir/x.db" }, 0, 1,
 	  { "/nonexistent/dir/x.db: cannot create the database: /nonexistent" } },
 
+	/* recording */
+	{ "rec-out-missing", P_NONE, TXT(""), { "record", "-o", "/nonexistent/dir/x.slt", "--", "true" }, 0, 2,
+	  { "spanlab record: /nonexistent/dir/x.slt: cannot create the trace: No such file or directory" } },
+	{ "rec-out-directory", P_DIR, TXT(""), { "record", "-o", "@IN", "--", "true" }, 0, 2,
+	  { ": cannot create the trace: Is a directory" } },
+	{ "rec-cannot-run", P_NONE, TXT(""), { "record", "-o", "@IN", "--", "/nonexistent/prog" }, 0, 2,
+	  { "spanlab record: /nonexistent/prog: cannot run: No such file or directory" } },
+
 	/* usage */
 	{ "use-command", P_NONE, TXT(""), { "frob" }, 0, 2, { "spanlab: unknown command 'frob'", "Try 'spanlab --help'." } },
 	{ "use-option", P_NONE, TXT(""), { "replay", "--bogus", "@GIT" }, 0, 2,

@@ -10,14 +10,30 @@
  * in a ring never crashes the merger, never makes it write a malformed
  * trace and never leaves records unconsumed (which would block a program).
  * Expected traces are written out by each test, event by event.
+ *
+ * Then: a reused ring padded before its THREAD_START; a full disk (the
+ * file size limit) cuts the trace at a whole buffer, and the result counts
+ * what the file holds. And the merger with its own shared memory and real
+ * processes (forked here, writing records as the recorder does): the first
+ * events, written before the merger's first pass, are each stamped; slots
+ * and rings left CLAIMED by claimers that died are handed back, and
+ * rec_merger_run returns.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "record/raw.h"
 #include "record_merge.h"
@@ -516,4 +532,385 @@ Test(record_merge, garbage_in_rings_never_breaks_the_trace, .timeout = 60)
 		free(g);
 		fx_end(&f);
 	}
+}
+
+/* A reused ring whose head lies within RAW_MAXREC of its lap's end: the
+ * thread pads before its THREAD_START. The single-ring path must skip the
+ * pad as the multi-ring one does. */
+Test(record_merge, single_ring_pads_before_thread_start)
+{
+	struct fixture f;
+	struct rec_opts o = { 0 };
+	fx_start(&f, 64);
+	proc_live(f.h, 0, 100, true, 0);
+	wpos[0] = 64 - 3;	/* where the ring's last thread left it */
+	f.h->rings[0].head = f.h->rings[0].tail = wpos[0];
+	ring_live(f.h, 0, 0);
+	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);	/* RAW_PAD, then the record */
+	rec(f.h, 0, 2, RAW_MALLOC, 0xa0, 10, 0);
+	rec(f.h, 0, 3, RAW_END, 0, 0, 0);
+	cr_assert_eq(f.h->rings[0].head, 64 + 5, "the producer padded");
+	fx_merger(&f, &o);
+	cr_assert_eq(rec_merger_pass(f.m), 3);
+	rec_merger_proc_dead(f.m, 0);
+	struct got *g = malloc(sizeof *g);
+	read_out(f.out, g);
+	static const struct ev want[] = { TS(0), M(0, 0, 10) };
+	expect(g, want, 2);
+	cr_assert(g->complete);
+	free(g);
+	fx_end(&f);
+}
+
+/* A full disk (here the file size limit) in the middle of a trace: the
+ * file is cut back to its last whole buffer, reads cleanly, and the result
+ * says why and counts the events the file holds, not those merged. */
+Test(record_merge, a_full_disk_cuts_the_trace_at_a_whole_buffer, .timeout = 60)
+{
+	struct fixture f;
+	struct rec_opts o = { 0 };
+	fx_start(&f, 1024);
+	proc_live(f.h, 0, 100, true, 0);
+	ring_live(f.h, 0, 0);
+	fx_merger(&f, &o);
+	struct rlimit old, lim;
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 100003;	/* the header and one 64 KiB buffer fit, not two */
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	uint64_t seq = 1;
+	rec(f.h, 0, seq++, RAW_THREAD_START, 0, 0, 0);
+	for (int i = 0; i < 100000; i++) {	/* ~2.5 bytes each: three buffers */
+		rec(f.h, 0, seq++, RAW_MALLOC, 0x1000, 16 + (uint64_t)(i * 7919 % 500), 0);
+		rec(f.h, 0, seq++, RAW_FREE, 0x1000, 0, 0);
+		if (i % 64 == 63)
+			rec_merger_pass(f.m);
+	}
+	rec(f.h, 0, seq++, RAW_END, 0, 0, 0);
+	rec_merger_pass(f.m);
+	rec_merger_pass(f.m);
+	cr_assert_eq(f.h->rings[0].tail, f.h->rings[0].head, "a full disk must not block the program");
+	rec_merger_proc_dead(f.m, 0);
+	setrlimit(RLIMIT_FSIZE, &old);
+	const struct rec_result *res;
+	cr_assert_eq(rec_merger_results(f.m, &res), 1);
+	cr_assert_eq(res[0].err, EFBIG, "err %d", res[0].err);
+	cr_assert(!res[0].complete);
+	struct stat st;
+	cr_assert_eq(stat(f.out, &st), 0);
+	cr_assert_eq((uint64_t)st.st_size, res[0].bytes, "the file is what the result says");
+	cr_assert_lt(st.st_size, 100003);
+	char err[512];
+	struct slt_source *src = slt_open(f.out, NULL, err, sizeof err);
+	cr_assert(src, "%s", err);
+	struct slt_event e;
+	uint64_t n = 0;
+	int rc;
+	while ((rc = slt_next(src, &e)) > 0)
+		n++;
+	cr_assert_eq(rc, 0, "the file must read to its end: %s", slt_error(src));
+	cr_assert(!slt_source_complete(src));
+	slt_close(src);
+	cr_assert_gt(n, 1000);
+	cr_assert_eq(res[0].events, n, "result %llu events, file %llu",
+		     (unsigned long long)res[0].events, (unsigned long long)n);
+	fx_end(&f);
+}
+
+/* ---- the merger's own memory, written by forked processes ------------ */
+
+/* The merger's shared memory as a program maps it. */
+static struct raw_hdr *map_shm(int fd)
+{
+	struct stat st;
+	cr_assert_eq(fstat(fd, &st), 0);
+	struct raw_hdr *h = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert_neq(h, MAP_FAILED);
+	return h;
+}
+
+/* What a producer does when it claims (preload.c claim_proc, thread_start):
+ * CAS a free slot or ring to CLAIMED, then (if `id`) write its pid or tid,
+ * then (if `live`) the rest and LIVE. Returns the index. */
+static unsigned claim_slot(struct raw_hdr *h, bool root, bool id, bool live)
+{
+	for (unsigned i = 0; i < RAW_NPROCS; i++) {
+		struct raw_proc *s = &h->procs[i];
+		uint32_t want = RAW_FREE_SLOT;
+		if (!__atomic_compare_exchange_n(&s->state, &want, RAW_CLAIMED, false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
+		if (id)
+			s->pid = getpid();
+		if (live) {
+			s->root = root;
+			memcpy(raw_meta(h, i), "{}", 3);
+			s->meta_len = 2;
+			s->start_tsc = __rdtsc();
+			s->gen++;
+			__atomic_store_n(&s->state, RAW_LIVE, __ATOMIC_RELEASE);
+		}
+		__atomic_fetch_add(&h->claims, 1, __ATOMIC_RELEASE);
+		return i;
+	}
+	abort();
+}
+
+static unsigned claim_ring(struct raw_hdr *h, unsigned slot, bool id, bool live)
+{
+	for (unsigned i = 0; i < RAW_NRINGS; i++) {
+		struct raw_ring *r = &h->rings[i];
+		uint32_t want = RAW_FREE_SLOT;
+		if (!__atomic_compare_exchange_n(&r->state, &want, RAW_CLAIMED, false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
+		r->proc = slot;
+		r->proc_gen = h->procs[slot].gen;
+		if (id)
+			r->ostid = (int32_t)syscall(SYS_gettid);
+		if (live)
+			__atomic_store_n(&r->state, RAW_LIVE, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&h->claims, 1, __ATOMIC_RELEASE);
+		return i;
+	}
+	abort();
+}
+
+/* A thread writing its ring as preload.c's rec_body does, with its
+ * stamping rule: a TSC word when the merger's epoch changed since the last
+ * stamp or every RAW_STAMP_EVERY events. (These run in forked processes:
+ * they abort rather than assert.) */
+struct producer {
+	struct raw_hdr *h;
+	unsigned ring;
+	uint64_t pos, seq;
+	uint32_t epoch, countdown;
+};
+
+static void produce(struct producer *p, unsigned op, uint64_t a, uint64_t b)
+{
+	uint64_t n = p->h->ring_words, *d = raw_ring_data(p->h, p->ring);
+	uint64_t idx = p->pos & (n - 1), *w = d + idx, k = 1;
+	if (p->pos + RAW_MAXREC >= n)
+		abort();	/* these processes stay within a ring's first lap */
+	if (raw_args(op) > 0)
+		w[k++] = a;
+	if (raw_args(op) > 1)
+		w[k++] = b;
+	uint32_t e = __atomic_load_n(&p->h->epoch, __ATOMIC_RELAXED);
+	if (e != p->epoch || --p->countdown == 0) {
+		w[k++] = __rdtsc();
+		op |= RAW_TIME;
+		p->countdown = RAW_STAMP_EVERY;
+		p->epoch = e & ~1u;
+	}
+	w[0] = p->seq++ << 8 | op;
+	p->pos += k;
+	__atomic_store_n(&p->h->rings[p->ring].head, p->pos, __ATOMIC_RELEASE);
+}
+
+/* A recorded process: its slot and first ring, LIVE, and THREAD_START. */
+static void start_process(struct producer *p, struct raw_hdr *h, bool root)
+{
+	memset(p, 0, sizeof *p);
+	p->h = h;
+	p->seq = 1;
+	p->countdown = 1;
+	unsigned slot = claim_slot(h, root, true, true);
+	p->ring = claim_ring(h, slot, true, true);
+	produce(p, RAW_THREAD_START, 0, 0);
+}
+
+static void busy_us(unsigned us)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec) < us * 1000ll);
+}
+
+struct real {
+	char *dir;
+	char out[4096];
+	struct rec_merger *m;
+	struct raw_hdr *h;
+	int shm_fd;
+};
+
+static void real_start(struct real *r, bool children)
+{
+	char err[512];
+	r->dir = tl_tmpdir();
+	snprintf(r->out, sizeof r->out, "%s/t.slt", r->dir);
+	struct rec_opts o = { .out = r->out, .children = children };
+	r->m = rec_merger_new(&o, &r->shm_fd, err, sizeof err);
+	cr_assert(r->m, "%s", err);
+	r->h = map_shm(r->shm_fd);
+}
+
+/* Run the merger until root and every recorded process are done. */
+static int real_run(struct real *r, pid_t root)
+{
+	char err[512];
+	int status = -1;
+	struct rusage ru;
+	cr_assert_eq(rec_merger_run(r->m, root, &status, &ru, err, sizeof err), 0, "%s", err);
+	return status;
+}
+
+static void real_end(struct real *r)
+{
+	munmap(r->h, r->h->total);
+	rec_merger_free(r->m);
+	tl_tmpdir_remove(r->dir);
+}
+
+/* The merger sleeps over its first millisecond (TSC calibration) before
+ * its first pass: a program's first events, written meanwhile, must each
+ * get a time stamp, not one in RAW_STAMP_EVERY. Here they are all written
+ * before rec_merger_run starts, 100 us apart. */
+Test(record_merge, first_events_are_stamped_before_the_first_pass, .timeout = 60)
+{
+	struct real r;
+	real_start(&r, false);
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct producer p;
+		start_process(&p, r.h, true);
+		for (int i = 0; i < 15; i++) {
+			busy_us(100);
+			produce(&p, RAW_MALLOC, 0x1000 + 64 * (uint64_t)i, 100 + (uint64_t)i);
+		}
+		produce(&p, RAW_END, 0, 0);
+		char c = 1;
+		_exit(write(ready[1], &c, 1) == 1 ? 0 : 1);
+	}
+	close(ready[1]);
+	char c;
+	cr_assert_eq(read(ready[0], &c, 1), 1, "the producer failed");
+	close(ready[0]);
+	cr_assert_eq(real_run(&r, pid), 0);
+	struct got *g = malloc(sizeof *g);
+	read_out(r.out, g);
+	cr_assert(g->complete);
+	cr_assert_eq(g->n, 16, "THREAD_START and 15 mallocs, got %zu events", g->n);
+	for (size_t i = 2; i < g->n; i++)
+		cr_assert_gt(g->ev[i].ts, g->ev[i - 1].ts,
+			     "malloc %zu at %llu ns, malloc %zu at %llu: 100 us apart, one stamp", i - 1,
+			     (unsigned long long)g->ev[i].ts, i - 2, (unsigned long long)g->ev[i - 1].ts);
+	free(g);
+	real_end(&r);
+}
+
+/* A process killed between claiming a slot or ring (the CAS) and making it
+ * LIVE leaves it CLAIMED; the merger must hand it back and, once every
+ * recorded process is gone, return. The root leaves a slot and a ring
+ * claimed without an id (killed before writing its pid or tid) and exits:
+ * rec_merger_run must return (it waited forever). */
+Test(record_merge, claims_of_a_dead_root_are_handed_back, .timeout = 60)
+{
+	struct real r;
+	real_start(&r, false);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct producer p;
+		start_process(&p, r.h, true);
+		produce(&p, RAW_MALLOC, 0x1000, 10);
+		claim_slot(r.h, true, false, false);
+		claim_ring(r.h, 0, false, false);
+		kill(getpid(), SIGKILL);
+	}
+	int status = real_run(&r, pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d", status);
+	for (unsigned i = 0; i < RAW_NPROCS; i++)
+		cr_assert_eq(r.h->procs[i].state, RAW_FREE_SLOT, "slot %u", i);
+	for (unsigned i = 0; i < RAW_NRINGS; i++)
+		cr_assert_eq(r.h->rings[i].state, RAW_FREE_SLOT, "ring %u", i);
+	const struct rec_result *res;
+	cr_assert_eq(rec_merger_results(r.m, &res), 1);
+	cr_assert_eq(res[0].events, 2, "THREAD_START and the malloc");
+	real_end(&r);
+}
+
+/* A child that claims (as claim_slot or claim_ring: kind 0 a slot with
+ * its pid, 1 a ring with its tid, 2 a slot without its pid) and is killed
+ * before it makes the claim LIVE. Returns the index, or -1. */
+static int claim_and_die(struct raw_hdr *h, int kind, unsigned owner)
+{
+	int up[2];
+	unsigned v;
+	if (pipe(up) < 0)
+		return -1;
+	pid_t c = fork();
+	if (c == 0) {
+		v = kind == 0 ? claim_slot(h, false, true, false)
+			      : kind == 1 ? claim_ring(h, owner, true, false) : claim_slot(h, false, false, false);
+		if (write(up[1], &v, sizeof v) != sizeof v)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+	}
+	close(up[1]);
+	bool ok = c > 0 && read(up[0], &v, sizeof v) == sizeof v && waitpid(c, NULL, 0) == c;
+	close(up[0]);
+	return ok ? (int)v : -1;
+}
+
+/* The root of claims_of_dead_children_are_handed_back; its exit status
+ * says what it saw. */
+static int watch_reclaim(struct raw_hdr *h)
+{
+	unsigned mine = claim_slot(h, false, true, false);	/* alive: kept */
+	int slot = claim_and_die(h, 0, 0), ring = claim_and_die(h, 1, mine);
+	if (slot < 0 || ring < 0)
+		return 10;
+	/* The dead claimers' slot and ring come back within 20 s. */
+	for (int w = 0; w < 2000; w++) {
+		if (__atomic_load_n(&h->procs[slot].state, __ATOMIC_ACQUIRE) == RAW_FREE_SLOT &&
+		    __atomic_load_n(&h->rings[ring].state, __ATOMIC_ACQUIRE) == RAW_FREE_SLOT)
+			break;
+		usleep(10000);
+	}
+	if (h->procs[slot].state != RAW_FREE_SLOT)
+		return 2;
+	if (h->rings[ring].state != RAW_FREE_SLOT)
+		return 3;
+	if (h->procs[mine].state != RAW_CLAIMED)
+		return 4;	/* its claimer is alive */
+	return claim_and_die(h, 2, 0) < 0 ? 10 : 0;	/* freed once all are gone */
+}
+
+/* With --children: a child killed after writing its pid into a claimed
+ * slot, and one after writing its tid into a claimed ring, have their
+ * claims handed back while the root still runs (the root watches for it;
+ * a slot claimed by the root itself, alive, must stay claimed meanwhile).
+ * A child that dies before writing its pid leaves a claim that only the
+ * end of every process frees; then rec_merger_run returns. */
+Test(record_merge, claims_of_dead_children_are_handed_back, .timeout = 60)
+{
+	struct real r;
+	real_start(&r, true);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct producer p;
+		start_process(&p, r.h, true);
+		int rc = watch_reclaim(r.h);
+		produce(&p, RAW_END, 0, 0);
+		_exit(rc);
+	}
+	int status = real_run(&r, pid);
+	cr_assert(WIFEXITED(status), "status %d", status);
+	cr_assert_eq(WEXITSTATUS(status), 0, "the root saw: 2 slot kept, 3 ring kept, 4 live claim "
+		     "freed (%d)", WEXITSTATUS(status));
+	for (unsigned i = 0; i < RAW_NPROCS; i++)
+		cr_assert_eq(r.h->procs[i].state, RAW_FREE_SLOT, "slot %u", i);
+	for (unsigned i = 0; i < RAW_NRINGS; i++)
+		cr_assert_eq(r.h->rings[i].state, RAW_FREE_SLOT, "ring %u", i);
+	real_end(&r);
 }

@@ -35,8 +35,8 @@
  * Time. A record carries a raw TSC value only when the thread's countdown
  * of RAW_STAMP_EVERY events runs out or the merger's `epoch` changed since
  * the thread's last stamp (the merger bumps it every pass while busy; an
- * odd epoch, set while the merger sleeps, asks for a stamp on every
- * event). Unstamped records take the thread's last stamped time. So times
+ * odd epoch, set while the merger sleeps and before its first pass, asks
+ * for a stamp on every event). Unstamped records take the thread's last stamped time. So times
  * are exact while events are sparse, and within RAW_STAMP_EVERY events or
  * one merger pass (a few tens of us) while they are dense.
  *
@@ -93,7 +93,10 @@ static inline unsigned raw_args(unsigned op)
 
 /* Slot and ring states. A slot or ring is claimed by the producer with a
  * CAS from FREE, made visible with a release store of LIVE, and handed
- * back to FREE by the merger only once its owner is gone and it is drained. */
+ * back to FREE by the merger only once its owner is gone and it is drained.
+ * The merger clears pid (ostid) before it frees a slot (ring), so a CLAIMED
+ * one with an id names its claimer; one whose claimer died before LIVE is
+ * handed back by the merger too (sim/record_merge.c). */
 enum { RAW_FREE_SLOT = 0, RAW_CLAIMED = 1, RAW_LIVE = 2, RAW_EXITED = 3 };
 
 #define RAW_CACHELINE 64
@@ -137,7 +140,8 @@ struct raw_hdr {
 	uint32_t bell;
 	uint32_t sleeping;
 	uint8_t pad1_[RAW_CACHELINE - 8];
-	/* Bumped by 2 per merger pass; odd while the merger sleeps. */
+	/* Bumped by 2 per merger pass; odd while the merger sleeps (and
+	 * before its first pass). */
 	uint32_t epoch;
 	uint8_t pad2_[RAW_CACHELINE - 4];
 	/* Bumped on every proc or ring claim and ring exit: the merger rescans. */
