@@ -37,7 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "record/raw.h"
+#include "rawtest.h"
 #include "slt.h"
 #include "testlib.h"
 
@@ -125,16 +125,9 @@ static void claim_kids(void)
 {
 	struct raw_hdr *h = recorder_shm();
 	unsigned slot = child_claims_and_dies(h, 0), ring = child_claims_and_dies(h, 1);
-	for (int w = 0; w < 2000; w++) {
-		if (__atomic_load_n(&h->procs[slot].state, __ATOMIC_ACQUIRE) == RAW_FREE_SLOT &&
-		    __atomic_load_n(&h->rings[ring].state, __ATOMIC_ACQUIRE) == RAW_FREE_SLOT)
-			break;
-		usleep(10000);
-	}
-	if (h->procs[slot].state != RAW_FREE_SLOT)
-		_exit(2);
-	if (h->rings[ring].state != RAW_FREE_SLOT)
-		_exit(3);
+	int rc = raw_wait_handed_back(h, slot, ring);
+	if (rc)
+		_exit(rc);
 	child_claims_and_dies(h, 2);
 	exit(0);
 }

@@ -35,7 +35,7 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
-#include "record/raw.h"
+#include "rawtest.h"
 #include "record_merge.h"
 #include "slt.h"
 #include "testlib.h"
@@ -870,16 +870,9 @@ static int watch_reclaim(struct raw_hdr *h)
 	if (slot < 0 || ring < 0)
 		return 10;
 	/* The dead claimers' slot and ring come back within 20 s. */
-	for (int w = 0; w < 2000; w++) {
-		if (__atomic_load_n(&h->procs[slot].state, __ATOMIC_ACQUIRE) == RAW_FREE_SLOT &&
-		    __atomic_load_n(&h->rings[ring].state, __ATOMIC_ACQUIRE) == RAW_FREE_SLOT)
-			break;
-		usleep(10000);
-	}
-	if (h->procs[slot].state != RAW_FREE_SLOT)
-		return 2;
-	if (h->rings[ring].state != RAW_FREE_SLOT)
-		return 3;
+	int rc = raw_wait_handed_back(h, (unsigned)slot, (unsigned)ring);
+	if (rc)
+		return rc;
 	if (h->procs[mine].state != RAW_CLAIMED)
 		return 4;	/* its claimer is alive */
 	return claim_and_die(h, 2, 0) < 0 ? 10 : 0;	/* freed once all are gone */
