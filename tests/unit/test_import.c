@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "slt.h"
@@ -301,6 +302,32 @@ Test(import, report_and_strict)
 	cr_assert_eq(rc, -1);
 	cr_assert(strstr(slt_error(s), "line 2: free of a pointer never allocated (--strict)"), "%s",
 		  slt_error(s));
+	slt_close(s);
+	tl_tmpdir_remove(dir);
+}
+
+/* A trace path is opened as given, whatever its length (it was cut at
+ * 255 bytes, and a cut prefix could name another file). */
+Test(import, long_paths_are_opened_whole)
+{
+	char *dir = tl_tmpdir(), path[4096], err[1024];
+	cr_assert(dir);
+	int n = snprintf(path, sizeof path, "%s/", dir);
+	for (int i = 0; i < 3; i++) {
+		n += snprintf(path + n, sizeof path - (size_t)n, "%0120d/", i);
+		cr_assert_eq(mkdir(path, 0755), 0, "%s", path);
+	}
+	snprintf(path + n, sizeof path - (size_t)n, "t.txt");
+	cr_assert_gt(strlen(path), 360);
+	const char *t = "# spanlab text trace v1\nm 1 16\nf 1\n";
+	cr_assert_eq(tl_write_file(path, t, strlen(t)), 0);
+	struct slt_source *s = slt_open(path, NULL, err, sizeof err);
+	cr_assert(s, "%s", err);
+	struct slt_event ev;
+	int k = 0;
+	while (slt_next(s, &ev) > 0)
+		k++;
+	cr_assert_eq(k, 2, "%s", slt_error(s));
 	slt_close(s);
 	tl_tmpdir_remove(dir);
 }
