@@ -19,6 +19,8 @@
  *                    its bitmap; no scavenged bit on an allocated page;
  *                    nothing free below search_addr; every allocated page
  *                    is in exactly one in-use span or one P's page cache;
+ *                    a page cache holds an aligned 64-page block of
+ *                    allocated pages, no page of another P's;
  *                    per-state page counts == the sysmem counters.
  *   heap_check       all of the above, the P caches, the unswept count,
  *                    and the accounting identity recomputed by walking
@@ -93,9 +95,12 @@ int mspan_check(struct mheap *h, struct mspan *s, char *err, size_t len)
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (s->reqsize[i] != 0)
 				CHECK(mspan_is_allocated(s, i), "span %#lx: tiny slot %u has live sub-objects but is free", b, i);
+	/* Page by page, an arena at a time (a large span may cross arenas). */
+	struct heap_arena *ha = NULL;
 	for (uint32_t i = 0; i < s->npages; i++) {
 		uintptr_t a = s->base + ((uintptr_t)i << h->page_shift);
-		struct heap_arena *ha = arena_of(h, a);
+		if (ha == NULL || a - ha->base >= h->cfg.arena_bytes)
+			ha = arena_of(h, a);
 		CHECK(ha != NULL && ha->spans[(a - ha->base) >> h->page_shift] == s,
 		      "span %#lx: spans map entry of page %u does not point at it", b, i);
 		CHECK(bit_get(ha->page_in_use, (uint32_t)((a - ha->base) >> h->page_shift)) == (i == 0),
@@ -141,22 +146,106 @@ int mcentral_check(struct mheap *h, struct mcentral *c, char *err, size_t len)
 	return 0;
 }
 
-/* Which P page cache owns page a (NULL: none)? */
-static const struct page_cache *cache_owning(const struct mheap *h, uintptr_t a)
+/* Page sums by state, in bytes. */
+struct page_sums {
+	uint64_t ready, prepared, free_ready, inuse;
+};
+
+/*
+ * The 64 pages of word wi of grown chunk c (at base): free pages by their
+ * scavenged bit and against search_addr a word at a time; every page has
+ * a spans-map entry; every allocated page is in exactly one in-use span
+ * or one P's page cache, page by page.
+ */
+static int page_word_check(struct mheap *h, const struct heap_arena *ha, const struct palloc_chunk *c,
+			   uintptr_t base, uint32_t wi, struct page_sums *ps, char *err, size_t len)
+{
+	uint64_t al = c->alloc[wi], sc = c->scav[wi], fr = ~al;
+	uintptr_t wbase = base + ((uintptr_t)wi * 64 << h->page_shift);
+	uint32_t first = (uint32_t)((wbase - ha->base) >> h->page_shift);
+	for (uint32_t i = 0; i < 64; i++)
+		CHECK(ha->spans[first + i] != NULL, "grown page %#lx has a NULL spans-map entry",
+		      (unsigned long)(wbase + ((uintptr_t)i << h->page_shift)));
+	if (fr != 0) {
+		uintptr_t a = wbase + ((uintptr_t)__builtin_ctzll(fr) << h->page_shift);	/* the lowest free */
+		CHECK(h->pages.search_addr != MAX_SEARCH_ADDR, "free page %#lx but search_addr says the heap is full",
+		      (unsigned long)a);
+		CHECK(a >= h->pages.search_addr, "free page %#lx below search_addr %#lx", (unsigned long)a,
+		      (unsigned long)h->pages.search_addr);
+		ps->prepared += (uint64_t)__builtin_popcountll(fr & sc) * h->page_size;
+		uint64_t unscav = (uint64_t)__builtin_popcountll(fr & ~sc) * h->page_size;
+		ps->ready += unscav;
+		ps->free_ready += unscav;
+	}
+	CHECK((al & sc) == 0, "allocated page %#lx has its scavenged bit set",
+	      (unsigned long)(wbase + ((uintptr_t)__builtin_ctzll(al & sc) << h->page_shift)));
+	/* A page cache holds an aligned 64-page block (page_cache_check). */
+	uint64_t pc_held = 0, pc_scav = 0;
+	for (int p = 0; p < h->cfg.nprocs; p++) {
+		const struct page_cache *pc = &h->ps[p].pcache;
+		if (pc->cache != 0 && pc->base == wbase) {
+			pc_held |= pc->cache;
+			pc_scav |= pc->scav;
+		}
+	}
+	for (uint64_t m = al; m != 0; m &= m - 1) {
+		uint32_t i = (uint32_t)__builtin_ctzll(m);
+		uintptr_t a = wbase + ((uintptr_t)i << h->page_shift);
+		struct mspan *s = span_entry(ha->spans[first + i]);
+		bool cached = pc_held >> i & 1;
+		if (s != NULL) {
+			CHECK(!cached, "page %#lx is in a span and a page cache", (unsigned long)a);
+			CHECK(s->state == MSPAN_IN_USE && a >= s->base && a < s->base + ((uintptr_t)s->npages << h->page_shift),
+			      "page %#lx: spans map points at a span that does not hold it", (unsigned long)a);
+			ps->ready += h->page_size;
+			ps->inuse += h->page_size;
+		} else {
+			CHECK(cached, "allocated page %#lx is in no span and no page cache", (unsigned long)a);
+			if (pc_scav >> i & 1) {
+				ps->prepared += h->page_size;
+			} else {
+				ps->ready += h->page_size;
+				ps->free_ready += h->page_size;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Each P's page cache: scavenged bits only on pages it holds; what it
+ * holds is an aligned 64-page block of a grown chunk, allocated in the
+ * chunk's bitmap and held by no other P. */
+static int page_cache_check(struct mheap *h, char *err, size_t len)
 {
 	for (int i = 0; i < h->cfg.nprocs; i++) {
 		const struct page_cache *c = &h->ps[i].pcache;
-		if (c->cache != 0 && a >= c->base && a < c->base + ((uintptr_t)64 << h->page_shift) &&
-		    (c->cache >> ((a - c->base) >> h->page_shift) & 1))
-			return c;
+		CHECK((c->scav & ~c->cache) == 0, "P %d: page cache has scavenged bits on pages it does not hold", i);
+		if (c->cache == 0)
+			continue;
+		const struct heap_arena *ha = arena_of(h, c->base);
+		uintptr_t off = ha != NULL ? c->base - ha->base : 1;
+		uint32_t first = (uint32_t)(off >> h->page_shift);
+		CHECK(ha != NULL && off % ((uintptr_t)64 << h->page_shift) == 0 && off < ha->mapped,
+		      "P %d: page cache base %#lx is not a 64-page block of a grown chunk", i, (unsigned long)c->base);
+		const struct palloc_chunk *ch = &ha->chunks[first / CHUNK_PAGES];
+		CHECK((c->cache & ~ch->alloc[first % CHUNK_PAGES / 64]) == 0,
+		      "P %d: page cache at %#lx holds pages that are free in the bitmap", i, (unsigned long)c->base);
+		for (int j = 0; j < i; j++) {
+			const struct page_cache *o = &h->ps[j].pcache;
+			CHECK(o->base != c->base || (o->cache & c->cache) == 0,
+			      "Ps %d and %d hold the same pages at %#lx in their page caches", j, i, (unsigned long)c->base);
+		}
 	}
-	return NULL;
+	return 0;
 }
 
 int page_alloc_check(struct mheap *h, char *err, size_t len)
 {
-	uint64_t ready = 0, prepared = 0, reserved = 0, free_ready = 0, inuse = 0;
+	struct page_sums ps = { 0 };
+	uint64_t reserved = 0;
 	uintptr_t cb = (uintptr_t)CHUNK_PAGES << h->page_shift;
+	if (page_cache_check(h, err, len) != 0)
+		return -1;
 	for (uint32_t ai = 0; ai < h->narenas; ai++) {
 		struct heap_arena *ha = h->all_arenas[ai];
 		if (ai > 0)
@@ -179,45 +268,10 @@ int page_alloc_check(struct mheap *h, char *err, size_t len)
 			      "chunk %#lx: summary (%u,%u,%u), bitmap says (%u,%u,%u)", (unsigned long)base,
 			      c->start, c->max, c->end, t.start, t.max, t.end);
 			bool unscav_free = false;
-			for (uint32_t i = 0; i < CHUNK_PAGES; i++) {
-				uintptr_t a = base + ((uintptr_t)i << h->page_shift);
-				bool alloc = bit_get(c->alloc, i), scav = bit_get(c->scav, i);
-				CHECK(ha->spans[(a - ha->base) >> h->page_shift] != NULL,
-				      "grown page %#lx has a NULL spans-map entry", (unsigned long)a);
-				if (!alloc) {
-					CHECK(a >= h->pages.search_addr || h->pages.search_addr == MAX_SEARCH_ADDR ? true : false,
-					      "free page %#lx below search_addr %#lx", (unsigned long)a,
-					      (unsigned long)h->pages.search_addr);
-					CHECK(h->pages.search_addr != MAX_SEARCH_ADDR,
-					      "free page %#lx but search_addr says the heap is full", (unsigned long)a);
-					if (scav) {
-						prepared += h->page_size;
-					} else {
-						ready += h->page_size;
-						free_ready += h->page_size;
-						unscav_free = true;
-					}
-					continue;
-				}
-				CHECK(!scav, "allocated page %#lx has its scavenged bit set", (unsigned long)a);
-				struct mspan *s = span_entry(ha->spans[(a - ha->base) >> h->page_shift]);
-				const struct page_cache *pc = cache_owning(h, a);
-				if (s != NULL) {
-					CHECK(pc == NULL, "page %#lx is in a span and a page cache", (unsigned long)a);
-					CHECK(s->state == MSPAN_IN_USE && a >= s->base &&
-					      a < s->base + ((uintptr_t)s->npages << h->page_shift),
-					      "page %#lx: spans map points at a span that does not hold it", (unsigned long)a);
-					ready += h->page_size;
-					inuse += h->page_size;
-				} else {
-					CHECK(pc != NULL, "allocated page %#lx is in no span and no page cache", (unsigned long)a);
-					if (pc->scav >> ((a - pc->base) >> h->page_shift) & 1) {
-						prepared += h->page_size;
-					} else {
-						ready += h->page_size;
-						free_ready += h->page_size;
-					}
-				}
+			for (uint32_t wi = 0; wi < CHUNK_WORDS; wi++) {
+				if (page_word_check(h, ha, c, base, wi, &ps, err, len) != 0)
+					return -1;
+				unscav_free |= (~c->alloc[wi] & ~c->scav[wi]) != 0;
 			}
 			if (unscav_free)
 				CHECK(c->scav_index, "chunk %#lx has free unscavenged pages but no scavenge-index bit",
@@ -226,21 +280,18 @@ int page_alloc_check(struct mheap *h, char *err, size_t len)
 		CHECK(mapped == ha->mapped, "arena %#lx: %lu bytes mapped, chunks say %lu", (unsigned long)ha->base,
 		      (unsigned long)ha->mapped, (unsigned long)mapped);
 	}
-	for (int i = 0; i < h->cfg.nprocs; i++) {
-		const struct page_cache *c = &h->ps[i].pcache;
-		CHECK((c->scav & ~c->cache) == 0, "P %d: page cache has scavenged bits on pages it does not hold", i);
-	}
 	CHECK(reserved == h->sys.bytes[SL_MEM_RESERVED], "Reserved: %lu counted, %lu by page state",
 	      (unsigned long)h->sys.bytes[SL_MEM_RESERVED], (unsigned long)reserved);
-	CHECK(prepared == h->sys.bytes[SL_MEM_PREPARED], "Prepared: %lu counted, %lu by page state",
-	      (unsigned long)h->sys.bytes[SL_MEM_PREPARED], (unsigned long)prepared);
-	CHECK(ready == h->sys.bytes[SL_MEM_READY], "Ready: %lu counted, %lu by page state",
-	      (unsigned long)h->sys.bytes[SL_MEM_READY], (unsigned long)ready);
-	CHECK(inuse == h->heap_inuse, "heap_inuse %lu, spans hold %lu", (unsigned long)h->heap_inuse, (unsigned long)inuse);
-	CHECK(free_ready == h->heap_free, "heap_free %lu, free Ready pages %lu", (unsigned long)h->heap_free,
-	      (unsigned long)free_ready);
-	CHECK(prepared == h->heap_released, "heap_released %lu, free Prepared pages %lu",
-	      (unsigned long)h->heap_released, (unsigned long)prepared);
+	CHECK(ps.prepared == h->sys.bytes[SL_MEM_PREPARED], "Prepared: %lu counted, %lu by page state",
+	      (unsigned long)h->sys.bytes[SL_MEM_PREPARED], (unsigned long)ps.prepared);
+	CHECK(ps.ready == h->sys.bytes[SL_MEM_READY], "Ready: %lu counted, %lu by page state",
+	      (unsigned long)h->sys.bytes[SL_MEM_READY], (unsigned long)ps.ready);
+	CHECK(ps.inuse == h->heap_inuse, "heap_inuse %lu, spans hold %lu", (unsigned long)h->heap_inuse,
+	      (unsigned long)ps.inuse);
+	CHECK(ps.free_ready == h->heap_free, "heap_free %lu, free Ready pages %lu", (unsigned long)h->heap_free,
+	      (unsigned long)ps.free_ready);
+	CHECK(ps.prepared == h->heap_released, "heap_released %lu, free Prepared pages %lu",
+	      (unsigned long)h->heap_released, (unsigned long)ps.prepared);
 	return 0;
 }
 
@@ -250,6 +301,26 @@ struct walk_sums {
 	uint64_t spans, alloc_bytes, live_slot, live_req, central_free, cached_free, tail, unswept;
 	uint64_t live_objects;
 };
+
+/* The sub-objects of allocated tiny slot k: its masks (reqsize[k]: bit o
+ * starts one at byte o, bit 16 + e ends one at byte e). */
+static int tiny_walk(const struct mspan *s, uint32_t k, struct walk_sums *w, char *err, size_t len)
+{
+	uint32_t m = s->reqsize[k];
+	if (m == 0)
+		return 0;
+	w->live_slot += TINY_SIZE;
+	for (uint32_t o = 0; o < 16; o++) {
+		if (!(m >> o & 1))
+			continue;
+		uint32_t ends = (m >> 16) & ~(((uint32_t)1 << o) - 1);
+		CHECK(ends != 0, "tiny block %#lx: sub-object at %u has no end", (unsigned long)(s->base + k * TINY_SIZE),
+		      o);
+		w->live_req += (uint32_t)__builtin_ctz(ends) - o + 1;
+		w->live_objects++;
+	}
+	return 0;
+}
 
 static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t len)
 {
@@ -295,24 +366,20 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 				}
 				continue;
 			}
-			for (uint32_t k = 0; k < s->nelems; k++) {
-				if (!mspan_is_allocated(s, k))
-					continue;
-				if (is_tiny(s)) {
-					uint32_t m = s->reqsize[k];
-					if (m == 0)
+			/* Live slots a word at a time: allocated, and (gc policy)
+			 * not freed by the trace, as mspan_is_freed says. */
+			bool tiny = is_tiny(s), by_live = !tiny && h->cfg.free_policy == SL_FREE_GC;
+			for (uint32_t wi = 0; wi < mspan_words(s); wi++) {
+				uint64_t live = ~mspan_free_word(s, wi) & mspan_valid(s, wi);
+				if (by_live)
+					live &= s->live_bits[wi];
+				for (; live != 0; live &= live - 1) {
+					uint32_t k = wi * 64 + (uint32_t)__builtin_ctzll(live);
+					if (tiny) {
+						if (tiny_walk(s, k, w, err, len) != 0)
+							return -1;
 						continue;
-					w->live_slot += TINY_SIZE;
-					for (uint32_t o = 0; o < 16; o++) {
-						if (!(m >> o & 1))
-							continue;
-						uint32_t ends = (m >> 16) & ~(((uint32_t)1 << o) - 1);
-						CHECK(ends != 0, "tiny block %#lx: sub-object at %u has no end",
-						      (unsigned long)(s->base + k * TINY_SIZE), o);
-						w->live_req += (uint32_t)__builtin_ctz(ends) - o + 1;
-						w->live_objects++;
 					}
-				} else if (!mspan_is_freed(h, s, k)) {
 					w->live_slot += s->elemsize;
 					w->live_req += s->reqsize[k];
 					w->live_objects++;
