@@ -173,47 +173,99 @@ static pid_t start_sweep(const char *json_path, const char *db_path, const char 
 	return pid;
 }
 
-/* The pid of a child of `parent` whose command line contains `needle`;
- * waits up to 30 s for one to appear. */
+/* The children of `parent` (up to max; their number), each with its
+ * command line (NULs as spaces) in cmd[i] when cmd is given. */
+static int children(pid_t parent, pid_t *pids, char (*cmd)[512], int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	cr_assert(d);
+	while (n < max && (e = readdir(d))) {
+		char p[300];
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		snprintf(p, sizeof p, "/proc/%d/stat", pid);
+		FILE *f = fopen(p, "r");
+		int ppid = 0;
+		if (!f)
+			continue;
+		if (fscanf(f, "%*d (%*[^)]) %*c %d", &ppid) != 1)
+			ppid = 0;
+		fclose(f);
+		if (ppid != parent)
+			continue;
+		if (cmd) {
+			snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
+			int fd = open(p, O_RDONLY);
+			ssize_t k = fd >= 0 ? read(fd, cmd[n], sizeof cmd[n] - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			k = k < 0 ? 0 : k;
+			for (ssize_t i = 0; i < k; i++)
+				if (!cmd[n][i])
+					cmd[n][i] = ' ';
+			cmd[n][k] = 0;
+		}
+		pids[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The pid of a replay child of `parent` whose command line contains
+ * `needle`; waits up to 30 s for one to appear. */
 static pid_t find_child(pid_t parent, const char *needle)
 {
 	for (int tries = 0; tries < 6000; tries++) {
-		DIR *d = opendir("/proc");
-		struct dirent *e;
-		pid_t found = 0;
-		while (!found && (e = readdir(d))) {
-			char p[300], buf[8192];
-			pid_t pid = (pid_t)atoi(e->d_name);
-			if (pid <= 0)
-				continue;
-			snprintf(p, sizeof p, "/proc/%d/stat", pid);
-			FILE *f = fopen(p, "r");
-			int ppid = 0;
-			if (!f)
-				continue;
-			if (fscanf(f, "%*d (%*[^)]) %*c %d", &ppid) != 1)
-				ppid = 0;
-			fclose(f);
-			if (ppid != parent)
-				continue;
-			snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
-			int fd = open(p, O_RDONLY);
-			ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-			if (fd >= 0)
-				close(fd);
-			for (ssize_t i = 0; i < n; i++)
-				if (!buf[i])
-					buf[i] = ' ';
-			if (n > 0 && (buf[n] = 0, strstr(buf, needle)) && strstr(buf, " replay "))
-				found = pid;
-		}
-		closedir(d);
-		if (found)
-			return found;
+		pid_t pids[64];
+		char cmd[64][512];
+		int n = children(parent, pids, cmd, 64);
+		for (int i = 0; i < n; i++)
+			if (strstr(cmd[i], needle) && strstr(cmd[i], " replay "))
+				return pids[i];
 		nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
 	}
 	cr_assert_fail("no replay of %s appeared", needle);
 	return -1;
+}
+
+/* The state letter of a process (/proc/PID/stat), or 0 once it is gone. */
+static char proc_state(pid_t pid)
+{
+	char p[64], st = 0;
+	snprintf(p, sizeof p, "/proc/%d/stat", pid);
+	FILE *f = fopen(p, "r");
+	if (f) {
+		if (fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
+			st = 0;
+		fclose(f);
+	}
+	return st;
+}
+
+/* Stop a sweep and its replays (each in a process group of its own), so
+ * that nothing finishes or starts meanwhile however slow the machine:
+ * the sweep first, and its children once it can no longer fork. */
+static void freeze(pid_t sweep_pid)
+{
+	cr_assert_eq(kill(sweep_pid, SIGSTOP), 0);
+	while (proc_state(sweep_pid) != 'T')
+		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+	pid_t pids[64];
+	int n = children(sweep_pid, pids, NULL, 64);
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGSTOP);
+}
+
+static void thaw(pid_t sweep_pid)
+{
+	pid_t pids[64];
+	int n = children(sweep_pid, pids, NULL, 64);
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGCONT);
+	cr_assert_eq(kill(sweep_pid, SIGCONT), 0);
 }
 
 static int wait_status(pid_t pid)
@@ -285,12 +337,17 @@ Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
 	path(errfile, "sweep.err");
 	pid_t sp = start_sweep(f, db, errfile);
 	find_child(sp, "long.slt");
-	/* A second sweep on the same database is refused while this one runs. */
+	/* A second sweep on the same database is refused while this one runs
+	 * (frozen meanwhile: on a loaded machine the second sweep can take
+	 * longer than the first one's replays, and then all four would have
+	 * started before the SIGTERM). */
+	freeze(sp);
 	struct tl_run r;
 	RUN(&r, "spanlab", "sweep", f, "--db", db);
 	cr_assert_eq(r.status, 1);
 	cr_assert(strstr(r.err, "another spanlab sweep"), "%s", r.err);
 	tl_run_free(&r);
+	thaw(sp);
 	cr_assert_eq(kill(sp, SIGTERM), 0);
 	cr_assert_eq(wait_status(sp), 130);
 	sqlite3 *c = tq_open(db);
