@@ -9,8 +9,10 @@
 #ifndef SPANLAB_TESTLIB_H
 #define SPANLAB_TESTLIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct tl_run {
 	int status;		/* exit code, or 128 + signal */
@@ -49,5 +51,16 @@ char *tl_qtext(struct sqlite3 *db, const char *sql);
 /* The seed for a randomized test: $SPANLAB_SEED or a fresh one; printed
  * to stderr with the test's name so a failure can be replayed. */
 uint64_t tl_seed(const char *test_name);
+
+/* Processes, from /proc: the children of `parent` (up to max; their
+ * number), each with its command line (NULs as spaces) in cmd[i] when cmd
+ * is given; a process's state letter (0 once it is gone); whether signal
+ * sig is pending for it; SIGSTOP and wait until it is stopped (or has
+ * ended), so that it cannot finish or start anything while a test does
+ * something slow. */
+int tl_children(pid_t parent, pid_t *pids, char (*cmd)[512], int max);
+char tl_proc_state(pid_t pid);
+bool tl_signal_pending(pid_t pid, int sig);
+void tl_stop(pid_t pid);
 
 #endif

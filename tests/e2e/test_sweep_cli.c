@@ -173,47 +173,6 @@ static pid_t start_sweep(const char *json_path, const char *db_path, const char 
 	return pid;
 }
 
-/* The children of `parent` (up to max; their number), each with its
- * command line (NULs as spaces) in cmd[i] when cmd is given. */
-static int children(pid_t parent, pid_t *pids, char (*cmd)[512], int max)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-	cr_assert(d);
-	while (n < max && (e = readdir(d))) {
-		char p[300];
-		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pid <= 0)
-			continue;
-		snprintf(p, sizeof p, "/proc/%d/stat", pid);
-		FILE *f = fopen(p, "r");
-		int ppid = 0;
-		if (!f)
-			continue;
-		if (fscanf(f, "%*d (%*[^)]) %*c %d", &ppid) != 1)
-			ppid = 0;
-		fclose(f);
-		if (ppid != parent)
-			continue;
-		if (cmd) {
-			snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
-			int fd = open(p, O_RDONLY);
-			ssize_t k = fd >= 0 ? read(fd, cmd[n], sizeof cmd[n] - 1) : -1;
-			if (fd >= 0)
-				close(fd);
-			k = k < 0 ? 0 : k;
-			for (ssize_t i = 0; i < k; i++)
-				if (!cmd[n][i])
-					cmd[n][i] = ' ';
-			cmd[n][k] = 0;
-		}
-		pids[n++] = pid;
-	}
-	closedir(d);
-	return n;
-}
-
 /* The pid of a replay child of `parent` whose command line contains
  * `needle`; waits up to 30 s for one to appear. */
 static pid_t find_child(pid_t parent, const char *needle)
@@ -221,7 +180,7 @@ static pid_t find_child(pid_t parent, const char *needle)
 	for (int tries = 0; tries < 6000; tries++) {
 		pid_t pids[64];
 		char cmd[64][512];
-		int n = children(parent, pids, cmd, 64);
+		int n = tl_children(parent, pids, cmd, 64);
 		for (int i = 0; i < n; i++)
 			if (strstr(cmd[i], needle) && strstr(cmd[i], " replay "))
 				return pids[i];
@@ -231,41 +190,31 @@ static pid_t find_child(pid_t parent, const char *needle)
 	return -1;
 }
 
-/* The state letter of a process (/proc/PID/stat), or 0 once it is gone. */
-static char proc_state(pid_t pid)
-{
-	char p[64], st = 0;
-	snprintf(p, sizeof p, "/proc/%d/stat", pid);
-	FILE *f = fopen(p, "r");
-	if (f) {
-		if (fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
-			st = 0;
-		fclose(f);
-	}
-	return st;
-}
-
 /* Stop a sweep and its replays (each in a process group of its own), so
  * that nothing finishes or starts meanwhile however slow the machine:
  * the sweep first, and its children once it can no longer fork. */
 static void freeze(pid_t sweep_pid)
 {
-	cr_assert_eq(kill(sweep_pid, SIGSTOP), 0);
-	while (proc_state(sweep_pid) != 'T')
-		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+	tl_stop(sweep_pid);
 	pid_t pids[64];
-	int n = children(sweep_pid, pids, NULL, 64);
+	int n = tl_children(sweep_pid, pids, NULL, 64);
 	for (int i = 0; i < n; i++)
 		kill(pids[i], SIGSTOP);
 }
 
-static void thaw(pid_t sweep_pid)
+/* Resume them, the sweep first: it has been sent SIGTERM meanwhile, and
+ * its replays resume once it has passed the signal on to each of them. */
+static void thaw_terminated(pid_t sweep_pid)
 {
-	pid_t pids[64];
-	int n = children(sweep_pid, pids, NULL, 64);
-	for (int i = 0; i < n; i++)
-		kill(pids[i], SIGCONT);
 	cr_assert_eq(kill(sweep_pid, SIGCONT), 0);
+	pid_t pids[64];
+	int n = tl_children(sweep_pid, pids, NULL, 64);
+	for (int i = 0; i < n; i++) {
+		for (int t = 0; t < 30000 && !tl_signal_pending(pids[i], SIGTERM) && tl_proc_state(pids[i]) == 'T'; t++)
+			nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+		cr_assert(tl_signal_pending(pids[i], SIGTERM), "the sweep did not pass SIGTERM on to %d", (int)pids[i]);
+		kill(pids[i], SIGCONT);
+	}
 }
 
 static int wait_status(pid_t pid)
@@ -297,6 +246,8 @@ Test(sweep_cli, failed_and_killed_runs_do_not_stop_the_others)
 
 	pid_t sp = start_sweep(f, db, errfile);
 	pid_t victim = find_child(sp, "long.slt");
+	tl_stop(victim);	/* it cannot finish first, however slow this test is */
+	cr_assert_eq(tl_proc_state(victim), 'T', "the replay of long.slt ended before it was killed");
 	cr_assert_eq(kill(victim, SIGKILL), 0);
 	cr_assert_eq(wait_status(sp), 1, "a failed run makes the sweep exit 1");
 
@@ -338,17 +289,17 @@ Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
 	pid_t sp = start_sweep(f, db, errfile);
 	find_child(sp, "long.slt");
 	/* A second sweep on the same database is refused while this one runs
-	 * (frozen meanwhile: on a loaded machine the second sweep can take
-	 * longer than the first one's replays, and then all four would have
-	 * started before the SIGTERM). */
+	 * (frozen until its SIGTERM has reached its replays: on a loaded
+	 * machine the second sweep can take longer than the first one's
+	 * replays, and then all four would have started before the SIGTERM). */
 	freeze(sp);
 	struct tl_run r;
 	RUN(&r, "spanlab", "sweep", f, "--db", db);
 	cr_assert_eq(r.status, 1);
 	cr_assert(strstr(r.err, "another spanlab sweep"), "%s", r.err);
 	tl_run_free(&r);
-	thaw(sp);
 	cr_assert_eq(kill(sp, SIGTERM), 0);
+	thaw_terminated(sp);
 	cr_assert_eq(wait_status(sp), 130);
 	sqlite3 *c = tq_open(db);
 	int64_t n = tq_i64(c, "SELECT count(*) FROM runs");

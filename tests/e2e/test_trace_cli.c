@@ -12,8 +12,9 @@
  *            reads cleanly and holds every allocation made before the kill;
  *   small    a few allocations, recorded through `sh -c 'exec ...'`;
  *   manythreads  1,500 threads one after another (more than the rings);
- *   timed    three allocations 100 ms apart: their times in the trace;
- *   orphan   allocates after spanlab record was killed: it must finish.
+ *   timed    three allocations 100 ms apart, timed by the program too:
+ *            their times in the trace;
+ *   orphan   allocates once spanlab record was killed: it must finish.
  * Also a recording of sh and ls with --children, which runs under ASan too
  * (the merger is then sanitized; the workloads above cannot be, since a
  * sanitized program cannot host the preloaded recorder). Then `convert` to
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "slt.h"
@@ -230,7 +232,8 @@ __attribute__((constructor)) static void workload(void)
 		many_threads();
 	if (!strcmp(mode, "orphan")) {	/* outlives spanlab record: must finish */
 		alarm(30);	/* a recorder that blocks it must not leave it behind */
-		usleep(300000);
+		while (access(getenv("SLTEST_GO"), F_OK) < 0)	/* the recorder is dead */
+			usleep(10000);
 		for (unsigned x = 1, i = 0; i < 400000; i++, x = x * 1103515245u + 12345u) {
 			sink = malloc(16 + (x >> 16) % 500);
 			free(sink);
@@ -241,12 +244,18 @@ __attribute__((constructor)) static void workload(void)
 		exit(0);
 	}
 	if (!strcmp(mode, "timed")) {	/* three allocations 100 ms apart */
-		for (int i = 0; i < 3; i++) {
+		FILE *log = fopen(getenv("SLTEST_LOG"), "w");
+		for (int i = 0; log && i < 3; i++) {
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 			sink = malloc(65000 + (size_t)i);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			fprintf(log, "%lld %lld\n", (long long)t0.tv_sec * 1000000000 + t0.tv_nsec,
+				(long long)t1.tv_sec * 1000000000 + t1.tv_nsec);
 			if (i < 2)
 				usleep(100000);
 		}
-		exit(0);
+		exit(log && !fclose(log) ? 0 : 1);
 	}
 	if (!strcmp(mode, "small")) {
 		for (int i = 0; i < 10; i++) {
@@ -616,13 +625,16 @@ Test(trace_cli, record_time_follows_the_clock, .timeout = 60)
 {
 	if (sanitized())
 		cr_skip_test("recorder e2e needs an unsanitized workload");
-	char *dir = tl_tmpdir(), out[4096], self[4096], err[1024];
+	char *dir = tl_tmpdir(), out[4096], self[4096], err[1024], log[4096];
 	self_path(self, sizeof self);
 	snprintf(out, sizeof out, "%s/t.slt", dir);
+	snprintf(log, sizeof log, "%s/clock", dir);
 	setenv("SLTEST_WORKLOAD", "timed", 1);
+	setenv("SLTEST_LOG", log, 1);
 	struct tl_run r;
 	RUN(&r, "spanlab", "record", "-o", out, "--", self);
 	unsetenv("SLTEST_WORKLOAD");
+	unsetenv("SLTEST_LOG");
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	tl_run_free(&r);
 	struct slt_source *s = slt_open(out, NULL, err, sizeof err);
@@ -635,10 +647,23 @@ Test(trace_cli, record_time_follows_the_clock, .timeout = 60)
 			at[ev.size - 65000] = ev.ts_ns, n++;
 	slt_close(s);
 	cr_assert_eq(n, 3);
+	/* The program's own clock around each malloc bounds the gap between
+	 * two of them (however long a loaded machine made it sleep); the
+	 * trace's gap must lie within, give or take the TSC scale (1%) and a
+	 * tick plus a stamp's lateness (1 ms). */
+	long long before[3], after[3];
+	FILE *f = fopen(log, "r");
+	cr_assert(f);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(fscanf(f, "%lld %lld", &before[i], &after[i]), 2);
+	fclose(f);
 	for (int i = 1; i < 3; i++) {
 		int64_t d = (int64_t)(at[i] - at[i - 1]);
-		cr_assert(d >= 99000000 && d <= 130000000, "allocations %d and %d: %lld ns apart, "
-			  "the program slept 100 ms", i - 1, i, (long long)d);
+		long long lo = before[i] - after[i - 1], hi = after[i] - before[i - 1];
+		cr_assert_geq(lo, 100000000, "the program slept 100 ms");
+		cr_assert(d >= lo - lo / 100 - 1000000 && d <= hi + hi / 100 + 1000000,
+			  "allocations %d and %d: %lld ns apart in the trace, %lld..%lld ns by the program's clock",
+			  i - 1, i, (long long)d, lo, hi);
 	}
 	tl_tmpdir_remove(dir);
 }
@@ -650,31 +675,32 @@ Test(trace_cli, record_program_outlives_a_killed_recorder, .timeout = 60)
 {
 	if (sanitized())
 		cr_skip_test("recorder e2e needs an unsanitized workload");
-	char *dir = tl_tmpdir(), out[4096], self[4096], done[4096];
+	char *dir = tl_tmpdir(), out[4096], self[4096], done[4096], go[4096];
 	self_path(self, sizeof self);
 	snprintf(out, sizeof out, "%s/o.slt", dir);
 	snprintf(done, sizeof done, "%s/done", dir);
+	snprintf(go, sizeof go, "%s/go", dir);
 	const char *bin = getenv("SPANLAB_BIN") ? getenv("SPANLAB_BIN") : "build/spanlab";
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		setenv("SLTEST_WORKLOAD", "orphan", 1);
 		setenv("SLTEST_LOG", done, 1);
+		setenv("SLTEST_GO", go, 1);
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 1);	/* the program outlives us: it must not hold our pipes */
 		dup2(null, 2);
 		execl(bin, bin, "record", "-o", out, "--", self, (char *)NULL);
 		_exit(127);
 	}
-	/* Kill once recording has begun (the merger has written the header):
-	 * under valgrind (make test-valgrind) spanlab takes far longer than
-	 * 150 ms to get there. */
+	/* Kill once recording has begun (the merger has written the header),
+	 * then let the program allocate: it waits for the go file. */
 	struct stat sb;
 	for (int w = 0; w < 30000 && (stat(out, &sb) < 0 || sb.st_size < 20); w += 10)
 		usleep(10000);
-	usleep(150000);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	cr_assert_eq(tl_write_file(go, "", 0), 0);
 	int waited = 0;
 	while (access(done, F_OK) < 0 && waited < 20000) {
 		usleep(50000);

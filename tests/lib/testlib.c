@@ -3,6 +3,7 @@
 #include "testlib.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -223,4 +224,80 @@ char *tl_qtext(sqlite3 *db, const char *sql)
 	char *v = st ? strdup((const char *)sqlite3_column_text(st, 0)) : NULL;
 	sqlite3_finalize(st);
 	return v;
+}
+
+int tl_children(pid_t parent, pid_t *pids, char (*cmd)[512], int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	cr_assert(d, "cannot read /proc");
+	while (n < max && (e = readdir(d))) {
+		char p[300];
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		snprintf(p, sizeof p, "/proc/%d/stat", pid);
+		FILE *f = fopen(p, "r");
+		int ppid = 0;
+		if (!f)
+			continue;
+		if (fscanf(f, "%*d (%*[^)]) %*c %d", &ppid) != 1)
+			ppid = 0;
+		fclose(f);
+		if (ppid != parent)
+			continue;
+		if (cmd) {
+			snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
+			int fd = open(p, O_RDONLY);
+			ssize_t k = fd >= 0 ? read(fd, cmd[n], sizeof cmd[n] - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			k = k < 0 ? 0 : k;
+			for (ssize_t i = 0; i < k; i++)
+				if (!cmd[n][i])
+					cmd[n][i] = ' ';
+			cmd[n][k] = 0;
+		}
+		pids[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+char tl_proc_state(pid_t pid)
+{
+	char p[64], st = 0;
+	snprintf(p, sizeof p, "/proc/%d/stat", pid);
+	FILE *f = fopen(p, "r");
+	if (f) {
+		if (fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
+			st = 0;
+		fclose(f);
+	}
+	return st;
+}
+
+bool tl_signal_pending(pid_t pid, int sig)
+{
+	char p[64], line[256];
+	bool pending = false;
+	snprintf(p, sizeof p, "/proc/%d/status", pid);
+	FILE *f = fopen(p, "r");
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long long mask;
+		if ((sscanf(line, "SigPnd: %llx", &mask) == 1 || sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
+		    (mask >> (sig - 1) & 1))
+			pending = true;
+	}
+	if (f)
+		fclose(f);
+	return pending;
+}
+
+void tl_stop(pid_t pid)
+{
+	cr_assert_eq(kill(pid, SIGSTOP), 0, "cannot stop %d", (int)pid);
+	for (char st; (st = tl_proc_state(pid)) != 'T' && st != 'Z' && st != 'X' && st != 0;)
+		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
 }
