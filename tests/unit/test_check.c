@@ -159,18 +159,6 @@ Test(check, an_allocated_page_in_no_span_and_no_cache)
 	passes();
 }
 
-Test(check, a_span_page_also_in_a_page_cache)
-{
-	struct page pg = find_page(true, false, 1);
-	struct page_cache *pc = &w.h->ps[0].pcache, old = *pc;
-	pc->base = pg.a - ((uintptr_t)(pg.i % 64) << w.h->page_shift);	/* its 64-page block */
-	pc->cache = (uint64_t)1 << pg.i % 64;
-	pc->scav = 0;
-	caught("is in a span and a page cache");
-	*pc = old;
-	passes();
-}
-
 /* A P's page cache that holds something, and the other P. */
 static struct page_cache *holding_cache(int *other)
 {
@@ -181,6 +169,20 @@ static struct page_cache *holding_cache(int *other)
 		}
 	cr_assert_fail("no P's page cache holds pages");
 	return NULL;
+}
+
+Test(check, a_span_page_also_in_a_page_cache)
+{
+	int o, i;
+	struct page_cache *pc = holding_cache(&o), old = *pc;
+	for (i = 0; i < 64; i++)	/* a page of its block that a span holds */
+		if (!(pc->cache >> i & 1) && span_of_heap(w.h, pc->base + ((uintptr_t)i << w.h->page_shift)))
+			break;
+	cr_assert_lt(i, 64, "the cache's block holds a span page too");
+	pc->cache |= (uint64_t)1 << i;
+	caught("is in a span and a page cache");
+	*pc = old;
+	passes();
 }
 
 Test(check, a_page_cache_off_its_64_page_block)
@@ -203,8 +205,8 @@ Test(check, a_page_cache_holding_pages_free_in_the_bitmap)
 	pc->base = pg.a - ((uintptr_t)(pg.i % 64) << w.h->page_shift);
 	pc->cache = (uint64_t)1 << pg.i % 64;
 	pc->scav = 0;
-	/* the word check sees a free page, not an allocated one: only the
-	 * page-cache check can tell */
+	/* (the cache's own pages are orphaned too, but the caches are
+	 * checked before the pages) */
 	caught("holds pages that are free in the bitmap");
 	*pc = old;
 	passes();
@@ -219,6 +221,38 @@ Test(check, two_ps_holding_the_same_page)
 	oc->scav &= oc->cache;
 	caught("hold the same pages");
 	*oc = old;
+	passes();
+}
+
+/* Valid: two Ps hold disjoint pages of one block (Go reaches this when a
+ * span of a P's block is freed and another P refills its cache there). */
+Test(check, two_ps_sharing_a_block_pass)
+{
+	int o;
+	struct page_cache *pc = holding_cache(&o), *oc = &w.h->ps[o].pcache;
+	page_cache_flush(w.h, oc);
+	ct_check(w.hp, "after flushing a page cache");
+	cr_assert_geq(__builtin_popcountll(pc->cache), 2, "a cache of two pages or more to share");
+	uint64_t high = pc->cache & ~(pc->cache & -pc->cache);	/* all but its lowest page */
+	*oc = (struct page_cache){ pc->base, high, pc->scav & high };
+	pc->cache &= ~high;
+	pc->scav &= ~high;
+	ct_check(w.hp, "two Ps holding disjoint pages of one block");
+}
+
+Test(check, a_large_span_across_two_arenas)
+{
+	unsigned char *big = sl_malloc(sl_heap_p(w.hp, 0), 6u << 20);
+	cr_assert_not_null(big);
+	struct mspan *s = span_of_heap(w.h, (uintptr_t)big);
+	uintptr_t last = s->base + ((uintptr_t)(s->npages - 1) << w.h->page_shift);
+	struct heap_arena *ha = arena_of(w.h, last);
+	cr_assert_neq(ha, arena_of(w.h, s->base), "6 MiB spans two 4 MiB arenas");
+	passes();
+	uint32_t i = (uint32_t)((last - ha->base) >> w.h->page_shift);
+	bit_set(ha->page_in_use, i);
+	caught("pageInUse bit of page");
+	bit_clear(ha->page_in_use, i);
 	passes();
 }
 
