@@ -288,12 +288,12 @@ Test(replay, deterministic_and_db_does_not_change_figures, .timeout = 120)
 
 /* ---- stopping: SIGINT, SIGTERM, SIGKILL -------------------------------------- */
 
-static char *big_trace(const char *dir)
+static char *big_trace(const char *dir, const char *allocations)
 {
 	static char path[4096];
 	struct tl_run r;
 	snprintf(path, sizeof path, "%s/big.slt", dir);
-	RUN(&r, "spanlab", "gen", "uniform", "--ops", "3000000", "--seed", "7", "-o", path);
+	RUN(&r, "spanlab", "gen", "uniform", "--ops", allocations, "--seed", "7", "-o", path);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	tl_run_free(&r);
 	return path;
@@ -361,7 +361,7 @@ Test(replay, sigint_and_sigterm_stop_at_a_record_and_mark_interrupted, .timeout 
 {
 	char *dir = tl_tmpdir(), db[4096];
 	snprintf(db, sizeof db, "%s/s.db", dir);
-	const char *trace = big_trace(dir);
+	const char *trace = big_trace(dir, "3000000");
 	int sigs[] = { SIGINT, SIGTERM };
 	for (int i = 0; i < 2; i++) {
 		int code = replay_and_signal(trace, db, sigs[i], -1);
@@ -379,7 +379,9 @@ Test(replay, sigkill_anywhere_leaves_a_consistent_database, .timeout = 240)
 	char *dir = tl_tmpdir(), db[4096], small[4096];
 	snprintf(db, sizeof db, "%s/k.db", dir);
 	trace_path("go-wordtree.slt", small, sizeof small);
-	const char *trace = big_trace(dir);
+	/* 12 M operations: 5-7 s of a release replay here, so that even a
+	 * machine twice as fast is still replaying at the last kill */
+	const char *trace = big_trace(dir, "6000000");
 	cJSON *j = replay_json(small, db, NULL);	/* one complete run first */
 	cJSON_Delete(j);
 	sqlite3 *d = open_db(db);
