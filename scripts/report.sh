@@ -39,6 +39,7 @@ case $db in -*) db=./$db ;; esac
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/spanlab-report.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+cp "$outdir/figures.csv" "$tmp/figures.csv"
 
 # The session: the views as TEMP views (as figures.sh does), the figures
 # drawn (in the order figures.sh drew them) and their runs.
@@ -46,9 +47,29 @@ trap 'rm -rf "$tmp"' EXIT
   echo ".bail on"
   sed -e 's/^CREATE VIEW v_/CREATE TEMP VIEW v_/' "$views"
   echo "CREATE TEMP TABLE figs (figure TEXT, run_id INTEGER, label TEXT, base TEXT, caption TEXT);"
-  echo ".import --csv --skip 1 '${outdir//\'/\'\'}/figures.csv' figs"
+  # (imported from a copy: a dot-command cannot quote a ' in OUTDIR)
+  echo ".import --csv --skip 1 '$tmp/figures.csv' figs"
   echo "UPDATE figs SET run_id = NULL WHERE run_id = '';" # a figure of all runs
   echo "CREATE TEMP TABLE selected_runs AS SELECT DISTINCT run_id FROM figs WHERE run_id IS NOT NULL;"
+  # The figures of the summary as text, one place for the page and
+  # stdout: blank where the database holds NULL (a baseline run has no
+  # tiers, a tier no lookups), not the 0% printf would make of it.
+  cat <<'EOF'
+CREATE TEMP VIEW report_rows AS
+SELECT run_id, label, trace, config, ops, mallocs, gc_cycles,
+       printf('%.2f', peak_live_bytes / 1048576.0) AS live_mib,
+       printf('%.2f', peak_heap_inuse_bytes / 1048576.0) AS inuse_mib,
+       printf('%.2f', peak_ready_bytes / 1048576.0) AS ready_mib,
+       CASE WHEN frag_inuse_jw3 IS NOT NULL THEN printf('%.1f%%', 100 * frag_inuse_jw3) ELSE '' END AS inuse_jw3,
+       CASE WHEN frag_inuse_jw4 IS NOT NULL THEN printf('%.1f%%', 100 * frag_inuse_jw4) ELSE '' END AS inuse_jw4,
+       CASE WHEN frag_ready_jw3 IS NOT NULL THEN printf('%.1f%%', 100 * frag_ready_jw3) ELSE '' END AS ready_jw3,
+       CASE WHEN frag_ready_jw4 IS NOT NULL THEN printf('%.1f%%', 100 * frag_ready_jw4) ELSE '' END AS ready_jw4,
+       CASE WHEN hit_rate_mcache IS NOT NULL THEN printf('%.2f%%', 100 * hit_rate_mcache) ELSE '' END AS mcache,
+       CASE WHEN hit_rate_mcentral IS NOT NULL THEN printf('%.1f%%', 100 * hit_rate_mcentral) ELSE '' END AS mcentral,
+       CASE WHEN hit_rate_pagecache IS NOT NULL THEN printf('%.1f%%', 100 * hit_rate_pagecache) ELSE '' END AS pagecache,
+       CASE WHEN hit_rate_heap IS NOT NULL THEN printf('%.1f%%', 100 * hit_rate_heap) ELSE '' END AS heap
+FROM v_summary WHERE run_id IN (SELECT run_id FROM selected_runs);
+EOF
 } >"$tmp/session.sql"
 
 sql() {
@@ -59,19 +80,10 @@ sql() {
 sql <<'EOF'
 .mode column
 .headers on
-SELECT run_id AS run, label, ops,
-       printf('%.2f', peak_live_bytes / 1048576.0) AS "peak live MiB",
-       printf('%.2f', peak_heap_inuse_bytes / 1048576.0) AS "in-use MiB",
-       printf('%.2f', peak_ready_bytes / 1048576.0) AS "Ready MiB",
-       printf('%.0f%%', 100 * frag_inuse_jw3) AS "in-use #3",
-       printf('%.0f%%', 100 * frag_inuse_jw4) AS "in-use #4",
-       printf('%.0f%%', 100 * frag_ready_jw3) AS "Ready #3",
-       printf('%.0f%%', 100 * frag_ready_jw4) AS "Ready #4",
-       printf('%.2f%%', 100 * hit_rate_mcache) AS mcache,
-       printf('%.1f%%', 100 * hit_rate_mcentral) AS mcentral,
-       printf('%.1f%%', 100 * hit_rate_pagecache) AS pagecache,
-       printf('%.1f%%', 100 * hit_rate_heap) AS heap
-FROM v_summary WHERE run_id IN (SELECT run_id FROM selected_runs) ORDER BY run_id;
+SELECT run_id AS run, label, ops, live_mib AS "peak live MiB", inuse_mib AS "in-use MiB",
+       ready_mib AS "Ready MiB", inuse_jw3 AS "in-use #3", inuse_jw4 AS "in-use #4",
+       ready_jw3 AS "Ready #3", ready_jw4 AS "Ready #4", mcache, mcentral, pagecache, heap
+FROM report_rows ORDER BY run_id;
 EOF
 
 # The page. Text from the database is HTML-escaped where it is selected
@@ -116,20 +128,12 @@ views (<code>analysis/views.sql</code>), every figure a gnuplot script in <code>
 SELECT '<tr><td><a href="#run' || run_id || '">' || run_id || '</a></td>'
   || '<td class="t">' || replace(replace(replace(trace, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') || '</td>'
   || '<td class="t">' || replace(replace(replace(config, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') || '</td>'
-  || '<td>' || ops || '</td><td>' || mallocs || '</td>'
-  || '<td>' || printf('%.2f', peak_live_bytes / 1048576.0) || '</td>'
-  || '<td>' || printf('%.2f', peak_heap_inuse_bytes / 1048576.0) || '</td>'
-  || '<td>' || printf('%.2f', peak_ready_bytes / 1048576.0) || '</td>'
-  || '<td>' || coalesce(printf('%.1f%%', 100 * frag_inuse_jw3), '') || '</td>'
-  || '<td>' || coalesce(printf('%.1f%%', 100 * frag_inuse_jw4), '') || '</td>'
-  || '<td>' || coalesce(printf('%.1f%%', 100 * frag_ready_jw3), '') || '</td>'
-  || '<td>' || coalesce(printf('%.1f%%', 100 * frag_ready_jw4), '') || '</td>'
-  || '<td>' || coalesce(printf('%.2f%%', 100 * hit_rate_mcache), '') || '</td>'
-  || '<td>' || coalesce(printf('%.1f%%', 100 * hit_rate_mcentral), '') || '</td>'
-  || '<td>' || coalesce(printf('%.1f%%', 100 * hit_rate_pagecache), '') || '</td>'
-  || '<td>' || coalesce(printf('%.1f%%', 100 * hit_rate_heap), '') || '</td>'
+  || '<td>' || ops || '</td><td>' || coalesce(mallocs, '') || '</td>'
+  || '<td>' || live_mib || '</td><td>' || inuse_mib || '</td><td>' || ready_mib || '</td>'
+  || '<td>' || inuse_jw3 || '</td><td>' || inuse_jw4 || '</td><td>' || ready_jw3 || '</td><td>' || ready_jw4 || '</td>'
+  || '<td>' || mcache || '</td><td>' || mcentral || '</td><td>' || pagecache || '</td><td>' || heap || '</td>'
   || '<td>' || coalesce(gc_cycles, '') || '</td></tr>'
-FROM v_summary WHERE run_id IN (SELECT run_id FROM selected_runs) ORDER BY run_id;
+FROM report_rows ORDER BY run_id;
 
 SELECT '</table>
 <p class="small">J&amp;W: Johnstone and Wilson''s fragmentation measures (ISMM 1998), memory over live bytes
@@ -160,7 +164,8 @@ SELECT group_concat(part, char(10)) FROM (
          || replace(replace(replace(v.label, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') || '</h2>'
          || '<p class="small">trace <code>' || replace(replace(replace(coalesce(r.trace_path, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;')
          || '</code>, ' || r.ops || ' operations, free policy ' || coalesce(r.free_policy, '?') || ', '
-         || r.procs || ' P; ' || coalesce(r.gc_cycles, 0) || ' GC cycles.</p><div class="figs">' AS part
+         || coalesce(r.procs || ' P', 'allocator ' || r.allocator, '?') || '; ' || coalesce(r.gc_cycles, 0)
+         || ' GC cycles.</p><div class="figs">' AS part
   FROM selected_runs s JOIN v_runs v USING (run_id) JOIN runs r USING (run_id)
   UNION ALL
   SELECT run_id, 1, k, html FROM fig_html WHERE run_id IS NOT NULL

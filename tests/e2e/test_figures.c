@@ -487,3 +487,37 @@ Test(figures, report_lists_every_run_and_links_every_figure)
 	cr_assert_geq(assert_links_resolve(html, out), figures);
 	free(html);
 }
+
+/* A baseline run has no allocator tiers: its hit rates are blank (not the
+ * 0% printf makes of NULL), its section is on the page like any other;
+ * and an OUTDIR with a quote and a space works (sqlite3's .import cannot
+ * quote it). Baselines are refused under ASan. */
+Test(figures, report_leaves_blank_what_the_database_does_not_hold)
+{
+	const char *v = getenv("SPANLAB_VARIANT");
+	if (v && !strcmp(v, "asan"))
+		cr_skip_test("AddressSanitizer builds refuse baselines");
+	char db[2048], out[2048], page[4096], wordtree[4096];
+	snprintf(db, sizeof db, "%s/b.db", tmp);
+	snprintf(out, sizeof out, "%s/it's out", tmp);
+	snprintf(page, sizeof page, "%s/index.html", out);
+	tl_root_path("traces/data/go-wordtree.slt", wordtree, sizeof wordtree);
+	cr_assert_eq(replay(db, wordtree, NULL, NULL), 0);
+	cr_assert_eq(replay(db, wordtree, "--allocator", "glibc"), 0);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("report.sh"), db, out, NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	const char *row = strstr(r.out, "go-wordtree glibc");
+	cr_assert(row, "%s", r.out);
+	cr_assert(!strstr(row, "0.00%") && !strstr(row, "0.0%"), "a baseline has no hit rates: %s", row);
+	tl_run_free(&r);
+	char *html = slurp(page, NULL);
+	cr_assert(html, "no %s", page);
+	cr_assert(strstr(html, "id=\"run2\"") && strstr(html, "allocator glibc"), "run 2 has no section");
+	row = strstr(html, "<tr><td><a href=\"#run2\">");
+	cr_assert(row);
+	const char *end = strstr(row, "</tr>");
+	cr_assert(end && end - row > 45 && !strncmp(end - 45, "<td></td><td></td><td></td><td></td><td></td>", 45),
+		  "hit rates and GC cycles of a baseline are blank: %.*s", (int)(end - row), row);
+	free(html);
+}
