@@ -69,7 +69,7 @@ struct job {
 	size_t cell;
 	uint32_t repeat;
 	char *db, *log;		/* per-run files */
-	char *argv[11];		/* the replay command */
+	char *argv[12];		/* the replay command */
 	int argc;
 	pid_t pid;
 };
@@ -264,19 +264,21 @@ static int make_jobs(struct sweep *s)
 			if (!cfg || asprintf(&j->db, "%s/%s-r%u.db", s->work, c->key, r) < 0 ||
 			    asprintf(&j->log, "%s/%s-r%u.log", s->work, c->key, r) < 0)
 				return -1;
+			/* The trace last, after "--": a name may start with '-'. */
 			char **a = j->argv;
 			a[0] = (char *)s->prog;
 			a[1] = "replay";
-			a[2] = p->traces[c->trace].path;
-			a[3] = "--config";
-			a[4] = cfg;
-			a[5] = "--db";
-			a[6] = j->db;
-			a[7] = "--sweep-id";
-			a[8] = p->sweep_id;
-			a[9] = "--quiet";
-			a[10] = NULL;
-			j->argc = 10;
+			a[2] = "--config";
+			a[3] = cfg;
+			a[4] = "--db";
+			a[5] = j->db;
+			a[6] = "--sweep-id";
+			a[7] = p->sweep_id;
+			a[8] = "--quiet";
+			a[9] = "--";
+			a[10] = p->traces[c->trace].path;
+			a[11] = NULL;
+			j->argc = 11;
 		}
 	}
 	qsort_r(s->jobs, s->njobs, sizeof *s->jobs, cmp_jobs, s);
@@ -286,7 +288,7 @@ static int make_jobs(struct sweep *s)
 static void free_jobs(struct sweep *s)
 {
 	for (size_t i = 0; i < s->njobs; i++) {
-		free(s->jobs[i].argv[4]);
+		free(s->jobs[i].argv[3]);	/* the config file's path */
 		free(s->jobs[i].db);
 		free(s->jobs[i].log);
 	}

@@ -287,9 +287,17 @@ static int parse_grid(struct ld *l, const cJSON *grid, const cJSON *labels, stru
 		k->n = cJSON_GetArraySize(g);
 		if (!dotted_path_ok(g->string))
 			return bad(l, "grid key '%s' is not a dotted path such as \"sizeclasses.max_waste\"", g->string);
-		for (const cJSON *h = grid->child; h != g; h = h->next)
+		for (const cJSON *h = grid->child; h != g; h = h->next) {
 			if (!strcmp(h->string, g->string))
 				return bad(l, "grid key '%s' is given twice", g->string);
+			/* a.b and a.b.c: one point would set what the other's
+			 * label says, and the other's value would be lost */
+			const cJSON *in = strlen(h->string) < strlen(g->string) ? h : g, *out = in == h ? g : h;
+			size_t pre = strlen(in->string);
+			if (!strncmp(in->string, out->string, pre) && out->string[pre] == '.')
+				return bad(l, "grid keys '%s' and '%s' overlap: a value of one would replace the other's",
+					   h->string, g->string);
+		}
 		if (!cJSON_IsArray(g) || k->n == 0)
 			return bad(l, "'grid.%s' must be a non-empty array of values", g->string);
 	}
@@ -704,6 +712,9 @@ static int load(struct ld *l, const cJSON *root)
 			ok = ok || !strcmp(v->string, known[i]);
 		if (!ok)
 			return bad(l, "'%s' is not a known key (sweep_id, traces, base, grid, labels, repeats)", v->string);
+		for (const cJSON *u = root->child; u != v; u = u->next)
+			if (!strcmp(u->string, v->string))	/* cJSON would read the first only */
+				return bad(l, "'%s' is given twice", v->string);
 	}
 	id = cJSON_GetObjectItemCaseSensitive(root, "sweep_id");
 	if (!p->sweep_id) {

@@ -583,3 +583,21 @@ Test(sweep_cli, figures_and_the_jw4_table)
 	snprintf(p, sizeof p, "%s/sweep-s-jw4.tex", figs);
 	cr_assert(file_starts(p, "% J&W #4"), "%s", p);
 }
+
+/* A trace whose name starts with '-' is a trace, not an option of the
+ * replays the sweep runs (the sweep file named from its own folder, so
+ * that the trace's path is the bare name). */
+Test(sweep_cli, a_trace_named_like_an_option)
+{
+	write_text("-t.txt", "# spanlab text trace v1\nm 1 16\nm 2 100\nf 1\n");
+	write_text("dash.json", "{\"traces\": [\"-t.txt\"]}");
+	cr_assert_eq(chdir(dir), 0);
+	struct tl_run r;
+	RUN(&r, "spanlab", "sweep", "dash.json", "--db", db, "--jobs", "1");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	sqlite3 *c = tq_open(db);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status = 'complete' AND trace_name = '-t.txt' AND ops = 3"),
+		     1);
+	sqlite3_close(c);
+}

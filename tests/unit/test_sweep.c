@@ -238,6 +238,14 @@ static const struct bad_case bad_cases[] = {
 	{ "grid_empty_array", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": []}}", { "'grid.procs'" } },
 	{ "grid_bad_path", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses..max_waste\": [1]}}",
 	  { "grid key 'sizeclasses..max_waste' is not a dotted path" } },
+	{ "grid_overlapping_keys", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.max_waste\": [0.25, 0.5],"
+	  " \"sizeclasses\": [{}]}}",
+	  { "grid keys 'sizeclasses.max_waste' and 'sizeclasses' overlap" } },
+	{ "grid_overlapping_keys_later", "{\"traces\": [\"t1.txt\"], \"grid\": {\"scavenger\": [false, true],"
+	  " \"scavenger.enabled\": [true]}}",
+	  { "grid keys 'scavenger' and 'scavenger.enabled' overlap" } },
+	{ "top_level_key_twice", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1]}, \"grid\": {\"procs\": [2, 3]}}",
+	  { "'grid' is given twice" } },
 	{ "grid_bad_value", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1, 0]}}",
 	  { "grid['procs'][1]: 'procs' must be an integer from 1 to 64" } },
 	{ "grid_unknown_key", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.max_wast\": [0.1]}}",
