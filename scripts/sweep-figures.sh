@@ -84,14 +84,17 @@ for n in "${!ids[@]}"; do
   plot cache "$base-cache" "$common"
   plot table "$base-jw4" "$common; nrows=$nrows; ncols=$((ntraces + 1))"
 
-  # The same table as CSV and LaTeX: one column per trace, then the mean.
+  # The same table as CSV and LaTeX: one column per trace, then the mean
+  # (blank unless every trace has a complete run of the point).
   cols=""
   while IFS='|' read -r t name; do
     cols+=", max(CASE WHEN trace = $t THEN printf('%.1f', v) END) AS \"${name//\"/\"\"}\""
   done < <(sql "SELECT DISTINCT trace, trace_name FROM sweep_points p WHERE $sel ORDER BY trace")
   table="WITH c AS (SELECT p.point AS point, p.trace AS trace, p.label AS label, r.frag_inuse_jw4 AS jw4 $join),
          v AS (SELECT point, trace, label, avg(100.0 * jw4) AS v FROM c GROUP BY point, trace)
-         SELECT label AS configuration $cols, printf('%.1f', avg(v)) AS mean FROM v GROUP BY point ORDER BY point"
+         SELECT label AS configuration $cols,
+                CASE WHEN count(v) = $ntraces THEN printf('%.1f', avg(v)) END AS mean
+         FROM v GROUP BY point ORDER BY point"
   sqlite3 -batch -csv -header "$db" "$table" > "$base-jw4.csv"
   {
     echo "% J&W #4 with M = heap in-use (%): max(M) / max(live bytes) - 1; sweep $id (spanlab sweep)"

@@ -582,6 +582,29 @@ Test(sweep_cli, figures_and_the_jw4_table)
 	free(csv);
 	snprintf(p, sizeof p, "%s/sweep-s-jw4.tex", figs);
 	cr_assert(file_starts(p, "% J&W #4"), "%s", p);
+
+	/* A point with a trace missing (its run failed) has no mean: one over
+	 * fewer traces would not compare with the other rows'. */
+	sqlite3 *w;
+	cr_assert_eq(sqlite3_open(db, &w), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(w, "UPDATE runs SET status = 'failed' WHERE trace_name = 't2.txt' AND"
+				     " json_extract(config_json, '$.sizeclasses.max_waste') = 0.5", NULL, NULL, NULL),
+		     SQLITE_OK);
+	cr_assert_eq(sqlite3_changes(w), 1);
+	sqlite3_close(w);
+	RUN(&r, "bash", script, db, figs);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert_str_eq(r.err, "", "gnuplot said something");
+	tl_run_free(&r);
+	snprintf(p, sizeof p, "%s/sweep-s-jw4.csv", figs);
+	csv = cli_read_file(p, &len);
+	cr_assert(csv, "%s", p);
+	char *row = strstr(csv, "max_waste=0.5,");
+	cr_assert(row && strchr(row, '\n') && strchr(row, '\n')[-1] == ',' && strchr(row, '\n')[-2] == ',',
+		  "the row with a failed run has neither its cell nor a mean:\n%s", csv);
+	cr_assert(strstr(csv, "max_waste=0.0625,") && strchr(strstr(csv, "max_waste=0.0625,"), '\n')[-1] != ',',
+		  "the complete row keeps its mean:\n%s", csv);
+	free(csv);
 }
 
 /* A trace whose name starts with '-' is a trace, not an option of the
