@@ -8,7 +8,11 @@
 fig_height = (exists("width") && width < 5) ? 2.6 : 2.8  # room for a key of three rows
 load 'lib-common.gp'
 xcol = "op"
-xscale = 1
-xlab = 'trace operations (ops)'
-xfmt = '%.0s%c'
+# Operations in thousands or millions, ticks as plain numbers: an SI tick
+# format ('%.0s%c') printed 1,500 as "2k".
+stats data using xcol nooutput
+ops_unit = STATS_max >= 2e6 ? 1e6 : STATS_max >= 2e3 ? 1e3 : 1
+xscale = 1.0 / ops_unit
+xlab = ops_unit == 1e6 ? 'trace operations (millions)' : ops_unit == 1e3 ? 'trace operations (thousands)' \
+                                                          : 'trace operations'
 load 'lib-memory.gp'
