@@ -72,7 +72,9 @@ static int oom(struct ld *l)
 
 /* ---- paths -------------------------------------------------------------- */
 
-/* dir/rel with "." and "x/.." components removed (rel absolute: rel). */
+/* dir/rel (rel absolute: rel) without its "." components. A ".." stays:
+ * x/.. is not where x's folder is when x is a symbolic link, and the path
+ * must open the file the kernel opens. */
 static char *join_path(const char *dir, const char *rel)
 {
 	char *s;
@@ -82,34 +84,19 @@ static char *join_path(const char *dir, const char *rel)
 		s = NULL;
 	if (!s)
 		return NULL;
-	/* Split into components, drop ".", pop on ".." when possible. */
-	size_t n = 0, len = strlen(s);
-	char **comp = calloc(len + 1, sizeof *comp), *save = NULL;
-	char *out = malloc(len + 2);
-	if (!comp || !out) {
-		free(comp);
-		free(out);
+	char *out = malloc(strlen(s) + 2), *o = out, *save = NULL;
+	if (!out) {
 		free(s);
 		return NULL;
 	}
-	bool abs = s[0] == '/';
-	for (char *t = strtok_r(s, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(t, "."))
-			continue;
-		if (!strcmp(t, "..") && n > 0 && strcmp(comp[n - 1], ".."))
-			n--;
-		else if (!(!strcmp(t, "..") && abs && n == 0))
-			comp[n++] = t;
-	}
-	char *o = out;
-	if (abs)
+	if (s[0] == '/')
 		*o++ = '/';
-	for (size_t i = 0; i < n; i++)
-		o += sprintf(o, "%s%s", i ? "/" : "", comp[i]);
+	for (char *t = strtok_r(s, "/", &save); t; t = strtok_r(NULL, "/", &save))
+		if (strcmp(t, "."))
+			o += sprintf(o, "%s%s", o > out && o[-1] != '/' ? "/" : "", t);
 	if (o == out)
 		*o++ = '.';
 	*o = 0;
-	free(comp);
 	free(s);
 	return out;
 }

@@ -5,6 +5,7 @@
  * trace, labels and the swept value, relative trace paths; and bad sweep
  * files, each rejected with one line naming the file and the key.
  */
+#define _GNU_SOURCE
 #include <cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "sweep.h"
@@ -310,4 +312,35 @@ Test(sweep, shipped_examples_load)
 		cr_assert_gt(p.ncells, 1, "%s", files[i]);
 		sweep_free(&p);
 	}
+}
+
+/* "../t.txt" next to a sweep file reached through a symbolic link is the
+ * file the kernel opens (beside the link's target), not the one beside
+ * the link: the path keeps its "..". */
+Test(sweep, dot_dot_through_a_symlinked_folder)
+{
+	char real[4200], lnk[4200], file[4400], there[4400], json[4400], err[1024];
+	snprintf(real, sizeof real, "%s/real", dir);
+	cr_assert_eq(mkdir(real, 0777), 0);
+	snprintf(file, sizeof file, "%s/real/sweeps", dir);
+	cr_assert_eq(mkdir(file, 0777), 0);
+	snprintf(lnk, sizeof lnk, "%s/lnk", dir);
+	cr_assert_eq(symlink(file, lnk), 0);
+	snprintf(there, sizeof there, "%s/real/t.txt", dir);
+	const char *a = "# spanlab text trace v1\nm 1 16\n";
+	cr_assert_eq(tl_write_file(there, a, strlen(a)), 0);
+	snprintf(file, sizeof file, "%s/t.txt", dir);	/* beside the link: not this one */
+	const char *b = "# spanlab text trace v1\nm 1 16\nm 2 32\nf 1\n";
+	cr_assert_eq(tl_write_file(file, b, strlen(b)), 0);
+	snprintf(json, sizeof json, "%s/lnk/s.json", dir);
+	const char *s = "{\"traces\": [\"../t.txt\"]}";
+	cr_assert_eq(tl_write_file(json, s, strlen(s)), 0);
+	struct sweep_plan p;
+	cr_assert_eq(sweep_load(json, NULL, &p, err, sizeof err), 0, "%s", err);
+	char *got = realpath(p.traces[0].path, NULL), *want = realpath(there, NULL);
+	cr_assert(got && want && !strcmp(got, want), "the sweep reads %s (%s), the kernel opens %s", p.traces[0].path,
+		  got ? got : "?", want ? want : "?");
+	free(got);
+	free(want);
+	sweep_free(&p);
 }
