@@ -204,9 +204,15 @@ static void value_label(const cJSON *v, const char *prefix, char *out, size_t le
 		return;
 	}
 	char val[128];
-	if (cJSON_IsNumber(v))
-		snprintf(val, sizeof val, "%.6g", v->valuedouble);
-	else if (cJSON_IsString(v))
+	if (cJSON_IsNumber(v)) {
+		/* six digits, or as many more as it takes to read back as the
+		 * same number: two values never share a label */
+		for (int prec = 6; prec <= 17; prec++) {
+			snprintf(val, sizeof val, "%.*g", prec, v->valuedouble);
+			if (strtod(val, NULL) == v->valuedouble)
+				break;
+		}
+	} else if (cJSON_IsString(v))
 		snprintf(val, sizeof val, "%s", v->valuestring);
 	else if (cJSON_IsBool(v))
 		snprintf(val, sizeof val, "%s", cJSON_IsTrue(v) ? "true" : "false");

@@ -344,3 +344,18 @@ Test(sweep, dot_dot_through_a_symlinked_folder)
 	free(want);
 	sweep_free(&p);
 }
+
+/* Values that agree to six digits still get labels of their own. */
+Test(sweep, close_values_get_distinct_labels)
+{
+	struct sweep_plan p;
+	char err[1024];
+	int rc = load("{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.tail_waste\": [0.1, 0.10000001, 0.125],"
+		      " \"gogc\": [1000, 50]}}", &p, err, sizeof err);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(p.npoints, 6);
+	cr_assert_str_eq(p.points[0].label, "tail_waste=0.1, gogc=1000");
+	cr_assert_str_eq(p.points[2].label, "tail_waste=0.10000001, gogc=1000");
+	cr_assert_str_eq(p.points[5].label, "tail_waste=0.125, gogc=50");
+	sweep_free(&p);
+}
