@@ -17,7 +17,7 @@ set style histogram clustered gap 1
 set ylabel 'fragmentation (% over live)'
 set yrange [0:*]
 
-plot data using "inuse_jw3":xtic(stringcolumn("label")) lt 1 lw 0.5 fc rgb bar1 title 'in-use #3', \
+plot data using "inuse_jw3":xtic(bar_label(stringcolumn("label"))) lt 1 lw 0.5 fc rgb bar1 title 'in-use #3', \
      ''   using "inuse_jw4" lt 1 lw 0.5 fc rgb bar2 title 'in-use #4', \
      ''   using "ready_jw3" lt 1 lw 0.5 fc rgb bar3 title 'Ready #3', \
      ''   using "ready_jw4" lt 1 lw 0.5 fc rgb bar4 title 'Ready #4'

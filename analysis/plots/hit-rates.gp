@@ -21,7 +21,7 @@ set ylabel 'hit rate (%)'
 set yrange [0:100]
 set ytics 20
 
-plot data using "mcache":xtic(stringcolumn("label")) lt 1 lw 0.5 fc rgb bar1 title 'mcache', \
+plot data using "mcache":xtic(bar_label(stringcolumn("label"))) lt 1 lw 0.5 fc rgb bar1 title 'mcache', \
      ''   using "mcentral" lt 1 lw 0.5 fc rgb bar2 title 'mcentral', \
      ''   using "pagecache" lt 1 lw 0.5 fc rgb bar3 title 'pagecache', \
      ''   using "heap" lt 1 lw 0.5 fc rgb bar4 title 'heap'

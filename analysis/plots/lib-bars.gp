@@ -6,15 +6,33 @@
 
 stats data using "label_len" nooutput
 nruns = STATS_records
-# Slant the tick labels when the longest would not fit under its group
-# (a character is about 0.55 em wide).
-slant = (STATS_max * 0.55 * fsize / 72.0 > 0.9 * (width - 0.6) / nruns)
+max_len = STATS_max
+# Tick labels under their group (a character is about 0.55 em wide): whole
+# when they fit; else broken into lines at their spaces, in a smaller font
+# if a word still does not fit; else slanted whole (a slanted label takes
+# height a one-column figure may not have: the last resort).
+fits(chars, pt) = chars * 0.55 * pt / 72.0 <= 0.9 * (width - 0.6) / nruns
+# (the recursion takes what it needs of bl_p before it recurses)
+bl_max(a, b) = a > b ? a : b
+longest_word(s) = (bl_p = strstrt(s, " "), bl_p == 0 ? strlen(s) : bl_max(bl_p - 1, longest_word(s[bl_p + 1:])))
+lines(s) = (bl_p = strstrt(s, " "), bl_p == 0 ? s : s[1:bl_p - 1] . "\n" . lines(s[bl_p + 1:]))
+stats data using (longest_word(stringcolumn("label"))) nooutput
+max_word = STATS_max
+stats data using (words(stringcolumn("label"))) nooutput	# gnuplot's words()
+max_lines = STATS_max
+tic_pt = fits(max_len, fsize) || fits(max_word, fsize) ? fsize : fsize - 2
+wrap = !fits(max_len, fsize) && fits(max_word, tic_pt)
+slant = !fits(max_len, fsize) && !wrap
+bar_label(s) = wrap ? lines(s) : s
 set style data histograms
 set style fill solid 1.0 border lc rgb 'black'
 set boxwidth 0.85 relative
 set grid noxtics ytics
 set xtics nomirror scale 0
 if (slant) { set xtics rotate by 30 right } else { set xtics norotate }
+tic_font = sprintf(",%d", tic_pt)
+set xtics font tic_font
+if (wrap) { set bmargin max_lines * tic_pt / fsize + 1.5 }
 set xrange [-0.6:nruns - 0.4]
 set key outside top center horizontal samplen 1.5
 set rmargin 2

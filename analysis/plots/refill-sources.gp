@@ -22,7 +22,7 @@ set ylabel 'refills (%)'
 set yrange [0:100]
 set ytics 20
 
-plot data using "partial_swept":xtic(stringcolumn("label")) lt 1 lw 0.5 fc rgb bar1 title 'partial swept', \
+plot data using "partial_swept":xtic(bar_label(stringcolumn("label"))) lt 1 lw 0.5 fc rgb bar1 title 'partial swept', \
      ''   using "partial_unswept" lt 1 lw 0.5 fc rgb bar2 title 'partial unswept', \
      ''   using "full_unswept" lt 1 lw 0.5 fc rgb bar3 title 'full unswept', \
      ''   using "grow" lt 1 lw 0.5 fc rgb bar4 title 'grow (new span)'

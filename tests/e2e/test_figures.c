@@ -324,6 +324,36 @@ Test(figures, degenerate_runs_draw_without_a_warning)
 	assert_figures(out, sizeof edge / sizeof edge[0], edge);
 }
 
+/* Four runs whose labels do not fit under their bars in a one-column
+ * figure: the bar charts break them into lines and draw without a
+ * gnuplot warning (slanted whole, they took more height than the figure
+ * has: "difficulty making room for xtic labels", and the figures failed). */
+Test(figures, long_labels_draw_without_a_warning)
+{
+	char path[4096], out[2048], wordtree[4096];
+	snprintf(path, sizeof path, "%s/long.db", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	tl_root_path("traces/data/go-wordtree.slt", wordtree, sizeof wordtree);
+	cr_assert_eq(replay(path, wordtree, NULL, NULL), 0);
+	cr_assert_eq(replay(path, wordtree, "--no-events", NULL), 0);
+	cr_assert_eq(replay(path, wordtree, "--free", "immediate"), 0);
+	cr_assert_eq(replay(path, wordtree, "--sweep", "lazy"), 0);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), path, out, NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "stderr: '%s'", r.err);
+	tl_run_free(&r);
+	for (int i = 0; i < 3; i++) {
+		static const char *const bars[] = { "hit-rates", "refill-sources", "fragmentation-jw" };
+		for (int w = 0; w < 2; w++) {
+			char f[2200];
+			struct stat st;
+			snprintf(f, sizeof f, "%s/%s-%s.pdf", out, bars[i], w ? "2col" : "1col");
+			cr_assert(stat(f, &st) == 0 && st.st_size > 2000, "%s was not drawn", f);
+		}
+	}
+}
+
 /* ---- errors ------------------------------------------------------------------- */
 
 static void make_db(const char *path, const char *status_sql)
