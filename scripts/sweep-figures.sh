@@ -77,7 +77,17 @@ for n in "${!ids[@]}"; do
   logx=$(sql "SELECT x_key != 'size classes' AND min(x) > 0 AND max(x) / min(x) >= 8 FROM sweep_points p WHERE $sel")
   nrows=$(sql "SELECT max(point) + 1 FROM sweep_points p WHERE $sel")
   ntraces=$(sql "SELECT count(DISTINCT trace) FROM sweep_points p WHERE $sel")
-  common="sel=\"$sel\"; series='$series'; mixed=$mixed"
+  # Does a series (trace, fitted or not) hold two points at one x, or at
+  # one number of classes? Then its points are not joined by lines.
+  split() {
+    sql "SELECT EXISTS (SELECT 1 FROM sweep_points p WHERE $sel
+           GROUP BY trace, fit_classes IS NOT NULL, $1 HAVING count(DISTINCT point) > 1)"
+  }
+  split_x=$(split x)
+  split_n=$(split nclasses)
+  [ "$split_x$split_n" = 00 ] ||
+    echo "sweep-figures: $id: more than the x parameter varies: points of one trace are not joined by lines"
+  common="sel=\"$sel\"; series='$series'; mixed=$mixed; split_x=$split_x; split_n=$split_n"
 
   plot frag "$base-frag" "$common; xlabel='${xkey//\'/\'\'}'; logx=$logx"
   plot heap "$base-heap" "$common"

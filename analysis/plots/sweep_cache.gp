@@ -6,11 +6,11 @@ set xlabel 'size classes'
 eval panel(1, 2)
 set ylabel 'mcache hit rate (% of small allocations)'
 yexpr = '100.0 * hit_rate_mcache'; xcol = 'nclasses'; eval fix_ranges
-plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
+plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with @ST pt s_pt(s) dt s_dt(s) lw 1.5 notitle
 eval panel(2, 2)
 set logscale y 10
 set ylabel 'mcache refills'
 yexpr = 'refills'; xcol = 'nclasses'; eval fix_ranges
-plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
+plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with @ST pt s_pt(s) dt s_dt(s) lw 1.5 notitle
 eval key_plot
 unset multiplot

@@ -7,6 +7,10 @@
 #   -e sel='...'           SQL condition on sweep_points p choosing the sweep
 #   -e series='t:f ...'    (trace index : 1 if fitted tables) pairs with data
 #   -e mixed=0|1           the sweep has fitted and generated tables
+#   -e split_x=0|1, split_n=0|1  a series holds two points of one x (of one
+#                          number of classes): more than that varies, and
+#                          its points are drawn without lines (a line
+#                          would join points of different settings)
 #
 # Every figure reads the complete runs of one sweep, joined to the plan by
 # run identity (docs/sweeps.md): c is one row per run with the plan's
@@ -42,7 +46,8 @@ fix_ranges = "set xrange [*:*]; set yrange [*:*];" \
     . " stats q(sprintf('%s SELECT %s, avg(%s) FROM c GROUP BY point, trace', cte, xcol, yexpr)) using 1 nooutput;" \
     . " eval fix_range('x');" \
     . " stats q(sprintf('%s SELECT %s, avg(%s) FROM c GROUP BY point, trace', cte, xcol, yexpr)) using 2 nooutput;" \
-    . " eval fix_range('y')"
+    . " eval fix_range('y');" \
+    . " ST = (xcol eq 'x' ? split_x : split_n) ? 'points' : 'linespoints'"
 
 if (fmt eq 'pdf') {
     set terminal pdfcairo monochrome size 10in,3.9in font 'DejaVu Sans,9'

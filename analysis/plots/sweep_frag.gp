@@ -9,14 +9,14 @@ set xlabel xlabel
 eval panel(1, 3)
 set ylabel 'internal fragmentation at peak live (% of live bytes)'
 yexpr = '100.0 * internal_frag_bytes_at_peak / peak_live_bytes'; xcol = 'x'; eval fix_ranges
-plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
+plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with @ST pt s_pt(s) dt s_dt(s) lw 1.5 notitle
 eval panel(2, 3)
 set ylabel 'J&W #3: heap in-use / live - 1 at peak heap (%)'
 yexpr = '100.0 * frag_inuse_jw3'; xcol = 'x'; eval fix_ranges
-plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
+plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with @ST pt s_pt(s) dt s_dt(s) lw 1.5 notitle
 eval panel(3, 3)
 set ylabel 'J&W #4: max heap in-use / max live - 1 (%)'
 yexpr = '100.0 * frag_inuse_jw4'; xcol = 'x'; eval fix_ranges
-plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 notitle
+plot for [s in series] series_q(s, yexpr, xcol) using 1:2 with @ST pt s_pt(s) dt s_dt(s) lw 1.5 notitle
 eval key_plot
 unset multiplot

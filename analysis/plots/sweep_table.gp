@@ -2,8 +2,9 @@
 # (max heap in-use / max live bytes - 1, in %), one row per configuration
 # (the sweep's points, in order), one column per trace, then the mean over
 # the traces ('-' where a trace has no complete run of that point: a mean
-# over fewer traces would not compare with the others). scripts/sweep-figures.sh writes the same numbers as CSV and
-# LaTeX. Extra input: -e nrows=N (points) -e ncols=N (traces + 1).
+# over fewer traces would not compare with the others).
+# scripts/sweep-figures.sh writes the same numbers as CSV and LaTeX.
+# Extra input: -e nrows=N (points) -e ncols=N (traces + 1).
 load 'analysis/plots/sweep_common.gp'
 if (fmt eq 'pdf') {
     set terminal pdfcairo monochrome size (2.6 + 0.9 * ncols) * 1in, (0.8 + 0.25 * nrows) * 1in font 'DejaVu Sans,9'

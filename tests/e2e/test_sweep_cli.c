@@ -607,6 +607,35 @@ Test(sweep_cli, figures_and_the_jw4_table)
 	free(csv);
 }
 
+/* Two grid keys: a trace's points at one number of classes differ in the
+ * other key, and the figures do not join them by lines (they say so);
+ * with one key (the figures test above) they are joined. */
+Test(sweep_cli, figures_of_two_varying_keys_are_not_joined)
+{
+	struct tl_run r;
+	char script[4096], figs[4096], f[4096];
+	write_text("two.json", "{\"traces\": [\"t1.txt\", \"t2.txt\"],"
+			       " \"grid\": {\"sizeclasses.max_waste\": [0.0625, 0.5], \"procs\": [1, 2]}}");
+	path(f, "two.json");
+	RUN(&r, "spanlab", "sweep", f, "--db", db);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	tl_root_path("scripts/sweep-figures.sh", script, sizeof script);
+	path(figs, "figs");
+	RUN(&r, "bash", script, db, figs);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert_str_eq(r.err, "", "gnuplot said something");
+	cr_assert(strstr(r.out, "two: more than the x parameter varies: points of one trace are not joined"), "%s", r.out);
+	tl_run_free(&r);
+	RUN(&r, "spanlab", "sweep", sweep, "--db", db);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	RUN(&r, "bash", script, db, figs, "s");
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_assert(!strstr(r.out, "not joined"), "one key varies in sweep s: %s", r.out);
+	tl_run_free(&r);
+}
+
 /* A trace whose name starts with '-' is a trace, not an option of the
  * replays the sweep runs (the sweep file named from its own folder, so
  * that the trace's path is the bare name). */
