@@ -404,6 +404,30 @@ Test(replay, sigkill_anywhere_leaves_a_consistent_database, .timeout = 240)
 	tl_tmpdir_remove(dir);
 }
 
+/* A text trace's @NS times reach the snapshots (the memory-time figure
+ * needs them); before its first nonzero time a snapshot's time is NULL,
+ * and a text trace without times has none at all. */
+Test(replay, text_trace_times_reach_the_snapshots)
+{
+	char *dir = tl_tmpdir(), timed[4096], untimed[4096], db[4096];
+	snprintf(timed, sizeof timed, "%s/timed.txt", dir);
+	snprintf(untimed, sizeof untimed, "%s/untimed.txt", dir);
+	snprintf(db, sizeof db, "%s/t.db", dir);
+	const char *t = "# spanlab text trace v1\n@0 m 1 100\n@1000000 m 2 5000\n@2000000 f 1\n@3000000 m 3 300\n";
+	const char *u = "# spanlab text trace v1\nm 1 100\nm 2 5000\nf 1\nm 3 300\n";
+	cr_assert_eq(tl_write_file(timed, t, strlen(t)), 0);
+	cr_assert_eq(tl_write_file(untimed, u, strlen(u)), 0);
+	cJSON_Delete(replay_json(timed, db, "--snapshot-every=1"));
+	cJSON_Delete(replay_json(untimed, db, "--snapshot-every=1"));
+	sqlite3 *d = open_db(db);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 1 AND op = 1 AND trace_time_ns IS NULL"), 1);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 1 AND op = 3 AND trace_time_ns = 2000000"), 1);
+	cr_assert_eq(tl_q1(d, "SELECT max(trace_time_ns) FROM snapshots WHERE run_id = 1"), 3000000);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 2 AND trace_time_ns IS NOT NULL"), 0);
+	sqlite3_close(d);
+	tl_tmpdir_remove(dir);
+}
+
 /* ---- bad input ----------------------------------------------------------------- */
 
 Test(replay, bad_input_is_one_line_and_exit_2)
