@@ -110,7 +110,14 @@ for n in "${!ids[@]}"; do
     echo "% J&W #4 with M = heap in-use (%): max(M) / max(live bytes) - 1; sweep $id (spanlab sweep)"
     printf '\\begin{tabular}{l%s}\n\\toprule\n' "$(printf 'r%.0s' $(seq 0 "$ntraces"))"
     sqlite3 -batch -header -separator $'\x1f' "$db" "$table" | awk -F $'\x1f' '
-      function tex(s) { gsub(/\\/, "\\textbackslash{}", s); gsub(/[%&#_$]/, "\\\\&", s); return s }
+      function tex(s) {
+        gsub(/\\/, "\001", s)        # backslashes last: their braces are not escaped
+        gsub(/[%&#_${}]/, "\\\\&", s)
+        gsub(/~/, "\\textasciitilde{}", s)
+        gsub(/\^/, "\\textasciicircum{}", s)
+        gsub(/\001/, "\\textbackslash{}", s)
+        return s
+      }
       { line = tex($1); for (i = 2; i <= NF; i++) line = line " & " tex($i); print line " \\\\" }
       NR == 1 { print "\\midrule" }'
     printf '\\bottomrule\n\\end{tabular}\n'

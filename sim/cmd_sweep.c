@@ -316,6 +316,23 @@ static void put_quoted(const char *a)
 	putchar('\'');
 }
 
+/* --list prints one command per line (docs/sweeps.md runs them with
+ * xargs -d '\n'): a path with a line break cannot be listed. Checked
+ * before anything is written. 0, or the exit code. */
+static int listable(const struct sweep *s)
+{
+	const char *paths[] = { s->prog, s->db_path, s->work };
+	const char *bad = NULL;
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+		bad = bad ? bad : strpbrk(paths[i], "\n\r") ? paths[i] : NULL;
+	for (size_t i = 0; !bad && i < s->plan.ntraces; i++)
+		bad = strpbrk(s->plan.traces[i].path, "\n\r") ? s->plan.traces[i].path : NULL;
+	if (!bad)
+		return 0;
+	return cli_bad_input("sweep", "--list: '%.*s...' has a line break, which one command per line cannot hold "
+				      "(run the sweep without --list)", (int)strcspn(bad, "\n\r"), bad);
+}
+
 static int list_jobs(struct sweep *s)
 {
 	for (size_t i = 0; i < s->njobs; i++) {
@@ -657,7 +674,7 @@ int cmd_sweep(int argc, char **argv)
 		code = cli_fail("sweep", "out of memory");
 		goto out;
 	}
-	if ((code = prepare(&s)))
+	if ((list && (code = listable(&s))) || (code = prepare(&s)))
 		goto out;
 	if (list) {
 		code = list_jobs(&s);

@@ -636,6 +636,52 @@ Test(sweep_cli, figures_of_two_varying_keys_are_not_joined)
 	tl_run_free(&r);
 }
 
+/* Labels with LaTeX's special characters come out escaped in the .tex
+ * table, braces, tilde and caret included. */
+Test(sweep_cli, the_latex_table_escapes_labels)
+{
+	struct tl_run r;
+	char script[4096], figs[4096], f[4096], tex[4400];
+	write_text("l.json", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.max_waste\": [0.0625, 0.5]},"
+			     " \"labels\": {\"sizeclasses.max_waste\": [\"a{1}_%\", \"b^~\\\\c\"]}}");
+	path(f, "l.json");
+	RUN(&r, "spanlab", "sweep", f, "--db", db);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	tl_root_path("scripts/sweep-figures.sh", script, sizeof script);
+	path(figs, "figs");
+	RUN(&r, "bash", script, db, figs);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	tl_run_free(&r);
+	snprintf(tex, sizeof tex, "%s/sweep-l-jw4.tex", figs);
+	size_t len;
+	char *t = cli_read_file(tex, &len);
+	cr_assert(t, "%s", tex);
+	cr_assert(strstr(t, "a\\{1\\}\\_\\% &"), "%s", t);
+	cr_assert(strstr(t, "b\\textasciicircum{}\\textasciitilde{}\\textbackslash{}c &"), "%s", t);
+	free(t);
+}
+
+/* --list prints one command per line: a path with a line break is
+ * refused (exit 2, one line) before anything is written. */
+Test(sweep_cli, list_refuses_a_path_with_a_line_break)
+{
+	char nl[4096], nldb[4200], nlwork[4200];
+	path(nl, "a\nb");
+	cr_assert_eq(mkdir(nl, 0777), 0);
+	snprintf(nldb, sizeof nldb, "%s/r.db", nl);
+	snprintf(nlwork, sizeof nlwork, "%s/r.work", nl);
+	struct tl_run r;
+	RUN(&r, "spanlab", "sweep", sweep, "--db", nldb, "--list");
+	cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "%s", r.err);
+	cr_assert(strstr(r.err, "line break"), "%s", r.err);
+	cr_assert_str_eq(r.out, "");
+	tl_run_free(&r);
+	struct stat st;
+	cr_assert(stat(nldb, &st) != 0 && stat(nlwork, &st) != 0, "nothing is written");
+}
+
 /* A trace whose name starts with '-' is a trace, not an option of the
  * replays the sweep runs (the sweep file named from its own folder, so
  * that the trace's path is the bare name). */
