@@ -97,10 +97,13 @@ app_id=$(printf 'PRAGMA application_id;\n' | sql 2>"$tmp/err") ||
   die "$db: not an SQLite database ($(head -n 1 "$tmp/err"))"
 [ "$app_id" = "$spanlab_app_id" ] || die "$db: not a spanlab database (SQLite, but not written by spanlab)"
 
-# The session every query runs in: the views as TEMP views, and the runs to
-# draw in the temporary table selected_runs.
+# The session every query runs in: an older database's tables shadowed
+# with the columns added since (analysis/compat.sql), the views as TEMP
+# views, and the runs to draw in the temporary table selected_runs.
+sql <"$root/analysis/compat.sql" >"$tmp/compat.sql" || die "$db: cannot read its schema"
 {
   echo ".bail on"
+  cat "$tmp/compat.sql"
   sed -e 's/^CREATE VIEW v_/CREATE TEMP VIEW v_/' "$views"
   echo "CREATE TEMP TABLE selected_runs (run_id INTEGER PRIMARY KEY);"
 } >"$tmp/session.sql"

@@ -43,8 +43,10 @@ cp "$outdir/figures.csv" "$tmp/figures.csv"
 
 # The session: the views as TEMP views (as figures.sh does), the figures
 # drawn (in the order figures.sh drew them) and their runs.
+sqlite3 -readonly -batch "$db" <"$root/analysis/compat.sql" >"$tmp/compat.sql"
 {
   echo ".bail on"
+  cat "$tmp/compat.sql" # an older database: analysis/compat.sql
   sed -e 's/^CREATE VIEW v_/CREATE TEMP VIEW v_/' "$views"
   echo "CREATE TEMP TABLE figs (figure TEXT, run_id INTEGER, label TEXT, base TEXT, caption TEXT);"
   # (imported from a copy: a dot-command cannot quote a ' in OUTDIR)

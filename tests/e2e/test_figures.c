@@ -354,6 +354,46 @@ Test(figures, long_labels_draw_without_a_warning)
 	}
 }
 
+/* A database written before schema version 2 (without the columns added
+ * since, spanlab adds them only when it next writes) is drawn and
+ * reported, by the read-only scripts, as is (analysis/compat.sql). */
+Test(figures, a_database_of_schema_version_1_is_drawn)
+{
+	char old[2048], out[2048];
+	snprintf(old, sizeof old, "%s/v1.db", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	tl_copy_file(dbpath, old);
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(old, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_schema WHERE type = 'view'", -1, &st, NULL), SQLITE_OK);
+	char drops[8192] = "";
+	while (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(drops + strlen(drops), sizeof drops - strlen(drops), "DROP VIEW \"%s\";",
+			 (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	cr_assert_eq(sqlite3_exec(db, drops, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN cpu_seconds;"
+				      "ALTER TABLE snapshots DROP COLUMN heap_live_bytes;"
+				      "ALTER TABLE size_class_stats DROP COLUMN tiny_allocs;"
+				      "PRAGMA user_version = 1;", NULL, NULL, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("report.sh"), old, out, NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 2, "figures.sh's and report.sh's lines only: '%s'", r.err);
+	cr_assert(strstr(r.out, "go-wordtree gc") && strstr(r.out, "git immediate"), "%s", r.out);
+	tl_run_free(&r);
+	static const char *const some[] = { "hit-rates", "fragmentation-jw", "memory-ops-run1", "size-classes-run2" };
+	for (size_t i = 0; i < sizeof some / sizeof some[0]; i++) {
+		char f[2200];
+		struct stat sb;
+		snprintf(f, sizeof f, "%s/%s-1col.pdf", out, some[i]);
+		cr_assert(stat(f, &sb) == 0 && sb.st_size > 2000, "%s was not drawn", f);
+	}
+}
+
 /* ---- errors ------------------------------------------------------------------- */
 
 static void make_db(const char *path, const char *status_sql)
