@@ -259,9 +259,10 @@ Test(figures, a_gnuplot_warning_fails_the_script)
 		snprintf(path, sizeof path, "%s/%s", tmp, dirs[i]);
 		cr_assert_eq(mkdir(path, 0755), 0);
 	}
-	static const char *const files[] = { "scripts/figures.sh", "analysis/views.sql", "analysis/plots/lib-common.gp",
-					     "analysis/plots/lib-bars.gp", "analysis/plots/hit-rates.gp" };
-	for (int i = 0; i < 5; i++) {
+	static const char *const files[] = { "scripts/figures.sh", "analysis/views.sql", "analysis/compat.sql",
+					     "analysis/plots/lib-common.gp", "analysis/plots/lib-bars.gp",
+					     "analysis/plots/hit-rates.gp" };
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		snprintf(path, sizeof path, "%s/tree/%s", tmp, files[i]);
 		copy_file(tl_root_path(files[i], from, sizeof from), path);
 	}
