@@ -249,8 +249,10 @@ static int make_jobs(struct sweep *s)
 			s->already += d;
 			s->njobs += p->repeats - d;
 		}
-	if (!(s->jobs = calloc(s->njobs ? s->njobs : 1, sizeof *s->jobs)))
+	if (!(s->jobs = calloc(s->njobs ? s->njobs : 1, sizeof *s->jobs))) {
+		s->njobs = 0;	/* free_jobs has nothing to free */
 		return -1;
+	}
 	size_t n = 0;
 	for (size_t i = 0; i < p->ncells; i++) {
 		struct sweep_cell *c = &p->cells[i];
