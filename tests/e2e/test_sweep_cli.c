@@ -607,52 +607,52 @@ Test(sweep_cli, figures_and_the_jw4_table)
 	free(csv);
 }
 
-/* Two grid keys: a trace's points at one number of classes differ in the
- * other key, and the figures do not join them by lines (they say so);
- * with one key (the figures test above) they are joined. */
-Test(sweep_cli, figures_of_two_varying_keys_are_not_joined)
+/* Write the sweep file NAME (JSON), run it into db, then
+ * scripts/sweep-figures.sh over db into FIGS for sweep ID; both must
+ * succeed with gnuplot silent. Returns the script's stdout (malloc'ed). */
+static char *sweep_figures(const char *name, const char *json, const char *figs, const char *id)
 {
 	struct tl_run r;
-	char script[4096], figs[4096], f[4096];
-	write_text("two.json", "{\"traces\": [\"t1.txt\", \"t2.txt\"],"
-			       " \"grid\": {\"sizeclasses.max_waste\": [0.0625, 0.5], \"procs\": [1, 2]}}");
-	path(f, "two.json");
+	char script[4096], f[4096];
+	write_text(name, json);
+	path(f, name);
 	RUN(&r, "spanlab", "sweep", f, "--db", db);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	tl_run_free(&r);
 	tl_root_path("scripts/sweep-figures.sh", script, sizeof script);
-	path(figs, "figs");
-	RUN(&r, "bash", script, db, figs);
+	RUN(&r, "bash", script, db, figs, id);
 	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	cr_assert_str_eq(r.err, "", "gnuplot said something");
-	cr_assert(strstr(r.out, "two: more than the x parameter varies: points of one trace are not joined"), "%s", r.out);
+	char *out = strdup(r.out);
 	tl_run_free(&r);
-	RUN(&r, "spanlab", "sweep", sweep, "--db", db);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	tl_run_free(&r);
-	RUN(&r, "bash", script, db, figs, "s");
-	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-	cr_assert(!strstr(r.out, "not joined"), "one key varies in sweep s: %s", r.out);
-	tl_run_free(&r);
+	return out;
+}
+
+/* Two grid keys: a trace's points at one number of classes differ in the
+ * other key, and the figures do not join them by lines (they say so);
+ * with one key they are joined. */
+Test(sweep_cli, figures_of_two_varying_keys_are_not_joined)
+{
+	char figs[4096];
+	path(figs, "figs");
+	char *out = sweep_figures("two.json", "{\"traces\": [\"t1.txt\", \"t2.txt\"],"
+				  " \"grid\": {\"sizeclasses.max_waste\": [0.0625, 0.5], \"procs\": [1, 2]}}", figs, "two");
+	cr_assert(strstr(out, "two: more than the x parameter varies: points of one trace are not joined"), "%s", out);
+	free(out);
+	out = sweep_figures("one.json", "{\"traces\": [\"t1.txt\", \"t2.txt\"],"
+			    " \"grid\": {\"sizeclasses.max_waste\": [0.0625, 0.5]}}", figs, "one");
+	cr_assert(!strstr(out, "not joined"), "one key varies in sweep one: %s", out);
+	free(out);
 }
 
 /* Labels with LaTeX's special characters come out escaped in the .tex
  * table, braces, tilde and caret included. */
 Test(sweep_cli, the_latex_table_escapes_labels)
 {
-	struct tl_run r;
-	char script[4096], figs[4096], f[4096], tex[4400];
-	write_text("l.json", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.max_waste\": [0.0625, 0.5]},"
-			     " \"labels\": {\"sizeclasses.max_waste\": [\"a{1}_%\", \"b^~\\\\c\"]}}");
-	path(f, "l.json");
-	RUN(&r, "spanlab", "sweep", f, "--db", db);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	tl_run_free(&r);
-	tl_root_path("scripts/sweep-figures.sh", script, sizeof script);
+	char figs[4096], tex[4400];
 	path(figs, "figs");
-	RUN(&r, "bash", script, db, figs);
-	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-	tl_run_free(&r);
+	free(sweep_figures("l.json", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.max_waste\": [0.0625, 0.5]},"
+			   " \"labels\": {\"sizeclasses.max_waste\": [\"a{1}_%\", \"b^~\\\\c\"]}}", figs, "l"));
 	snprintf(tex, sizeof tex, "%s/sweep-l-jw4.tex", figs);
 	size_t len;
 	char *t = cli_read_file(tex, &len);
