@@ -71,6 +71,25 @@ static void passes(void)
 	ct_check(w.hp, "the heap after undoing the change");
 }
 
+/* The one-field cases: set *v to bad (flip bit i of a bitmap), expect
+ * `what`, undo, expect a pass. */
+static void caught_u32(uint32_t *v, uint32_t bad, const char *what)
+{
+	uint32_t old = *v;
+	*v = bad;
+	caught(what);
+	*v = old;
+	passes();
+}
+
+static void caught_flip(uint64_t *bits, uint32_t i, const char *what)
+{
+	bits[i / 64] ^= (uint64_t)1 << i % 64;
+	caught(what);
+	bits[i / 64] ^= (uint64_t)1 << i % 64;
+	passes();
+}
+
 /* The first page (grown, in arena order) with the given alloc/scav bits;
  * with_span: allocated pages must (1) or must not (0) be in a span, -1
  * either. Fails the test if there is none. */
@@ -141,10 +160,7 @@ Test(check, a_free_page_while_search_addr_says_full)
 Test(check, an_allocated_page_marked_scavenged)
 {
 	struct page pg = find_page(true, false, 1);
-	bit_set(pg.c->scav, pg.i);
-	caught("has its scavenged bit set");
-	bit_clear(pg.c->scav, pg.i);
-	passes();
+	caught_flip(pg.c->scav, pg.i, "has its scavenged bit set");
 }
 
 Test(check, an_allocated_page_in_no_span_and_no_cache)
@@ -250,10 +266,7 @@ Test(check, a_large_span_across_two_arenas)
 	cr_assert_neq(ha, arena_of(w.h, s->base), "6 MiB spans two 4 MiB arenas");
 	passes();
 	uint32_t i = (uint32_t)((last - ha->base) >> w.h->page_shift);
-	bit_set(ha->page_in_use, i);
-	caught("pageInUse bit of page");
-	bit_clear(ha->page_in_use, i);
-	passes();
+	caught_flip(ha->page_in_use, i, "pageInUse bit of page");
 }
 
 Test(check, a_spans_map_entry_naming_the_wrong_span)
@@ -326,11 +339,7 @@ Test(check, a_span_whose_alloc_count_is_off)
 {
 	struct mspan *s = span_of_heap(w.h, (uintptr_t)w.small[1]);
 	cr_assert(s->in_set != NULL && s->alloc_count + 1 < s->nelems, "a partial 48-byte span in its mcentral");
-	uint32_t old = s->alloc_count;
-	s->alloc_count++;
-	caught("allocCount");
-	s->alloc_count = old;
-	passes();
+	caught_u32(&s->alloc_count, s->alloc_count + 1, "allocCount");
 }
 
 Test(check, a_page_in_use_bit_on_a_span_page_past_the_first)
@@ -339,10 +348,7 @@ Test(check, a_page_in_use_bit_on_a_span_page_past_the_first)
 	cr_assert_gt(s->npages, 1);
 	struct heap_arena *ha = arena_of(w.h, s->base);
 	uint32_t i = (uint32_t)((s->base - ha->base) >> w.h->page_shift) + 1;
-	bit_set(ha->page_in_use, i);
-	caught("pageInUse");
-	bit_clear(ha->page_in_use, i);
-	passes();
+	caught_flip(ha->page_in_use, i, "pageInUse");
 }
 
 Test(check, an_mcentral_set_that_miscounts)
@@ -367,11 +373,8 @@ Test(check, a_span_count_the_walk_does_not_find)
 Test(check, a_live_object_whose_size_the_walk_does_not_find)
 {
 	struct mspan *s = span_of_heap(w.h, (uintptr_t)w.small[1]);
-	uint32_t k = mspan_obj_index(s, (uintptr_t)w.small[1]), old = s->reqsize[k];
-	s->reqsize[k] = old + 1;
-	caught("live_bytes: stats");
-	s->reqsize[k] = old;
-	passes();
+	uint32_t k = mspan_obj_index(s, (uintptr_t)w.small[1]);
+	caught_u32(&s->reqsize[k], s->reqsize[k] + 1, "live_bytes: stats");
 }
 
 Test(check, a_live_object_without_its_live_bit)
@@ -379,19 +382,13 @@ Test(check, a_live_object_without_its_live_bit)
 	struct mspan *s = span_of_heap(w.h, (uintptr_t)w.small[1]);
 	uint32_t k = mspan_obj_index(s, (uintptr_t)w.small[1]);
 	cr_assert(bit_get(s->live_bits, k), "the gc policy keeps live bits");
-	bit_clear(s->live_bits, k);
-	caught("live_bytes: stats");
-	bit_set(s->live_bits, k);
-	passes();
+	caught_flip(s->live_bits, k, "live_bytes: stats");
 }
 
 Test(check, a_tiny_sub_object_without_an_end)
 {
 	struct mspan *s = span_of_heap(w.h, (uintptr_t)w.tiny[0]);
-	uint32_t k = mspan_obj_index(s, (uintptr_t)w.tiny[0]), old = s->reqsize[k];
-	cr_assert_neq(old & 0xffff, 0, "the block holds sub-objects");
-	s->reqsize[k] = old & 0xffff;
-	caught("has no end");
-	s->reqsize[k] = old;
-	passes();
+	uint32_t k = mspan_obj_index(s, (uintptr_t)w.tiny[0]);
+	cr_assert_neq(s->reqsize[k] & 0xffff, 0, "the block holds sub-objects");
+	caught_u32(&s->reqsize[k], s->reqsize[k] & 0xffff, "has no end");
 }
