@@ -28,12 +28,11 @@ for tool in sqlite3 gnuplot; do
 done
 [ -f "$1" ] || { echo "sweep-figures: $1: no such database" >&2; exit 2; }
 db=$(realpath "$1")
-mkdir -p "$2"
-outdir=$(realpath "$2")
 want=${3-}
 cd "$(dirname "$0")/.."
 
-sql() { sqlite3 -batch "$db" "$@"; }
+# Read-only: drawing never changes the database.
+sql() { sqlite3 -readonly -batch "$db" "$@"; }
 sql "SELECT count(*) FROM sqlite_schema" >/dev/null 2>&1 || { echo "sweep-figures: $db: not a readable SQLite database" >&2; exit 2; }
 if [ "$(sql "SELECT count(*) FROM sqlite_schema WHERE name = 'sweep_points'")" = 0 ]; then
   echo "sweep-figures: $db holds no sweep: nothing to draw"
@@ -41,7 +40,12 @@ if [ "$(sql "SELECT count(*) FROM sqlite_schema WHERE name = 'sweep_points'")" =
 fi
 
 mapfile -t ids < <(sql "SELECT DISTINCT sweep_id FROM sweep_points ORDER BY 1")
-found=0
+if [ -n "$want" ] && ! printf '%s\n' "${ids[@]}" | grep -qxF -- "$want"; then
+  echo "sweep-figures: $db has no sweep '$want' (it has: ${ids[*]})" >&2
+  exit 2 # before OUTDIR is created: bad input writes nothing
+fi
+mkdir -p "$2"
+outdir=$(realpath "$2")
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 
@@ -59,7 +63,6 @@ plot() { # NAME OUT VARS
 for n in "${!ids[@]}"; do
   id=${ids[$n]}
   [ -z "$want" ] || [ "$id" = "$want" ] || continue
-  found=1
   # The sweep by its rank among the ids: no quoting of the id in SQL.
   sel="p.sweep_id = (SELECT sweep_id FROM (SELECT DISTINCT sweep_id FROM sweep_points ORDER BY 1) LIMIT 1 OFFSET $n)"
   join="FROM sweep_points p JOIN runs r ON r.sweep_id = p.sweep_id AND r.trace_sha256 = p.trace_sha256
@@ -105,11 +108,11 @@ for n in "${!ids[@]}"; do
          SELECT label AS configuration $cols,
                 CASE WHEN count(v) = $ntraces THEN printf('%.1f', avg(v)) END AS mean
          FROM v GROUP BY point ORDER BY point"
-  sqlite3 -batch -csv -header "$db" "$table" > "$base-jw4.csv"
+  sql -csv -header "$table" > "$base-jw4.csv"
   {
     echo "% J&W #4 with M = heap in-use (%): max(M) / max(live bytes) - 1; sweep $id (spanlab sweep)"
     printf '\\begin{tabular}{l%s}\n\\toprule\n' "$(printf 'r%.0s' $(seq 0 "$ntraces"))"
-    sqlite3 -batch -header -separator $'\x1f' "$db" "$table" | awk -F $'\x1f' '
+    sql -header -separator $'\x1f' "$table" | awk -F $'\x1f' '
       function tex(s) {
         gsub(/\\/, "\001", s)        # backslashes last: their braces are not escaped
         gsub(/[%&#_${}]/, "\\\\&", s)
@@ -124,7 +127,3 @@ for n in "${!ids[@]}"; do
   } > "$base-jw4.tex"
   echo "sweep-figures: $id: $complete runs -> $base-{frag,heap,cache,jw4}.{png,pdf}, $base-jw4.{csv,tex}"
 done
-if [ -n "$want" ] && [ $found = 0 ]; then
-  echo "sweep-figures: $db has no sweep '$want' (it has: ${ids[*]})" >&2
-  exit 2
-fi

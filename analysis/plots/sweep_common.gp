@@ -20,12 +20,12 @@
 # type, fitted (solid) and generated (dashed) tables by line type.
 
 out = system('printf "%s" "$SWEEP_OUT"')
-q(sql) = sprintf('< sqlite3 -separator "|" "$SWEEP_DB" "%s"', sql)
+q(sql) = sprintf('< sqlite3 -readonly -separator "|" "$SWEEP_DB" "%s"', sql)
 cte = "WITH c AS (SELECT p.point AS point, p.trace AS trace, p.x AS x, p.nclasses AS nclasses," \
     . " (p.fit_classes IS NOT NULL) AS fitted, r.* FROM sweep_points p JOIN runs r" \
     . " ON r.sweep_id = p.sweep_id AND r.trace_sha256 = p.trace_sha256 AND r.config_json = p.config_json" \
     . " WHERE r.status = 'complete' AND " . sel . ") "
-trace_name(t) = system(sprintf('sqlite3 "$SWEEP_DB" "SELECT trace_name FROM sweep_points p WHERE %s AND trace = %d LIMIT 1"', sel, t))
+trace_name(t) = system(sprintf('sqlite3 -readonly "$SWEEP_DB" "SELECT trace_name FROM sweep_points p WHERE %s AND trace = %d LIMIT 1"', sel, t))
 s_trace(s) = int(s[1:strstrt(s, ':') - 1])
 s_fit(s) = int(s[strstrt(s, ':') + 1:])
 s_title(s) = trace_name(s_trace(s)) . (mixed ? (s_fit(s) ? ' (fitted)' : ' (generated)') : '')

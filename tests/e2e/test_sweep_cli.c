@@ -645,6 +645,32 @@ Test(sweep_cli, figures_of_two_varying_keys_are_not_joined)
 	free(out);
 }
 
+/* An unknown sweep id is bad input: exit 2, one line, no OUTDIR made, and
+ * the database is opened read-only (its bytes do not change). */
+Test(sweep_cli, figures_of_an_unknown_sweep_write_nothing)
+{
+	char figs[4096], other[4096], script[4096];
+	path(figs, "figs");
+	free(sweep_figures("one.json", "{\"traces\": [\"t1.txt\"]}", figs, "one"));
+	size_t before_len, after_len;
+	char *before = cli_read_file(db, &before_len);
+	cr_assert(before);
+	path(other, "other");
+	tl_root_path("scripts/sweep-figures.sh", script, sizeof script);
+	struct tl_run r;
+	RUN(&r, "bash", script, db, other, "nope");
+	cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "%s", r.err);
+	cr_assert(strstr(r.err, "no sweep 'nope'"), "%s", r.err);
+	tl_run_free(&r);
+	struct stat st;
+	cr_assert(stat(other, &st) != 0, "OUTDIR was created");
+	char *after = cli_read_file(db, &after_len);
+	cr_assert(after && after_len == before_len && !memcmp(before, after, before_len), "the database changed");
+	free(before);
+	free(after);
+}
+
 /* Labels with LaTeX's special characters come out escaped in the .tex
  * table, braces, tilde and caret included. */
 Test(sweep_cli, the_latex_table_escapes_labels)
