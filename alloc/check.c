@@ -366,9 +366,9 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 				}
 				continue;
 			}
-			/* Live slots a word at a time: allocated, and (gc policy)
-			 * not freed by the trace, as mspan_is_freed says. */
-			bool tiny = is_tiny(s), by_live = !tiny && h->cfg.free_policy == SL_FREE_GC;
+			/* Live slots a word at a time: allocated, and not freed
+			 * by the trace (mspan_is_freed, a word at a time). */
+			bool tiny = is_tiny(s), by_live = mspan_tracks_frees(h, s);
 			for (uint32_t wi = 0; wi < mspan_words(s); wi++) {
 				uint64_t live = ~mspan_free_word(s, wi) & mspan_valid(s, wi);
 				if (by_live)

@@ -709,13 +709,18 @@ struct mheap {
 
 struct sl_heap { struct mheap h; };
 
-/* Was the allocated slot idx freed by the trace (gc policy, not yet
- * reclaimed)? Tiny blocks keep their own masks; the immediate policy
- * reclaims at once. */
+/* Do s's live bits tell which allocated slots the trace freed (gc policy,
+ * not yet reclaimed)? Tiny blocks keep their own masks; the immediate
+ * policy reclaims at once. */
+static inline bool mspan_tracks_frees(const struct mheap *h, const struct mspan *s)
+{
+	return h->cfg.free_policy == SL_FREE_GC && s->spanclass != make_span_class(TINY_SIZE_CLASS, true);
+}
+
+/* Was the allocated slot idx freed by the trace, not yet reclaimed? */
 static inline bool mspan_is_freed(const struct mheap *h, const struct mspan *s, uint32_t idx)
 {
-	return h->cfg.free_policy == SL_FREE_GC && s->spanclass != make_span_class(TINY_SIZE_CLASS, true) &&
-	       !bit_get(s->live_bits, idx);
+	return mspan_tracks_frees(h, s) && !bit_get(s->live_bits, idx);
 }
 
 /* The mcentral set of kind k (partial/full x swept/unswept) for s's class. */
