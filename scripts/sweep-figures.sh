@@ -82,12 +82,12 @@ for n in "${!ids[@]}"; do
   ntraces=$(sql "SELECT count(DISTINCT trace) FROM sweep_points p WHERE $sel")
   # Does a series (trace, fitted or not) hold two points at one x, or at
   # one number of classes? Then its points are not joined by lines.
-  split() {
+  shares_x() { # COLUMN
     sql "SELECT EXISTS (SELECT 1 FROM sweep_points p WHERE $sel
            GROUP BY trace, fit_classes IS NOT NULL, $1 HAVING count(DISTINCT point) > 1)"
   }
-  split_x=$(split x)
-  split_n=$(split nclasses)
+  split_x=$(shares_x x)
+  split_n=$(shares_x nclasses)
   [ "$split_x$split_n" = 00 ] ||
     echo "sweep-figures: $id: more than the x parameter varies: points of one trace are not joined by lines"
   common="sel=\"$sel\"; series='$series'; mixed=$mixed; split_x=$split_x; split_n=$split_n"

@@ -320,10 +320,11 @@ static void put_quoted(const char *a)
 
 /* --list prints one command per line (docs/sweeps.md runs them with
  * xargs -d '\n'): a path with a line break cannot be listed. Checked
- * before anything is written. 0, or the exit code. */
+ * before anything is written (the work folder's paths are the database's
+ * with ".work" for ".db"). 0, or the exit code. */
 static int listable(const struct sweep *s)
 {
-	const char *paths[] = { s->prog, s->db_path, s->work };
+	const char *paths[] = { s->prog, s->db_path };
 	const char *bad = NULL;
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
 		bad = bad ? bad : strpbrk(paths[i], "\n\r") ? paths[i] : NULL;

@@ -94,7 +94,6 @@ struct replay {
 	/* the trace's own figures */
 	uint64_t ops, mallocs, frees, unknown_frees;
 	uint64_t live_bytes, live_objects, clock_bytes, last_ts;
-	bool timed;			/* the trace has shown a time stamp (fill_snapshot) */
 	uint64_t live_zero;		/* live objects of 0 bytes: the core counts 1 byte each */
 	uint64_t peak_live_bytes, peak_live_op;
 	uint64_t peak_op;		/* from the first pass; UINT64_MAX: unknown */
@@ -294,10 +293,9 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 	sn->op = (int64_t)r->ops;
 	sn->clock_bytes = (int64_t)r->clock_bytes;
 	/* A .slt always has times; a text or valgrind trace may (@NS, time
-	 * stamps): from its first nonzero one on. Checked here, not per event:
-	 * times do not go back. */
-	r->timed = r->timed || slt_source_tick_ns(r->src) || r->last_ts;
-	sn->trace_time_ns = r->timed ? (int64_t)r->last_ts : SIM_NULL;
+	 * stamps): from its first nonzero one on (the readers never let time
+	 * go back, so a nonzero last_ts stays nonzero). */
+	sn->trace_time_ns = slt_source_tick_ns(r->src) || r->last_ts ? (int64_t)r->last_ts : SIM_NULL;
 	sn->kind = kind;
 	sn->live_bytes = (int64_t)r->live_bytes;
 	sn->live_objects = (int64_t)r->live_objects;
