@@ -48,6 +48,28 @@ static bool is_tiny(const struct mspan *s)
 	return s->spanclass == make_span_class(TINY_SIZE_CLASS, true);
 }
 
+/* How many entries of spans[lo, hi) point at s: without a branch per
+ * page, so that the compiler vectorizes it (a large span has thousands). */
+static uint32_t spans_equal(struct mspan *const *spans, uint32_t lo, uint32_t hi, const struct mspan *s)
+{
+	uint32_t n = 0;
+	for (uint32_t i = lo; i < hi; i++)
+		n += spans[i] == s;
+	return n;
+}
+
+/* How many of bits [lo, hi) of bitmap w are set. */
+static uint32_t bits_in(const uint64_t *w, uint32_t lo, uint32_t hi)
+{
+	uint32_t n = 0;
+	for (uint32_t i = lo; i < hi; i = (i | 63) + 1) {
+		uint64_t x = w[i / 64] >> (i % 64);
+		uint32_t k = hi - i < 64 - i % 64 ? hi - i : 64 - i % 64;
+		n += (uint32_t)__builtin_popcountll(k < 64 ? x & ((UINT64_C(1) << k) - 1) : x);
+	}
+	return n;
+}
+
 int mspan_check(struct mheap *h, struct mspan *s, char *err, size_t len)
 {
 	unsigned long b = (unsigned long)s->base;
@@ -95,16 +117,26 @@ int mspan_check(struct mheap *h, struct mspan *s, char *err, size_t len)
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (s->reqsize[i] != 0)
 				CHECK(mspan_is_allocated(s, i), "span %#lx: tiny slot %u has live sub-objects but is free", b, i);
-	/* Page by page, an arena at a time (a large span may cross arenas). */
-	struct heap_arena *ha = NULL;
-	for (uint32_t i = 0; i < s->npages; i++) {
+	/* An arena at a time (a large span may cross arenas): every spans-map
+	 * entry points at s, and of the pages' pageInUse bits only the first
+	 * page's is set. */
+	for (uint32_t i = 0; i < s->npages;) {
 		uintptr_t a = s->base + ((uintptr_t)i << h->page_shift);
-		if (ha == NULL || a - ha->base >= h->cfg.arena_bytes)
-			ha = arena_of(h, a);
-		CHECK(ha != NULL && ha->spans[(a - ha->base) >> h->page_shift] == s,
-		      "span %#lx: spans map entry of page %u does not point at it", b, i);
-		CHECK(bit_get(ha->page_in_use, (uint32_t)((a - ha->base) >> h->page_shift)) == (i == 0),
-		      "span %#lx: pageInUse bit of page %u wrong", b, i);
+		struct heap_arena *ha = arena_of(h, a);
+		CHECK(ha != NULL, "span %#lx: page %u is in no arena", b, i);
+		uint32_t lo = (uint32_t)((a - ha->base) >> h->page_shift);
+		uint32_t left = s->npages - i, hi = left < h->arena_pages - lo ? lo + left : h->arena_pages;
+		if (spans_equal(ha->spans, lo, hi, s) != hi - lo) {
+			while (ha->spans[lo] == s)
+				lo++, i++;
+			return fail(err, len, "span %#lx: spans map entry of page %u does not point at it", b, i);
+		}
+		if (bits_in(ha->page_in_use, lo, hi) != (i == 0) || (i == 0 && !bit_get(ha->page_in_use, lo))) {
+			while (bit_get(ha->page_in_use, lo) == (i == 0))
+				lo++, i++;
+			return fail(err, len, "span %#lx: pageInUse bit of page %u wrong", b, i);
+		}
+		i += hi - lo;
 	}
 	return 0;
 }
@@ -163,9 +195,13 @@ static int page_word_check(struct mheap *h, const struct heap_arena *ha, const s
 	uint64_t al = c->alloc[wi], sc = c->scav[wi], fr = ~al;
 	uintptr_t wbase = base + ((uintptr_t)wi * 64 << h->page_shift);
 	uint32_t first = (uint32_t)((wbase - ha->base) >> h->page_shift);
-	for (uint32_t i = 0; i < 64; i++)
-		CHECK(ha->spans[first + i] != NULL, "grown page %#lx has a NULL spans-map entry",
-		      (unsigned long)(wbase + ((uintptr_t)i << h->page_shift)));
+	if (spans_equal(ha->spans, first, first + 64, NULL) != 0) {
+		uint32_t i = 0;
+		while (ha->spans[first + i] != NULL)
+			i++;
+		return fail(err, len, "grown page %#lx has a NULL spans-map entry",
+			    (unsigned long)(wbase + ((uintptr_t)i << h->page_shift)));
+	}
 	if (fr != 0) {
 		uintptr_t a = wbase + ((uintptr_t)__builtin_ctzll(fr) << h->page_shift);	/* the lowest free */
 		CHECK(h->pages.search_addr != MAX_SEARCH_ADDR, "free page %#lx but search_addr says the heap is full",
@@ -327,9 +363,9 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 	memset(w, 0, sizeof *w);
 	for (uint32_t ai = 0; ai < h->narenas; ai++) {
 		struct heap_arena *ha = h->all_arenas[ai];
-		for (uint32_t i = 0; i < h->arena_pages; i++) {
-			if (!bit_get(ha->page_in_use, i))
-				continue;
+		for (uint32_t pw = 0; pw < h->arena_pages / 64; pw++)
+		for (uint64_t x = ha->page_in_use[pw]; x != 0; x &= x - 1) {
+			uint32_t i = pw * 64 + (uint32_t)__builtin_ctzll(x);
 			struct mspan *s = span_entry(ha->spans[i]);
 			CHECK(s != NULL, "pageInUse bit set for page %#lx with no span",
 			      (unsigned long)(ha->base + ((uintptr_t)i << h->page_shift)));

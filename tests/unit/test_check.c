@@ -269,6 +269,30 @@ Test(check, a_large_span_across_two_arenas)
 	caught_flip(ha->page_in_use, i, "pageInUse bit of page");
 }
 
+/* mspan_check's own walk of a span's pages, on its own (sl_heap_check
+ * would meet the page first in page_alloc_check): a wrong entry in either
+ * arena of a span across two is named by its page. */
+Test(check, mspan_check_names_a_span_page_mapped_elsewhere)
+{
+	unsigned char *big = sl_malloc(sl_heap_p(w.hp, 0), 6u << 20);
+	cr_assert_not_null(big);
+	struct mspan *s = span_of_heap(w.h, (uintptr_t)big), *other = span_of_heap(w.h, (uintptr_t)w.large);
+	uint32_t pages[] = { 1, s->npages / 2, s->npages - 1 };
+	for (size_t k = 0; k < sizeof pages / sizeof *pages; k++) {
+		uintptr_t a = s->base + ((uintptr_t)pages[k] << w.h->page_shift);
+		struct heap_arena *ha = arena_of(w.h, a);
+		struct mspan **e = &ha->spans[(a - ha->base) >> w.h->page_shift];
+		char err[512] = "", want[64];
+		cr_assert_eq(mspan_check(w.h, s, err, sizeof err), 0, "%s", err);
+		*e = other;
+		cr_assert_eq(mspan_check(w.h, s, err, sizeof err), -1, "page %u mapped elsewhere not caught", pages[k]);
+		snprintf(want, sizeof want, "spans map entry of page %u does", pages[k]);
+		cr_assert(strstr(err, want), "caught as '%s', expected '%s'", err, want);
+		*e = s;
+	}
+	passes();
+}
+
 Test(check, a_spans_map_entry_naming_the_wrong_span)
 {
 	struct page pg = find_page(true, false, 1);
