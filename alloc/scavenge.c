@@ -29,15 +29,24 @@
  */
 #include "internal.h"
 
+/* x as bytes, saturating: a goal past 2^64 (a heap of terabytes whose goal
+ * grew a millionfold with GOGC) is no goal, not undefined behaviour. */
+static uint64_t bytes_of(double x)
+{
+	return x < 0x1p64 ? (uint64_t)x : UINT64_MAX;
+}
+
 void scavenge_pace(struct mheap *h)
 {
 	h->scav_goal = UINT64_MAX;
 	if (!h->cfg.scavenger || h->last_heap_goal == 0 || h->heap_goal == UINT64_MAX)
 		return;
 	double ratio = (double)h->heap_goal / (double)h->last_heap_goal;
-	uint64_t goal = (uint64_t)((double)h->last_heap_inuse * ratio);
-	goal += (uint64_t)((double)goal * h->cfg.retain_extra_percent / 100.0);
-	goal = (goal + PHYS_PAGE_SIZE - 1) & ~(uint64_t)(PHYS_PAGE_SIZE - 1);
+	uint64_t goal = bytes_of((double)h->last_heap_inuse * ratio);
+	uint64_t extra = bytes_of((double)goal * h->cfg.retain_extra_percent / 100.0);
+	if (goal >= UINT64_MAX - PHYS_PAGE_SIZE || extra >= UINT64_MAX - PHYS_PAGE_SIZE - goal)
+		return;
+	goal = (goal + extra + PHYS_PAGE_SIZE - 1) & ~(uint64_t)(PHYS_PAGE_SIZE - 1);
 	uint64_t retained = heap_retained(h);
 	if (retained <= goal || retained - goal < PHYS_PAGE_SIZE)
 		return;

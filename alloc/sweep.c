@@ -359,7 +359,10 @@ void deduct_sweep_credit_slow(struct mheap *h, uint64_t span_bytes, uint32_t cal
 	uint64_t new_live = span_bytes;
 	if (h->sweep_heap_live_basis < h->heap_live)
 		new_live += h->heap_live - h->sweep_heap_live_basis;
-	int64_t target = (int64_t)(h->sweep_pages_per_byte * (double)new_live) - (int64_t)caller_pages;
+	/* Go converts the product as it is; past 2^62 pages (a pace no heap
+	 * below exabytes sets) the target is simply everything. */
+	double pages = h->sweep_pages_per_byte * (double)new_live;
+	int64_t target = (pages < 0x1p62 ? (int64_t)pages : INT64_MAX / 2) - (int64_t)caller_pages;
 	while (target > (int64_t)(h->pages_swept - h->pages_swept_basis)) {
 		if (!sweepone(h)) {
 			sweep_set_pace(h, 0);

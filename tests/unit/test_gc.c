@@ -218,3 +218,26 @@ Test(gc_policy, lazy_sweep_is_proportional_and_finishes_before_the_next_cycle)
 	ct_check(h, "after the second cycle");
 	sl_heap_destroy(h);
 }
+
+/* The sweep credit's pages (pace x bytes) past 2^63 sweep everything: the
+ * conversion of such a double to int64_t is undefined, and on x86-64 it
+ * gave INT64_MIN, a target met before sweeping a page. */
+Test(gc_policy, a_sweep_credit_past_two_to_the_63_pages_sweeps_everything)
+{
+	struct sl_heap_config cfg;
+	ct_config(&cfg, 0);
+	cfg.sweep_mode = SL_SWEEP_LAZY;
+	struct sl_heap *h = ct_heap(&cfg);
+	struct sl_p *p = sl_heap_p(h, 0);
+	for (int i = 0; i < 4000; i++)
+		sl_free(p, sl_malloc(p, 500));
+	sl_heap_gc_marker(h);
+	cr_assert_gt(h->h.nunswept, 10, "a lazy cycle leaves spans unswept");
+	h->h.sweep_pages_per_byte = 4.0;
+	deduct_sweep_credit_slow(&h->h, (uint64_t)1 << 62, 0);
+	cr_assert_eq(h->h.nunswept, 0, "%llu spans left unswept", (unsigned long long)h->h.nunswept);
+	cr_assert(h->h.sweep_done);
+	ct_check(h, "after sweeping everything");
+	sl_heap_destroy(h);
+}
+

@@ -169,3 +169,42 @@ Test(scavenger, growth_releases_min_of_growth_and_overage)
 	sl_heap_destroy(hp);
 	ct_events_free(&rec);
 }
+
+/* A goal past 2^64 bytes (a terabyte heap whose goal then grew by GOGC's
+ * largest factor) is no goal: nothing is released. The conversion of such
+ * a double to an integer is undefined; on x86-64 it gave a goal of 0 or
+ * 2^63, and a goal of 0 would have released every free page. */
+Test(scavenger, a_goal_past_two_to_the_64_releases_nothing)
+{
+	struct sl_heap_config cfg;
+	ct_config(&cfg, 0);
+	cfg.scavenger = true;
+	struct sl_heap *hp = ct_heap(&cfg);
+	struct mheap *h = &hp->h;
+	struct sl_p *p = sl_heap_p(hp, 0);
+	for (int i = 0; i < 64; i++)
+		sl_free(p, sl_malloc(p, 128 << 10));	/* a retained heap to release from */
+	cr_assert_gt(heap_retained(h), 256u << 10);
+	const uint64_t T = (uint64_t)1 << 40;
+	struct { uint64_t inuse, goal, last_goal; } cases[] = {
+		{ 16 * T, (uint64_t)1 << 62, 4u << 20 },	/* ratio 2^40 x 2^44 */
+		{ (uint64_t)1 << 63, 8u << 20, 4u << 20 },	/* ratio 2 x 2^63 */
+		{ UINT64_MAX - 100, 4u << 20, 4u << 20 },	/* 2^64 - 100, then the 10% */
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		h->last_heap_inuse = cases[k].inuse;
+		h->heap_goal = cases[k].goal;
+		h->last_heap_goal = cases[k].last_goal;
+		scavenge_pace(h);
+		cr_assert_eq(h->scav_goal, UINT64_MAX, "case %zu: goal %llu set", k, (unsigned long long)h->scav_goal);
+	}
+	/* and an ordinary one still sets Go's goal */
+	h->last_heap_inuse = 64u << 10;
+	h->heap_goal = 8u << 20;
+	h->last_heap_goal = 4u << 20;
+	scavenge_pace(h);
+	cr_assert_eq(h->scav_goal, go_scav_goal(h), "goal %llu, Go %llu, retained %llu", (unsigned long long)h->scav_goal,
+		     (unsigned long long)go_scav_goal(h), (unsigned long long)heap_retained(h));
+	sl_heap_destroy(hp);
+}
+
