@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Draw every figure of a spanlab database, from the database alone.
 #
-# Usage: scripts/figures.sh DB OUTDIR [--run ID ...]
+# Usage: scripts/figures.sh DB OUTDIR [--run ID ...] [--data]
 #
 # Each figure is one gnuplot script in analysis/plots/ (docs/figures.md).
 # Its header lines say what it draws:
@@ -22,7 +22,9 @@
 # 3.3 and 7 inches wide. OUTDIR/figures.csv lists the figures drawn (the
 # report reads it); files of other figures already in OUTDIR are left
 # alone. Only complete runs are drawn: all of them, or those named with
-# --run.
+# --run. With --data, the rows each drawn figure plotted are kept next to
+# it, as OUTDIR/NAME[-runID].csv (and NAME[-runID].X.csv for "data.X"),
+# with a header line: for a table in the paper, or another plotting tool.
 #
 # Exit status: 0 when every figure was drawn; 1 when gnuplot or sqlite3
 # failed or printed anything on stderr (a gnuplot warning is a failure: a
@@ -38,7 +40,7 @@ views=$root/analysis/views.sql
 spanlab_app_id=1397771330 # PRAGMA application_id of a spanlab database, "SPLB"
 
 usage() {
-  echo "usage: scripts/figures.sh DB OUTDIR [--run ID ...]" >&2
+  echo "usage: scripts/figures.sh DB OUTDIR [--run ID ...] [--data]" >&2
   exit 2
 }
 die() {
@@ -53,8 +55,13 @@ db=$1
 outdir=$2
 shift 2
 want_runs=()
+keep_data=0
 while [ $# -gt 0 ]; do
   case $1 in
+    --data)
+      keep_data=1
+      shift
+      ;;
     --run)
       [ $# -ge 2 ] || die "--run needs a run id"
       want_runs+=("$2")
@@ -64,7 +71,7 @@ while [ $# -gt 0 ]; do
       want_runs+=("${1#--run=}")
       shift
       ;;
-    *) die "unknown argument '$1' (usage: scripts/figures.sh DB OUTDIR [--run ID ...])" ;;
+    *) die "unknown argument '$1' (usage: scripts/figures.sh DB OUTDIR [--run ID ...] [--data])" ;;
   esac
 done
 for id in ${want_runs[@]+"${want_runs[@]}"}; do
@@ -142,6 +149,10 @@ header() {
 data_keys() {
   awk '/^#% data(\.[A-Za-z_][A-Za-z0-9_]*)?[ \t]/ { print $2 }' "$1"
 }
+# data_file BASE KEY: the --data file of a figure's "data" or "data.X" rows.
+data_file() {
+  printf '%s%s.csv' "$1" "${2#data}"
+}
 # A gnuplot string literal: single quotes, an inner quote doubled.
 gpstr() {
   local s=${1//\'/\'\'}
@@ -176,9 +187,12 @@ queue() {
   [ -n "$run" ] && label=$(value "SELECT label FROM v_runs WHERE run_id = $run;")
 
   vars="label=$(gpstr "$label"); run=${run:-0}"
+  : >"$tmp/$base.keys"
   while read -r key; do
     var=${key//./_}
     csv=$tmp/$base.$var.csv
+    printf '%s\t%s\n' "$key" "$csv" >>"$tmp/$base.keys"
+    [ "$keep_data" = 0 ] || rm -f "$outdir/$(data_file "$base" "$key")"
     if ! { cat "$tmp/session.sql"; echo ".mode csv"; echo ".headers on"; echo "$params"; header "$gp" "$key"; } |
       sql >"$csv" 2>"$tmp/err"; then
       echo "$prog: $name${run:+ (run $run)}: the query '$key' failed: $(head -n 1 "$tmp/err")" >&2
@@ -239,6 +253,11 @@ while IFS=$'\037' read -r name run base; do
     { cat "$tmp/session.sql"; echo ".mode csv"; echo ".headers off"
       echo "SELECT $(sqlstr "$name"), ${run:-NULL}, $(sqlstr "$label"), $(sqlstr "$base"), $(sqlstr "$caption");"
     } | sql >>"$manifest"
+    if [ "$keep_data" = 1 ]; then
+      while IFS=$'\t' read -r key csv; do
+        cp "$csv" "$outdir/$(data_file "$base" "$key")"
+      done <"$tmp/$base.keys"
+    fi
     drawn=$((drawn + 1))
   else
     failed=1

@@ -1,7 +1,8 @@
 # refill-sources: where mcache refills found their span, as a share of each
 # run's refills (stacked bars): an existing span of the mcentral (partial
 # swept, partial unswept, full unswept) or a new span from the page heap
-# (grow).
+# (grow). A run without a logged refill has no bar (an empty one would
+# read as a run whose refills were all of no kind).
 #% order    20
 #% per      all
 #% when     SELECT count(*) > 0 FROM cache_refills WHERE run_id IN (SELECT run_id FROM selected_runs)
@@ -11,8 +12,8 @@
 #%+           100 * coalesce(max(CASE s.source WHEN 'full_unswept' THEN s.fraction END), 0) AS full_unswept,
 #%+           100 * coalesce(max(CASE s.source WHEN 'grow' THEN s.fraction END), 0) AS grow
 #%+         FROM v_refill_sources s JOIN v_runs v USING (run_id) JOIN selected_runs USING (run_id)
-#%+         GROUP BY s.run_id ORDER BY s.run_id
-#% caption  Where mcache refills found their span, as a share of each run's refills: a partial swept, partial unswept or full unswept span of the mcentral, or a new span from the page heap (grow).
+#%+         GROUP BY s.run_id HAVING sum(s.refills) > 0 ORDER BY s.run_id
+#% caption  Where mcache refills found their span, as a share of each run's refills: a partial swept, partial unswept or full unswept span of the mcentral, or a new span from the page heap (grow). A run that logged no refill (large objects only, or replayed with --no-events) has no bar.
 
 load 'lib-common.gp'
 load 'lib-bars.gp'

@@ -246,6 +246,30 @@ Test(figures, run_option_draws_only_the_runs_named)
 		"memory-time-run2", "fragmentation-run2", "size-classes-run2", "arena-states-run2",
 	};
 	assert_figures(out, sizeof only2 / sizeof only2[0], only2);
+	char path[4200];
+	snprintf(path, sizeof path, "%s/hit-rates.csv", out);
+	cr_assert(!exists(path), "rows are kept only with --data");
+}
+
+/* --data keeps a figure's second query ("data.cycles") as NAME.cycles.csv. */
+Test(figures, data_option_keeps_every_query_of_a_figure)
+{
+	char out[4096], path[4200];
+	snprintf(out, sizeof out, "%s/out", tmp);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), dbpath, out, "--run", "1", "--data",
+							       NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	tl_run_free(&r);
+	snprintf(path, sizeof path, "%s/gc-pacing-run1.cycles.csv", out);
+	char *rows = slurp(path, NULL);
+	cr_assert(rows, "no %s", path);
+	cr_assert(!strncmp(rows, "cycle,clock_bytes,", 18) && tl_count_lines(rows) >= 2, "'%s'", rows);
+	free(rows);
+	snprintf(path, sizeof path, "%s/gc-pacing-run1.csv", out);
+	rows = slurp(path, NULL);
+	cr_assert(rows && !strncmp(rows, "clock_bytes,live_bytes,", 23), "'%s'", rows ? rows : "");
+	free(rows);
 }
 
 /* A figure whose gnuplot run prints a warning is a failure, reported, and
@@ -313,7 +337,7 @@ Test(figures, degenerate_runs_draw_without_a_warning)
 	cr_assert_eq(replay(path, one, NULL, NULL), 0);
 	cr_assert_eq(replay(path, large, NULL, NULL), 0);
 	struct tl_run r;
-	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), path, out, NULL }), 0);
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), path, out, "--data", NULL }), 0);
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	cr_assert_eq(tl_count_lines(r.err), 1, "stderr: '%s'", r.err);
 	tl_run_free(&r);
@@ -323,6 +347,27 @@ Test(figures, degenerate_runs_draw_without_a_warning)
 		"memory-ops-run2", "memory-alloc-run2", "fragmentation-run2", "arena-states-run2",
 	};
 	assert_figures(out, sizeof edge / sizeof edge[0], edge);
+	/* --data: each figure's rows next to it, a header line first; the run
+	 * of large objects only logged no refill and has no refill-sources
+	 * bar (it had an empty one), but a hit-rates bar. */
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s.csv", out, edge[i]);
+		char *rows = slurp(path, NULL);
+		cr_assert(rows, "--data wrote no %s", path);
+		cr_assert(strchr(rows, ',') && tl_count_lines(rows) >= 2, "%s: '%s'", path, rows);
+		free(rows);
+	}
+	snprintf(path, sizeof path, "%s/gc-pacing-run1.csv", out);
+	cr_assert(!exists(path), "no data of a figure not drawn");
+	snprintf(path, sizeof path, "%s/refill-sources.csv", out);
+	char *rows = slurp(path, NULL);
+	cr_assert_eq(tl_count_lines(rows), 2, "a header and run 1: '%s'", rows);
+	cr_assert(!strncmp(rows, "label,label_len,partial_swept,", 30) && strstr(rows, "\n\"one.txt "), "'%s'", rows);
+	free(rows);
+	snprintf(path, sizeof path, "%s/hit-rates.csv", out);
+	rows = slurp(path, NULL);
+	cr_assert(strstr(rows, "\n\"one.txt ") && strstr(rows, "\n\"large.txt "), "'%s'", rows);
+	free(rows);
 }
 
 /* Four runs whose labels do not fit under their bars in a one-column
