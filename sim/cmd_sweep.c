@@ -22,7 +22,8 @@
  *
  * Children run in their own process groups and get SIGTERM if the sweep
  * dies (PR_SET_PDEATHSIG), so a terminal's ^C reaches them once, through
- * the sweep, which forwards SIGINT/SIGTERM and records them interrupted.
+ * the sweep, which forwards SIGINT/SIGTERM and records them interrupted;
+ * a second signal SIGKILLs them, and they are recorded interrupted too.
  * Exit: 0 all runs complete, 1 a run failed, 2 bad usage or sweep file,
  * 130 interrupted.
  */
@@ -86,6 +87,7 @@ struct sweep {
 	int lock_fd;		/* WORK/lock, flocked: one sweep per work folder */
 	/* counts of this invocation */
 	size_t already, complete, failed, interrupted, merge_errors;
+	bool killed;	/* a second signal: the runs were sent SIGKILL */
 };
 
 static volatile sig_atomic_t stop_signal, stop_count;
@@ -475,7 +477,8 @@ static void finished(struct sweep *s, struct job *j, int status, struct prog *g)
 	}
 	last_line(j->log, line, sizeof line);
 	bool intr = (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGINT) ||
-		    (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM));
+		    (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM ||
+					     (WTERMSIG(status) == SIGKILL && s->killed)));
 	if (WIFSIGNALED(status))
 		snprintf(why, sizeof why, "killed by signal %d (%s)%s%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
 			 *line ? "; last message: " : "", line);
@@ -537,13 +540,14 @@ static int run_jobs(struct sweep *s, unsigned jobs)
 
 	fill(s, running, jobs, &next, &nrun, &old, &g);
 	while (nrun) {
-		if (stop_signal && forwarded < stop_count) {
-			/* First signal: pass it on; the runs stop at a record
-			 * boundary and log themselves interrupted. Another: kill. */
+		/* First signal: pass it on; the runs stop at a record boundary
+		 * and log themselves interrupted. Another (even one that came
+		 * before the first was passed on): kill them. */
+		for (; stop_signal && forwarded < stop_count && forwarded < 2; forwarded++) {
+			s->killed = forwarded > 0;
 			for (unsigned k = 0; k < jobs; k++)
 				if (running[k])
-					kill(running[k]->pid, forwarded ? SIGKILL : stop_signal);
-			forwarded = stop_count;
+					kill(running[k]->pid, s->killed ? SIGKILL : stop_signal);
 		}
 		/* SIGCHLD is blocked: wait for it, or 200 ms for the progress line. */
 		struct timespec tick = { 0, 200 * 1000 * 1000 };

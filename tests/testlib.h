@@ -38,6 +38,10 @@ void tl_tmpdir_remove(char *dir);
 /* Write a file; returns 0 or -1. */
 int tl_write_file(const char *path, const void *data, size_t len);
 
+/* A whole file, malloc'ed and NUL-terminated (*len: its bytes, if len is
+ * not NULL); NULL if it cannot be read. */
+char *tl_read_file(const char *path, size_t *len);
+
 /* Copy a file (a failed read or write fails the test). */
 void tl_copy_file(const char *from, const char *to);
 

@@ -93,23 +93,6 @@ static const char *script(const char *name)
 	return tl_root_path(rel, buf[i], sizeof buf[i]);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)n + 1);
-	size_t got = fread(s, 1, (size_t)n, f);
-	fclose(f);
-	s[got] = 0;
-	if (len)
-		*len = got;
-	return s;
-}
-
 static int exists(const char *path)
 {
 	struct stat sb;
@@ -119,7 +102,7 @@ static int exists(const char *path)
 static void copy_file(const char *from, const char *to)
 {
 	size_t n;
-	char *s = slurp(from, &n);
+	char *s = tl_read_file(from, &n);
 	cr_assert(s, "cannot read %s", from);
 	cr_assert_eq(tl_write_file(to, s, n), 0, "cannot write %s", to);
 	free(s);
@@ -167,7 +150,7 @@ static void assert_figures(const char *out, size_t nexp, const char *const *exp)
 			snprintf(png, sizeof png, "%s/%s-%s.png", out, exp[i], w ? "2col" : "1col");
 			snprintf(pdf, sizeof pdf, "%s/%s-%s.pdf", out, exp[i], w ? "2col" : "1col");
 			size_t n;
-			char *s = slurp(png, &n);
+			char *s = tl_read_file(png, &n);
 			cr_assert(s, "missing %s", png);
 			cr_assert_gt(n, 2000, "%s: %zu bytes", png, n);
 			cr_assert(!memcmp(s, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", png);
@@ -176,7 +159,7 @@ static void assert_figures(const char *out, size_t nexp, const char *const *exp)
 					 (unsigned)(unsigned char)s[18] << 8 | (unsigned)(unsigned char)s[19];
 			cr_assert_eq(width, w ? 1400u : 660u, "%s: %u px wide", png, width);
 			free(s);
-			s = slurp(pdf, &n);
+			s = tl_read_file(pdf, &n);
 			cr_assert(s, "missing %s", pdf);
 			cr_assert_gt(n, 2000, "%s: %zu bytes", pdf, n);
 			cr_assert(!memcmp(s, "%PDF-", 5), "%s is not a PDF", pdf);
@@ -220,7 +203,7 @@ Test(figures, draws_every_expected_figure_without_a_warning)
 	assert_figures(out, NEXPECTED, expected);
 	/* the list the report reads: one line per figure, with its run's label */
 	snprintf(csv, sizeof csv, "%s/figures.csv", out);
-	char *list = slurp(csv, NULL);
+	char *list = tl_read_file(csv, NULL);
 	cr_assert(list);
 	cr_assert_eq(tl_count_lines(list), NEXPECTED + 1, "%s", list);
 	for (size_t i = 0; i < NEXPECTED; i++) {
@@ -262,12 +245,12 @@ Test(figures, data_option_keeps_every_query_of_a_figure)
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	tl_run_free(&r);
 	snprintf(path, sizeof path, "%s/gc-pacing-run1.cycles.csv", out);
-	char *rows = slurp(path, NULL);
+	char *rows = tl_read_file(path, NULL);
 	cr_assert(rows, "no %s", path);
 	cr_assert(!strncmp(rows, "cycle,clock_bytes,", 18) && tl_count_lines(rows) >= 2, "'%s'", rows);
 	free(rows);
 	snprintf(path, sizeof path, "%s/gc-pacing-run1.csv", out);
-	rows = slurp(path, NULL);
+	rows = tl_read_file(path, NULL);
 	cr_assert(rows && !strncmp(rows, "clock_bytes,live_bytes,", 23), "'%s'", rows ? rows : "");
 	free(rows);
 }
@@ -306,7 +289,7 @@ Test(figures, a_gnuplot_warning_fails_the_script)
 	cr_assert(strstr(r.err, "warns") && strcasestr(r.err, "warning"), "the warning is not reported: '%s'", r.err);
 	tl_run_free(&r);
 	snprintf(path, sizeof path, "%s/figures.csv", out);
-	char *list = slurp(path, NULL);
+	char *list = tl_read_file(path, NULL);
 	cr_assert(list);
 	cr_assert(strstr(list, "hit-rates,"), "%s", list);
 	cr_assert(!strstr(list, "warns"), "a figure drawn with a warning is listed: %s", list);
@@ -352,7 +335,7 @@ Test(figures, degenerate_runs_draw_without_a_warning)
 	 * bar (it had an empty one), but a hit-rates bar. */
 	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
 		snprintf(path, sizeof path, "%s/%s.csv", out, edge[i]);
-		char *rows = slurp(path, NULL);
+		char *rows = tl_read_file(path, NULL);
 		cr_assert(rows, "--data wrote no %s", path);
 		cr_assert(strchr(rows, ',') && tl_count_lines(rows) >= 2, "%s: '%s'", path, rows);
 		free(rows);
@@ -360,12 +343,12 @@ Test(figures, degenerate_runs_draw_without_a_warning)
 	snprintf(path, sizeof path, "%s/gc-pacing-run1.csv", out);
 	cr_assert(!exists(path), "no data of a figure not drawn");
 	snprintf(path, sizeof path, "%s/refill-sources.csv", out);
-	char *rows = slurp(path, NULL);
+	char *rows = tl_read_file(path, NULL);
 	cr_assert_eq(tl_count_lines(rows), 2, "a header and run 1: '%s'", rows);
 	cr_assert(!strncmp(rows, "label,label_len,partial_swept,", 30) && strstr(rows, "\n\"one.txt "), "'%s'", rows);
 	free(rows);
 	snprintf(path, sizeof path, "%s/hit-rates.csv", out);
-	rows = slurp(path, NULL);
+	rows = tl_read_file(path, NULL);
 	cr_assert(strstr(rows, "\n\"one.txt ") && strstr(rows, "\n\"large.txt "), "'%s'", rows);
 	free(rows);
 }
@@ -559,7 +542,7 @@ Test(figures, report_lists_every_run_and_links_every_figure)
 	cr_assert(strstr(r.out, "go-wordtree gc") && strstr(r.out, "git immediate"), "%s", r.out);
 	cr_assert_eq(tl_count_lines(r.out), 2 + 2, "%s", r.out);
 	tl_run_free(&r);
-	char *html = slurp(page, NULL);
+	char *html = tl_read_file(page, NULL);
 	cr_assert(html, "no %s", page);
 	cr_assert(!strstr(html, "http://") && !strstr(html, "https://") && !strstr(html, "<script"),
 		  "the page must work offline");
@@ -627,7 +610,7 @@ Test(figures, report_leaves_blank_what_the_database_does_not_hold)
 	cr_assert(row, "%s", r.out);
 	cr_assert(!strstr(row, "0.00%") && !strstr(row, "0.0%"), "a baseline has no hit rates: %s", row);
 	tl_run_free(&r);
-	char *html = slurp(page, NULL);
+	char *html = tl_read_file(page, NULL);
 	cr_assert(html, "no %s", page);
 	cr_assert(strstr(html, "id=\"run2\"") && strstr(html, "allocator glibc"), "run 2 has no section");
 	row = strstr(html, "<tr><td><a href=\"#run2\">");

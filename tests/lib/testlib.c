@@ -171,6 +171,40 @@ int tl_write_file(const char *path, const void *data, size_t len)
 	return (fclose(f) == 0 && n == len) ? 0 : -1;
 }
 
+char *tl_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	for (;;) {
+		if (cap - n < 4096) {
+			char *b = realloc(buf, cap = cap ? 2 * cap : 8192);
+			if (!b) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = b;
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+}
+
 uint64_t tl_seed(const char *test_name)
 {
 	const char *s = getenv("SPANLAB_SEED");

@@ -54,22 +54,6 @@ static size_t parse_numbers(const char *s, const char *end, uint32_t *out, size_
 	return n;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n = getdelim(&buf, &len, 0, f);
-	fclose(f);
-	if (n < 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
 static void set_array(struct ref *r, const char *name, const char *s, const char *end)
 {
 	if (!strcmp(name, "class_to_size"))
@@ -104,7 +88,7 @@ static void trim_trailing_blank(struct ref *r)
 /* Go's own file. */
 static bool load_go_source(struct ref *r, const char *path)
 {
-	char *src = slurp(path);
+	char *src = tl_read_file(path, NULL);
 	if (!src)
 		return false;
 	memset(r, 0, sizeof *r);
@@ -140,7 +124,7 @@ static bool load_go_source(struct ref *r, const char *path)
 static void load_transcription(struct ref *r)
 {
 	char path[4096];
-	char *src = slurp(tl_root_path("tests/data/go1.19-sizeclasses.txt", path, sizeof path));
+	char *src = tl_read_file(tl_root_path("tests/data/go1.19-sizeclasses.txt", path, sizeof path), NULL);
 	cr_assert(src, "cannot read %s", path);
 	memset(r, 0, sizeof *r);
 	for (char *l = src, *nl; *l; l = nl + 1) {
@@ -230,7 +214,7 @@ Test(sizeclass, committed_c_table_is_regenerated_byte_for_byte)
 	FILE *f = open_memstream(&buf, &len);
 	sl_sizeclasses_emit_c(&gen, f);
 	fclose(f);
-	char *committed = slurp(tl_root_path("alloc/sizeclass_go.c", path, sizeof path));
+	char *committed = tl_read_file(tl_root_path("alloc/sizeclass_go.c", path, sizeof path), NULL);
 	cr_assert(committed, "cannot read %s", path);
 	cr_assert_str_eq(buf, committed, "alloc/sizeclass_go.c differs from `spanlab sizeclasses --emit-c`");
 	cr_assert(sl_sizeclasses_equal(&gen, sl_sizeclasses_go()));
