@@ -199,7 +199,7 @@ static void freeze(pid_t sweep_pid)
 	pid_t pids[64];
 	int n = tl_children(sweep_pid, pids, NULL, 64);
 	for (int i = 0; i < n; i++)
-		kill(pids[i], SIGSTOP);
+		tl_stop(pids[i]);	/* stopped, not about to be: a signal sent next stays pending */
 }
 
 /* Resume them, the sweep first: it has been sent SIGTERM meanwhile, and
@@ -309,6 +309,42 @@ Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
 		     "runs stopped by the sweep's SIGTERM are interrupted, not failed");
 	cr_assert_lt(n, 4, "no run starts after the signal");
 	sqlite3_close(c);
+}
+
+/* A second ^C kills the replays (SIGKILL): they are recorded interrupted,
+ * as the first signal's are, not failed. The replays are kept stopped, so
+ * that the first SIGINT (pending in each) cannot end them first. */
+Test(sweep_cli, a_second_sigint_kills_the_runs_and_records_them_interrupted)
+{
+	char errfile[4096], f[4096];
+	make_long_trace();
+	write_text("g.json", "{\"traces\": [\"long.slt\"], \"grid\": {\"procs\": [1, 2, 3, 4]}}");
+	path(f, "g.json");
+	path(errfile, "sweep.err");
+	pid_t sp = start_sweep(f, db, errfile);
+	find_child(sp, "long.slt");
+	freeze(sp);
+	cr_assert_eq(kill(sp, SIGINT), 0);
+	cr_assert_eq(kill(sp, SIGCONT), 0);
+	pid_t pids[64];
+	int n = tl_children(sp, pids, NULL, 64);
+	cr_assert_gt(n, 0);
+	for (int i = 0; i < n; i++) {
+		for (int t = 0; t < 30000 && !tl_signal_pending(pids[i], SIGINT); t++)
+			nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+		cr_assert(tl_signal_pending(pids[i], SIGINT), "the sweep did not pass SIGINT on to %d", (int)pids[i]);
+		cr_assert_eq(tl_proc_state(pids[i]), 'T');
+	}
+	cr_assert_eq(kill(sp, SIGINT), 0);
+	cr_assert_eq(wait_status(sp), 130);
+	sqlite3 *c = tq_open(db);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs"), n, "the %d runs that had started", n);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status = 'interrupted'"
+			       " AND error LIKE 'killed by signal 9%%'"), n, "%s", tq_text(c, "SELECT group_concat(status || ': ' || error, ' / ') FROM runs"));
+	sqlite3_close(c);
+	char *err = tl_read_file(errfile, NULL);
+	cr_assert(err && strstr(err, "interrupted: killed by signal 9") && !strstr(err, " failed: "), "%s", err);
+	free(err);
 }
 
 /* ---- --list through xargs and merge ------------------------------------------ */
