@@ -55,6 +55,13 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 	return SL_EXIT_FAIL;
 }
 
+int cli_flush_stdout(const char *cmd)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	return cli_fail(cmd, "writing to stdout failed: %s", strerror(errno ? errno : EIO));
+}
+
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end;

@@ -23,6 +23,10 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* "spanlab CMD: <msg>" on stderr; return 2 (bad input) or 1 (failure). */
 int cli_bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 0 once stdout is flushed; a write that failed (a full disk, a closed
+ * pipe, /dev/full) is the command's failure: 1 with a message, never an
+ * exit 0 whose output was lost. */
+int cli_flush_stdout(const char *cmd);
 
 /* Control characters (from a file's keys, values or lines) become '?', so a
  * message stays one line. The printers above apply it to every message. */

@@ -249,7 +249,7 @@ int cmd_info(int argc, char **argv)
 		    stat(path, &st) == 0)
 			bpe = (double)st.st_size / (double)in.events;
 		(json ? print_json : print_text)(&in, s, path, bpe);
-		rc = SL_EXIT_OK;
+		rc = cli_flush_stdout("info");
 	}
 	free(in.sizes);
 	free(in.tids);

@@ -86,7 +86,5 @@ int cmd_merge(int argc, char **argv)
 	if (code)
 		return code;
 	code = merge_all(argv[optind], argc - optind - 1, argv + optind + 1, quiet);
-	if (!code && (fflush(stdout) || ferror(stdout)))
-		return cli_fail("merge", "writing to stdout failed");
-	return code;
+	return code ? code : cli_flush_stdout("merge");
 }

@@ -175,7 +175,5 @@ int cmd_sizeclasses(int argc, char **argv)
 	} else {
 		sl_sizeclasses_print(&cfg.classes, stdout);
 	}
-	if (fflush(stdout) || ferror(stdout))
-		return cli_fail("sizeclasses", "writing the table failed");
-	return SL_EXIT_OK;
+	return cli_flush_stdout("sizeclasses");
 }

@@ -348,8 +348,8 @@ static int list_jobs(struct sweep *s)
 		}
 		putchar('\n');
 	}
-	if (fflush(stdout) || ferror(stdout))
-		return cli_fail("sweep", "writing the list failed");
+	if (cli_flush_stdout("sweep"))
+		return SL_EXIT_FAIL;
 	if (!s->njobs)
 		fprintf(stderr, "spanlab sweep: every run of sweep '%s' is complete in %s\n", s->plan.sweep_id, s->db_path);
 	return SL_EXIT_OK;
@@ -623,8 +623,8 @@ static int summary(struct sweep *s)
 	if (s->merge_errors)
 		printf(", %zu not merged", s->merge_errors);
 	printf("\n  results in %s\n", s->db_path);
-	if (fflush(stdout) || ferror(stdout))
-		return cli_fail("sweep", "writing to stdout failed");
+	if (cli_flush_stdout("sweep"))
+		return SL_EXIT_FAIL;
 	if (stop_signal)
 		return 128 + SIGINT;
 	return s->failed || s->interrupted || s->merge_errors ? SL_EXIT_FAIL : SL_EXIT_OK;
