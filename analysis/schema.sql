@@ -47,7 +47,7 @@ CREATE TABLE runs (
 	trace_path      TEXT,
 	trace_name      TEXT,
 	trace_format    TEXT,
-	trace_sha256    TEXT,                          -- of the file's bytes as stored
+	trace_sha256    TEXT,                          -- of the file's bytes as stored (NULL: a pipe)
 	config_json     TEXT NOT NULL,                 -- the effective config
 	allocator       TEXT NOT NULL,                 -- go | glibc | jemalloc | ...
 	free_policy     TEXT,                          -- gc | immediate

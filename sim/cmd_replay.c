@@ -185,6 +185,8 @@ static int apply_flags(struct replay_cli *c, char *err, size_t errlen)
 		cJSON_AddStringToObject(root, "arena_size", c->arena_size);
 	if (c->no_events)
 		cJSON_AddBoolToObject(root, "log_events", false);
+	if (c->o.snapshot_every)	/* parsed above 0 and below 2^52: exact as a double */
+		cJSON_AddNumberToObject(root, "snapshot_every", (double)c->o.snapshot_every);
 	if (root->child)
 		rc = config_apply_json(root, "command line", NULL, &c->o.cfg, err, errlen);
 	cJSON_Delete(root);
@@ -321,8 +323,8 @@ static const char *out_error(void *ctx)
 	return db_run_error(ctx);
 }
 
-static int begin_run(struct replay_cli *c, struct db *db, int argc, char **argv, struct db_run **run,
-		     char *err, size_t errlen)
+static int begin_run(struct replay_cli *c, struct db *db, int argc, char **argv, const char *format,
+		     struct db_run **run, char *err, size_t errlen)
 {
 	bool go = !c->o.baseline;
 	char *cfg = run_config(c);
@@ -330,7 +332,7 @@ static int begin_run(struct replay_cli *c, struct db *db, int argc, char **argv,
 	struct db_run_info info = {
 		.trace_path = c->o.trace,
 		.trace_name = base ? base + 1 : c->o.trace,
-		.trace_format = NULL,
+		.trace_format = format,
 		.config_json = cfg,
 		.allocator = sim_allocator_name(c->allocator),
 		/* a baseline frees as C does and has no Ps or tiny allocator */
@@ -353,6 +355,26 @@ static enum db_run_status db_status(enum replay_status st)
 	case REPLAY_INTERRUPTED: return DB_RUN_INTERRUPTED;
 	default: return DB_RUN_FAILED;
 	}
+}
+
+/*
+ * Before a database is opened (or created) for a run: the trace must open
+ * as a trace, with the reader's own message if not (exit 2, nothing
+ * written); *format is what it was detected as. A trace that is not a
+ * regular file (a pipe) is not opened twice: its format is left unknown
+ * unless --from names it, and the replay meets any fault.
+ */
+static int probe_trace(const struct replay_cli *c, const char **format, char *err, size_t errlen)
+{
+	*format = c->o.open.format ? slt_format_name(c->o.open.format) : NULL;
+	if (slt_path_streams(c->o.trace))
+		return 0;
+	struct slt_source *s = slt_open(c->o.trace, &c->o.open, err, errlen);
+	if (!s)
+		return -1;
+	*format = slt_format_name(slt_source_format(s));
+	slt_close(s);
+	return 0;
 }
 
 /* The child of a baseline run (sim/baseline.h): no database, no output. */
@@ -418,16 +440,22 @@ int cmd_replay(int argc, char **argv)
 			return cli_fail("replay", "%s", err);
 	}
 	if (c.db) {
+		const char *format;
+		if (probe_trace(&c, &format, err, sizeof err)) {
+			if (c.o.baseline)
+				baseline_abandon(&c.bp);
+			return cli_bad_input("replay", "%s", err);
+		}
 		if ((rc = db_open(c.db, DB_OPEN_WRITE, &db, err, sizeof err))) {
 			if (c.o.baseline)
 				baseline_abandon(&c.bp);
 			return rc == SL_EXIT_USAGE ? cli_bad_input("replay", "%s", err) : cli_fail("replay", "%s", err);
 		}
-		if ((rc = begin_run(&c, db, argc, argv, &run_, err, sizeof err))) {
+		if ((rc = begin_run(&c, db, argc, argv, format, &run_, err, sizeof err))) {
 			if (c.o.baseline)
 				baseline_abandon(&c.bp);
 			db_close(db);
-			return cli_fail("replay", "%s", err);
+			return rc == SL_EXIT_USAGE ? cli_bad_input("replay", "%s", err) : cli_fail("replay", "%s", err);
 		}
 		out = (struct replay_out){ run_, db_run_sink(run_), out_snapshot, out_size_class, out_error };
 		if (!c.o.cfg.log_events)
@@ -443,6 +471,9 @@ int cmd_replay(int argc, char **argv)
 			(unsigned long long)fault.failures);
 	}
 	int64_t run_id = run_ ? db_run_id(run_) : 0;
+	if (st == REPLAY_INTERRUPTED)	/* the run's error says why it stopped */
+		snprintf(err, sizeof err, "interrupted by %s after %lld operations",
+			 replay_stop == SIGTERM ? "SIGTERM" : "SIGINT", (long long)sum.ops);
 	if (run_) {
 		bool have_sum = st == REPLAY_OK || st == REPLAY_INTERRUPTED;
 		if (db_run_finish(run_, db_status(st), have_sum ? &sum : NULL, st ? err : NULL, err2, sizeof err2)) {
@@ -463,7 +494,8 @@ int cmd_replay(int argc, char **argv)
 			print_json(&c, &sum, run_id, status);
 		else
 			print_text(&c, &sum, run_id, status);
-		fflush(stdout);
+		if (cli_flush_stdout("replay"))
+			return SL_EXIT_FAIL;
 		if (st == REPLAY_INTERRUPTED) {
 			fprintf(stderr, "spanlab replay: interrupted after %lld operations%s\n", (long long)sum.ops,
 				run_ ? "; the run is logged as interrupted" : "");

@@ -41,6 +41,7 @@
 #include "cli.h"
 #include "sink_sqlite.h"
 #include "sha256.h"
+#include "slt.h"
 
 /* The SQL files, compiled in by the Makefile (build/<variant>/gen). */
 extern const char db_schema_sql[];
@@ -856,7 +857,10 @@ int db_run_begin(struct db *db, const struct db_run_info *info, struct db_run **
 		snprintf(err, errlen, "%s: a run needs its config", db->path);
 		return SL_EXIT_FAIL;
 	}
-	if (!info->trace_sha256 && info->trace_path && sha256_file(info->trace_path, sha)) {
+	/* The trace's identity, of a regular file only: hashing a pipe would
+	 * drain it before the replay reads it (its runs have no SHA-256). */
+	bool hashed = !info->trace_sha256 && info->trace_path && !slt_path_streams(info->trace_path);
+	if (hashed && sha256_file(info->trace_path, sha)) {
 		snprintf(err, errlen, "%s: cannot read: %s", info->trace_path, strerror(errno));
 		return SL_EXIT_USAGE;
 	}
@@ -866,8 +870,7 @@ int db_run_begin(struct db *db, const struct db_run_info *info, struct db_run **
 	}
 	run->db = db;
 	new_uuid(run->uuid);
-	code = insert_run(run, info, info->trace_sha256 ? info->trace_sha256 : info->trace_path ? sha : NULL,
-			  err, errlen);
+	code = insert_run(run, info, info->trace_sha256 ? info->trace_sha256 : hashed ? sha : NULL, err, errlen);
 	if (!code && !(run->sink = sink_sqlite_new(db->conn, db->path, run->id, err, errlen))) {
 		mark_failed(run, err);
 		code = SL_EXIT_FAIL;

@@ -404,6 +404,11 @@ struct slt_open_opts {
 struct slt_source;
 
 /* Open a trace. NULL on failure with a one-line message in err. */
+/* Can path be read only once (a pipe, a FIFO, a character device): not a
+ * regular file or a folder, or nothing stat() can see? Such a trace is not
+ * opened twice (no first pass, no SHA-256 of its bytes). */
+bool slt_path_streams(const char *path);
+
 struct slt_source *slt_open(const char *path, const struct slt_open_opts *opts,
 			    char *err, size_t errlen);
 /* The next event: 1 delivered, 0 end of trace, -1 error (slt_error). */

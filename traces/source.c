@@ -293,6 +293,12 @@ static void first_line(const struct slt_source *s, char *out, size_t cap)
 	out[n] = 0;
 }
 
+bool slt_path_streams(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 struct slt_source *slt_open(const char *path, const struct slt_open_opts *opts,
 			    char *err, size_t errlen)
 {
