@@ -43,7 +43,13 @@
  */
 #include "internal.h"
 
-/* gcControllerState.commit: heap goal and trigger from heap_marked. */
+/*
+ * gcControllerState.commit and trigger: heap goal and trigger from
+ * heap_marked. While sweeping is unfinished (the lazy sweep, at mark
+ * termination), Go keeps 1 MiB of runway for the sweeper: goal and
+ * trigger are at least heap_live + sweepMinHeapDistance
+ * (sweepDistMinTrigger). The eager sweep is done by then: no floor.
+ */
 void gc_commit(struct mheap *h)
 {
 	int gogc = h->cfg.gogc;
@@ -53,10 +59,13 @@ void gc_commit(struct mheap *h)
 		return;
 	}
 	uint64_t marked = h->heap_marked;
+	uint64_t sweep_floor = h->sweep_done ? 0 : h->heap_live + SWEEP_MIN_HEAP_DISTANCE;
 	uint64_t minimum = DEFAULT_HEAP_MINIMUM * (uint64_t)gogc / 100;
 	uint64_t goal = marked + marked * (uint64_t)gogc / 100;
 	if (goal < minimum)
 		goal = minimum;
+	if (goal < sweep_floor)
+		goal = sweep_floor;
 	h->heap_goal = goal;
 	if (marked >= goal) {
 		h->trigger = goal;
@@ -65,6 +74,8 @@ void gc_commit(struct mheap *h)
 	uint64_t trig = marked + (uint64_t)(h->cfg.trigger_fraction * (double)(goal - marked));
 	if (goal > DEFAULT_HEAP_MINIMUM && goal - DEFAULT_HEAP_MINIMUM > trig)
 		trig = goal - DEFAULT_HEAP_MINIMUM;
+	if (trig < sweep_floor)
+		trig = sweep_floor;
 	if (trig > goal)
 		trig = goal;
 	h->trigger = trig;
@@ -194,7 +205,7 @@ static void gc_flip(struct mheap *h, bool relabel)
 	h->sweepgen += 2;
 	h->pages_swept = h->pages_swept_basis = 0;
 	h->sweep_central_index = 0;
-	h->reclaim_arena = h->reclaim_page = 0;
+	h->reclaim_index = 0;
 	h->reclaim_credit = 0;
 	uint64_t n = 0;
 	for (uint32_t spc = 0; spc < h->nspc; spc++) {

@@ -66,6 +66,7 @@ enum {
 };
 #define DEFAULT_HEAP_MINIMUM    ((uint64_t)4 << 20)	/* defaultHeapMinimum */
 #define SWEEP_MIN_HEAP_DISTANCE ((uint64_t)1 << 20)	/* sweepMinHeapDistance */
+#define RECLAIM_CHUNK_PAGES 512u			/* pagesPerReclaimerChunk */
 #define PERSISTENT_CHUNK        ((size_t)256 << 10)	/* persistentChunkSize */
 #define MAX_SEARCH_ADDR         (~(uintptr_t)0)
 
@@ -700,7 +701,7 @@ struct mheap {
 					 * mcache_refill, never the inline case */
 	bool popcnt;			/* the CPU has popcnt (the eager sweep uses it) */
 	uint32_t sweep_central_index;	/* sweepone's sweep-class cursor */
-	uint32_t reclaim_arena, reclaim_page; /* the reclaimer's cursor */
+	uint64_t reclaim_index;		/* the reclaimer's next page (over all arenas) */
 
 	struct sl_sink sink;
 	struct sl_clock clock;

@@ -15,7 +15,8 @@
  *         after the flip, in sweepone order;
  *   lazy  spans are swept on demand: cache_span (M3/M4), the reclaimer
  *         before a page allocation (M9: in-use spans with no marked
- *         object, found through page_in_use &~ page_marks), proportional
+ *         object, found through page_in_use &~ page_marks, a 512-page
+ *         chunk at a time; pages any sweepone frees are its credit), proportional
  *         sweep before each refill and large allocation
  *         (deduct_sweep_credit: enough pages to finish by the next
  *         trigger), and uncache of stale spans (M7). The next cycle
@@ -322,7 +323,9 @@ bool sweepone(struct mheap *h)
 		h->sweep_central_index = sc;
 		span_set_remove(b, s);
 		sweep_acquire(h, s);
-		mspan_sweep(h, s, false);
+		uint32_t np = s->npages;
+		if (mspan_sweep(h, s, false))
+			h->reclaim_credit += np;	/* freed pages pre-pay the reclaimer */
 		sweep_check_done(h);
 		return true;
 	}
@@ -391,43 +394,59 @@ void sweep_pace(struct mheap *h)
 	h->pages_swept_basis = h->pages_swept;
 }
 
-/*
- * mheap.reclaim: before allocating npages while sweeping is unfinished,
- * sweep in-use spans with no marked object (they will be freed) until
- * npages pages came back, walking the arenas in address order from a
- * cursor that only moves forward in a cycle. Extra pages are credit.
- */
-void mheap_reclaim(struct mheap *h, uint32_t npages)
+/* reclaimChunk: sweep the in-use, unmarked, unswept spans whose first
+ * page is one of n pages from page `first` of arena ai; the pages freed. */
+static uint64_t reclaim_chunk(struct mheap *h, uint32_t ai, uint32_t first, uint32_t n)
 {
-	if (h->reclaim_credit >= npages) {
-		h->reclaim_credit -= npages;
-		return;
-	}
-	uint64_t want = npages - h->reclaim_credit;
-	h->reclaim_credit = 0;
-	while (h->reclaim_arena < h->narenas) {
-		struct heap_arena *ha = h->all_arenas[h->reclaim_arena];
-		for (uint32_t i = h->reclaim_page; i < h->arena_pages; i++) {
-			if (!bit_get(ha->page_in_use, i) || bit_get(ha->page_marks, i))
-				continue;
-			struct mspan *s = span_entry(ha->spans[i]);
-			if (s == NULL || s->sweepgen != h->sweepgen - 2)
-				continue;
+	struct heap_arena *ha = h->all_arenas[ai];
+	uint64_t freed = 0;
+	for (uint32_t w = first / 64; w < (first + n) / 64; w++) {
+		/* a sweep clears only its own span's bit: the word read once will do */
+		for (uint64_t x = ha->page_in_use[w] & ~ha->page_marks[w]; x != 0; x &= x - 1) {
+			struct mspan *s = ha->spans[w * 64 + (uint32_t)__builtin_ctzll(x)];
+			if (s->sweepgen != h->sweepgen - 2)
+				continue;	/* swept already */
 			uint32_t np = s->npages;
 			span_set_remove(s->in_set, s);
 			sweep_acquire(h, s);
-			if (mspan_sweep(h, s, false)) {
-				sweep_check_done(h);
-				if (np >= want) {
-					h->reclaim_credit += np - want;
-					h->reclaim_page = i + 1;
-					return;
-				}
-				want -= np;
-			}
+			if (mspan_sweep(h, s, false))
+				freed += np;
 		}
-		h->reclaim_arena++;
-		h->reclaim_page = 0;
+	}
+	return freed;
+}
+
+/*
+ * mheap.reclaim: before allocating npages while sweeping is unfinished,
+ * take pages from the credit (pages freed by sweeps beyond earlier
+ * requests, sweepone's included), then claim the next 512-page chunk of
+ * the arenas (in order) and sweep every span with no marked object that
+ * starts in it, until npages pages came back. A chunk is swept whole:
+ * the pages beyond the request become credit. Done once the index has
+ * passed the last arena.
+ */
+void mheap_reclaim(struct mheap *h, uint32_t npages)
+{
+	uint64_t want = npages, end = (uint64_t)h->narenas * h->arena_pages;
+	while (want > 0) {
+		if (h->reclaim_credit > 0) {
+			uint64_t take = h->reclaim_credit < want ? h->reclaim_credit : want;
+			h->reclaim_credit -= take;
+			want -= take;
+			continue;
+		}
+		if (h->reclaim_index >= end)
+			break;
+		uint64_t idx = h->reclaim_index;
+		h->reclaim_index += RECLAIM_CHUNK_PAGES;
+		uint64_t found = reclaim_chunk(h, (uint32_t)(idx / h->arena_pages), (uint32_t)(idx % h->arena_pages),
+					       RECLAIM_CHUNK_PAGES);
+		if (found <= want) {
+			want -= found;
+		} else {
+			h->reclaim_credit += found - want;
+			want = 0;
+		}
 	}
 	sweep_check_done(h);
 }

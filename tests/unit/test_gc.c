@@ -241,3 +241,109 @@ Test(gc_policy, a_sweep_credit_past_two_to_the_63_pages_sweeps_everything)
 	sl_heap_destroy(h);
 }
 
+/* ---- the lazy sweep's page reclaimer and pacer floor (mheap.go reclaim,
+ * mgcsweep.go sweepone, mgcpacer.go commit) ----------------------------- */
+
+static struct sl_heap *lazy_heap(int gogc)
+{
+	struct sl_heap_config cfg;
+	ct_config(&cfg, 0);
+	cfg.sweep_mode = SL_SWEEP_LAZY;
+	cfg.gogc = gogc;
+	cfg.scavenger = false;
+	return ct_heap(&cfg);
+}
+
+static uint64_t page_of(struct sl_heap *h, const void *p)
+{
+	return ((uintptr_t)p - h->h.all_arenas[0]->base) >> h->h.page_shift;
+}
+
+/* Go's reclaimer sweeps a whole 512-page chunk: all four dead spans of
+ * chunk 0 come back, and a 32-page object fits where two of them were
+ * (pages 64..95) without growing the heap. Stopping at the first pages
+ * found (two 16-page spans, not adjacent) grew it. */
+Test(reclaim, a_chunk_is_swept_whole)
+{
+	struct sl_heap *h = lazy_heap(300);
+	struct sl_p *p = sl_heap_p(h, 0);
+	void *v[32];
+	for (int i = 0; i < 32; i++) {
+		v[i] = sl_malloc(p, 16 * 8192);
+		cr_assert_eq(page_of(h, v[i]), (uint64_t)i * 16, "object %d at page %llu", i,
+			     (unsigned long long)page_of(h, v[i]));
+	}
+	for (int i = 0; i < 6; i++)
+		if (i != 1 && i != 3)
+			cr_assert_eq(sl_free(p, v[i]), SL_FREE_OK);
+	sl_heap_gc_marker(h);
+	cr_assert(!h->h.sweep_done);
+	uint32_t arenas = h->h.narenas;
+	uint64_t swept = h->h.spans_swept;
+	void *big = sl_malloc(p, 32 * 8192);
+	cr_assert_eq(page_of(h, big), 64, "the 32 pages at %llu", (unsigned long long)page_of(h, big));
+	cr_assert_eq(h->h.narenas, arenas);
+	cr_assert_geq(h->h.spans_swept - swept, 4, "all four dead spans swept");
+	ct_check(h, "after the reclaim");
+	sl_heap_destroy(h);
+}
+
+/* sweepone's freed pages are the reclaimer's credit; a request the credit
+ * covers sweeps nothing; the next claims chunk 0 and sweeps every dead
+ * span in it, the pages beyond the request becoming credit. */
+Test(reclaim, sweepone_pays_credit_and_the_rest_of_a_chunk_is_credit)
+{
+	struct sl_heap *h = lazy_heap(300);
+	struct sl_p *p = sl_heap_p(h, 0);
+	void *v[20];
+	for (int i = 0; i < 20; i++)
+		v[i] = sl_malloc(p, 20 * 8192);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(sl_free(p, v[i]), SL_FREE_OK);
+	sl_heap_gc_marker(h);
+	struct mheap *m = &h->h;
+	cr_assert_eq(m->nunswept, 20);
+	cr_assert_eq(m->reclaim_credit, 0);
+	cr_assert(sweepone(m));
+	cr_assert_eq(m->reclaim_credit, 20, "the 20 pages sweepone freed");
+	uint64_t swept = m->spans_swept;
+	mheap_reclaim(m, 10);
+	cr_assert_eq(m->reclaim_credit, 10);
+	cr_assert_eq(m->spans_swept, swept, "the credit covered it: nothing swept");
+	mheap_reclaim(m, 30);
+	cr_assert_eq(m->spans_swept - swept, 19, "the rest of chunk 0");
+	cr_assert_eq(m->reclaim_credit, 19 * 20 - 20, "380 pages freed for 20 wanted");
+	cr_assert_eq(m->nunswept, 0);
+	ct_check(h, "after the reclaim");
+	sl_heap_destroy(h);
+}
+
+/* While the lazy sweep is unfinished, goal and trigger keep 1 MiB of
+ * runway above heap_live (sweepDistMinTrigger); the eager sweep is done
+ * at commit and keeps Go's GOGC goal. 2 MiB live, GOGC 25: the goal
+ * would be 2.5 MiB, the floor is 3 MiB. */
+Test(pacer, the_lazy_sweep_keeps_a_mebibyte_of_runway)
+{
+	for (int lazy = 0; lazy < 2; lazy++) {
+		struct sl_heap_config cfg;
+		ct_config(&cfg, 0);
+		cfg.sweep_mode = lazy ? SL_SWEEP_LAZY : SL_SWEEP_EAGER;
+		cfg.gogc = 25;
+		struct sl_heap *h = ct_heap(&cfg);
+		struct sl_p *p = sl_heap_p(h, 0);
+		for (int i = 0; i < 2048; i++)
+			cr_assert_not_null(sl_malloc(p, 1024));
+		for (int i = 0; i < 512; i++)
+			sl_free(p, sl_malloc(p, 1024));	/* garbage: unswept spans for the lazy sweep */
+		sl_heap_gc_marker(h);
+		uint64_t marked = h->h.heap_marked;
+		cr_assert_eq(marked, 2 * MIB, "the 2 MiB still live");
+		cr_assert_eq(h->h.sweep_done, !lazy);
+		uint64_t goal = lazy ? h->h.heap_live + MIB : go_goal(marked, 25);
+		cr_assert_eq(h->h.heap_goal, goal, "%s: goal %llu", lazy ? "lazy" : "eager",
+			     (unsigned long long)h->h.heap_goal);
+		cr_assert_eq(h->h.trigger, lazy ? goal : go_trigger(marked, goal, cfg.trigger_fraction));
+		sl_heap_destroy(h);
+	}
+}
+
