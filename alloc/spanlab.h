@@ -137,9 +137,10 @@ const char *sl_free_result_name(enum sl_free_result r);
 
 enum sl_free_result sl_free(struct sl_p *p, void *ptr);
 
-/* Bytes usable at ptr (slot size minus ptr's offset; the requested size
- * for tiny sub-objects is not known, so the rest of the 16-byte block).
- * 0 for a pointer this heap does not own as a live object. */
+/* Bytes usable at ptr: a small object's slot size, a large object's pages
+ * past its start, a tiny sub-object's own size (its block records where
+ * each sub-object ends). 0 for a pointer this heap does not own as a live
+ * object. */
 size_t sl_usable_size(struct sl_heap *h, const void *ptr);
 
 /* Simulated GC: a forced cycle (both policies), a trace GC marker (a cycle
