@@ -79,8 +79,8 @@ CREATE TABLE snapshot_kinds (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 
 -- Event tables: one row per event, in the order of seq within a run.
 -- run_id, seq (the heap's emission order), op (the trace operation that
--- caused it) and clock_bytes (requested bytes allocated before it: Wilson's
--- clock) lead every row.
+-- caused it) and clock_bytes (requested bytes allocated up to and including
+-- that operation: Wilson's clock) lead every row.
 CREATE TABLE cache_refills (
 	run_id      INTEGER NOT NULL REFERENCES runs (run_id),
 	seq         INTEGER NOT NULL,

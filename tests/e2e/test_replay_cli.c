@@ -165,6 +165,10 @@ Test(replay_cli, the_run_records_the_format_and_the_snapshot_interval_it_used)
 	char *f = tl_qtext(d, "SELECT group_concat(trace_format, ' ') FROM (SELECT trace_format FROM runs ORDER BY run_id)");
 	cr_assert_str_eq(f, "slt slt slt text");
 	free(f);
+	/* an event's clock_bytes counts its own operation's request
+	 * (docs/database.md): the first allocation's refill is at 100 */
+	cr_assert_eq(tl_q1(d, "SELECT clock_bytes FROM cache_refills WHERE run_id = 4 AND op = 0"), 100);
+	cr_assert_eq(tl_q1(d, "SELECT clock_bytes FROM cache_refills WHERE run_id = 4 AND op = 1"), 300);
 	sqlite3_close(d);
 }
 
