@@ -823,18 +823,22 @@ static int insert_run(struct db_run *run, const struct db_run_info *in, const ch
 	return 0;
 }
 
-/* One statement, so it needs no transaction of its own. */
+/* One statement, so it needs no transaction of its own. The row counts
+ * are those of the batches the sink committed (0 without a sink). */
 static void mark_failed(struct db_run *run, const char *error)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(run->db->conn,
 			       "UPDATE runs SET status = 'failed', error = ?1,"
-			       " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+			       " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
+			       " event_rows = ?3, snapshot_rows = ?4"
 			       " WHERE run_id = ?2 AND status = 'running'",
 			       -1, &st, NULL) != SQLITE_OK)
 		return;
 	bind_text(st, 1, error);
 	sqlite3_bind_int64(st, 2, run->id);
+	sqlite3_bind_int64(st, 3, run->sink ? sink_sqlite_event_rows(run->sink) : 0);
+	sqlite3_bind_int64(st, 4, run->sink ? sink_sqlite_snapshot_rows(run->sink) : 0);
 	sqlite3_step(st);
 	sqlite3_finalize(st);
 }
@@ -954,8 +958,10 @@ static void bind_REAL(sqlite3_stmt *st, int i, const double *v)
 		sqlite3_bind_null(st, i);
 }
 
+/* `events`, `snaps`: the rows written in this transaction, beyond the
+ * sink's committed ones. */
 static int update_run(struct db_run *run, enum db_run_status status, const struct sim_summary *sum,
-		      const char *error)
+		      const char *error, int64_t events, int64_t snaps)
 {
 	sqlite3_stmt *st;
 	char *sql = finish_sql();
@@ -966,8 +972,8 @@ static int update_run(struct db_run *run, enum db_run_status status, const struc
 		return rc;
 	bind_text(st, 1, db_run_status_name(status));
 	bind_text(st, 2, error);
-	sqlite3_bind_int64(st, 3, sink_sqlite_event_rows(run->sink));
-	sqlite3_bind_int64(st, 4, sink_sqlite_snapshot_rows(run->sink));
+	sqlite3_bind_int64(st, 3, sink_sqlite_event_rows(run->sink) + events);
+	sqlite3_bind_int64(st, 4, sink_sqlite_snapshot_rows(run->sink) + snaps);
 #define X(name, type, json, doc) bind_##type(st, i++, sum ? &sum->name : NULL);
 	SL_SUMMARY_FIELDS(X)
 #undef X
@@ -983,12 +989,13 @@ static int finish_txn(struct db_run *run, enum db_run_status status, const struc
 		      const char *error, bool write_rest)
 {
 	struct db *db = run->db;
+	int64_t events = 0, snaps = 0;
 	int rc = exec(db, "BEGIN IMMEDIATE");
 
 	if (rc == SQLITE_OK && write_rest)
-		rc = sink_sqlite_write_rest(run->sink);
+		rc = sink_sqlite_write_rest(run->sink, &events, &snaps);
 	if (rc == SQLITE_OK)
-		rc = update_run(run, status, sum, error);
+		rc = update_run(run, status, sum, error, events, snaps);
 	if (rc == SQLITE_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != SQLITE_OK)
