@@ -546,7 +546,10 @@ out:
 	return code ? code : rc ? fail(db, rc, err, errlen) : 0;
 }
 
-/* One transaction: columns (migrating an older file), lookups, version. */
+/* One transaction: columns (migrating an older file), lookups, version.
+ * Both places that hold the version say DB_SCHEMA_VERSION afterwards: the
+ * meta row is set whenever it differs, which also mends files whose
+ * migration raised only user_version. */
 static int check_for_writing(struct db *db, int64_t version, char *err, size_t errlen)
 {
 	int rc = exec(db, "BEGIN IMMEDIATE");
@@ -559,6 +562,15 @@ static int check_for_writing(struct db *db, int64_t version, char *err, size_t e
 	if (!code && version < DB_SCHEMA_VERSION) {
 		char sql[64];
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", DB_SCHEMA_VERSION);
+		if ((rc = exec(db, sql)))
+			code = fail(db, rc, err, errlen);
+	}
+	if (!code) {
+		char sql[256];
+		snprintf(sql, sizeof sql,
+			 "INSERT OR REPLACE INTO meta (key, value) SELECT 'schema_version', '%d'"
+			 " WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version' AND value = '%d')",
+			 DB_SCHEMA_VERSION, DB_SCHEMA_VERSION);
 		if ((rc = exec(db, sql)))
 			code = fail(db, rc, err, errlen);
 	}
