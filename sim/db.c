@@ -62,6 +62,12 @@ struct db {
 	enum db_open_mode mode;
 	struct db_run *run;		/* the run being logged, if any */
 	char warning[512];
+	/* Why the last transaction was rolled back: ROLLBACK replaces the
+	 * connection's message and errno, so fail() reports these instead. */
+	struct {
+		int rc, sys;
+		char msg[256];
+	} undone;
 };
 
 struct db_run {
@@ -146,9 +152,10 @@ static const struct sink_column summary_cols[] = {
 
 /* --- errors ------------------------------------------------------------------ */
 
-int db_describe(sqlite3 *conn, int rc, const char *path, char *err, size_t errlen)
+/* db_describe, given what the connection said about rc: its errno and
+ * its message (NULL: none of its own). */
+static int describe(int rc, int sys, const char *msg, const char *path, char *err, size_t errlen)
 {
-	int sys = conn ? sqlite3_system_errno(conn) : 0;
 	const char *why = sys ? strerror(sys) : "unknown reason";
 
 	switch (rc & 0xff) {
@@ -182,15 +189,29 @@ int db_describe(sqlite3 *conn, int rc, const char *path, char *err, size_t errle
 		snprintf(err, errlen, "%s: out of memory", path);
 		return SL_EXIT_FAIL;
 	default:
-		snprintf(err, errlen, "%s: %s", path,
-			 conn && sqlite3_errcode(conn) == rc ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
+		snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errstr(rc));
 		return SL_EXIT_FAIL;
 	}
 }
 
+int db_describe(sqlite3 *conn, int rc, const char *path, char *err, size_t errlen)
+{
+	return describe(rc, conn ? sqlite3_system_errno(conn) : 0,
+			conn && sqlite3_errcode(conn) == rc ? sqlite3_errmsg(conn) : NULL, path, err, errlen);
+}
+
+/* rc on db's connection, said of the file at `path`; the message of a
+ * transaction rolled back for rc is the one kept in db->undone. */
+static int fail_as(struct db *db, int rc, const char *path, char *err, size_t errlen)
+{
+	if (db->undone.rc == rc && sqlite3_errcode(db->conn) != rc)
+		return describe(rc, db->undone.sys, db->undone.msg, path, err, errlen);
+	return db_describe(db->conn, rc, path, err, errlen);
+}
+
 static int fail(struct db *db, int rc, char *err, size_t errlen)
 {
-	return db_describe(db->conn, rc, db->path, err, errlen);
+	return fail_as(db, rc, db->path, err, errlen);
 }
 
 /* --- small SQL helpers ---------------------------------------------------------- */
@@ -213,8 +234,12 @@ static int query_i64(struct db *db, const char *sql, int64_t *out)
 	return rc;
 }
 
+/* End a failed transaction, keeping why it failed for fail(). */
 static void rollback(struct db *db)
 {
+	db->undone.rc = sqlite3_extended_errcode(db->conn);
+	db->undone.sys = sqlite3_system_errno(db->conn);
+	snprintf(db->undone.msg, sizeof db->undone.msg, "%s", sqlite3_errmsg(db->conn));
 	if (!sqlite3_get_autocommit(db->conn))
 		exec(db, "ROLLBACK");
 }
@@ -1451,7 +1476,7 @@ int db_merge(struct db *out, const char *in_path, struct db_merge_stats *ms, cha
 		 * output's (it is the only file written). */
 		int base = rc & 0xff;
 		bool input = base == SQLITE_CORRUPT || base == SQLITE_NOTADB;
-		code = db_describe(out->conn, rc, input ? in_path : out->path, err, errlen);
+		code = fail_as(out, rc, input ? in_path : out->path, err, errlen);
 	}
 	exec(out, "DETACH merge_src");
 	return code;

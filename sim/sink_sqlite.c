@@ -523,16 +523,21 @@ static int step_once(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* One batch, one transaction. */
-static int write_batch(struct sink_sqlite *s, const struct sink_batch *b, int64_t *events, int64_t *snaps)
+/* One batch, one transaction. On failure, msg says why: described before
+ * the rollback, which replaces the connection's message and errno. */
+static int write_batch(struct sink_sqlite *s, const struct sink_batch *b, int64_t *events, int64_t *snaps,
+		       char *msg, size_t msglen)
 {
 	int rc = step_once(s->begin);
 	if (rc == SQLITE_OK)
 		rc = write_rows(s, b, false, events, snaps);
 	if (rc == SQLITE_OK)
 		rc = step_once(s->commit);
-	if (rc != SQLITE_OK && !sqlite3_get_autocommit(s->conn))
-		step_once(s->rollback);
+	if (rc != SQLITE_OK) {
+		db_describe(s->conn, rc, s->path, msg, msglen);
+		if (!sqlite3_get_autocommit(s->conn))
+			step_once(s->rollback);
+	}
 	return rc;
 }
 
@@ -567,9 +572,7 @@ static void *writer_main(void *arg)
 
 		int64_t events = 0, snaps = 0;
 		char msg[sizeof s->error];
-		int rc = skip ? SQLITE_OK : write_batch(s, b, &events, &snaps);
-		if (rc != SQLITE_OK)
-			db_describe(s->conn, rc, s->path, msg, sizeof msg);
+		int rc = skip ? SQLITE_OK : write_batch(s, b, &events, &snaps, msg, sizeof msg);
 		batch_reset(b);
 
 		pthread_mutex_lock(&s->mu);

@@ -328,6 +328,27 @@ Test(merge, bad_inputs_exit_2_and_touch_nothing)
 	free(after);
 }
 
+/* A failure that is the output's keeps SQLite's own message, which the
+ * rollback used to replace with a generic one ("constraint failed"). */
+Test(merge, the_outputs_own_error_keeps_its_message)
+{
+	db_close(tg_open(out));
+	sqlite3 *c = tq_open(out);
+	cr_assert_eq(sqlite3_exec(c, "CREATE TRIGGER no_foreign_runs BEFORE INSERT ON runs"
+				     " BEGIN SELECT RAISE(ABORT, 'this file takes no merged runs'); END",
+				     NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(c));
+	sqlite3_close(c);
+	struct tl_run r;
+	RUN(&r, "spanlab", "merge", out, b);
+	cr_assert_eq(r.status, 1, "exit %d (%s)", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "'%s'", r.err);
+	cr_assert(strstr(r.err, out) && strstr(r.err, "this file takes no merged runs"), "'%s'", r.err);
+	tl_run_free(&r);
+	c = tq_open(out);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs"), 0);
+	sqlite3_close(c);
+}
+
 /* An absolute path may start with "//" (POSIX leaves its meaning to the
  * system; Linux reads it as "/"): not a URI authority. */
 Test(merge, input_path_starting_with_two_slashes)
