@@ -16,7 +16,9 @@
  *     together with its last rows;
  *   - a database is never opened for writing unless its identity, version,
  *     columns and lookup tables agree with this binary (checked, or added
- *     for an older version, in one transaction at open);
+ *     for an older version, in one transaction at open), nor for reading
+ *     (a merge input) unless it has every table and column of its version
+ *     and its lookups agree;
  *   - merge copies one input in one transaction, runs keyed by run_uuid.
  * Only this file and sink_sqlite.c include sqlite3.h.
  */
@@ -606,6 +608,93 @@ static int check_for_writing(struct db *db, int64_t version, char *err, size_t e
 	return code;
 }
 
+/* Columns added after version 1, with the version that added them: a file
+ * of an older version lacks them until it is opened for writing. */
+static const struct added_column {
+	const char *table, *column;
+	int version;
+} added_columns[] = {
+	{ "runs", "cpu_seconds", 2 },
+	{ "snapshots", "heap_live_bytes", 2 },
+	{ "size_class_stats", "tiny_allocs", 2 },
+};
+
+static bool added_after(const char *table, const char *column, int64_t version)
+{
+	for (size_t i = 0; i < LEN(added_columns); i++)
+		if (!strcmp(added_columns[i].table, table) && !strcmp(added_columns[i].column, column))
+			return added_columns[i].version > version;
+	return false;
+}
+
+/* Refuse a file whose ids mean other names than this binary's. It may
+ * lack ids (an older file: enums only grow); nothing is written. */
+static int check_lookup(struct db *db, const struct lookup *l, char *err, size_t errlen)
+{
+	char sql[128];
+	sqlite3_stmt *st;
+	int code = 0;
+
+	snprintf(sql, sizeof sql, "SELECT id, name FROM %s", l->table);
+	int rc = sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL);
+	while (rc == SQLITE_OK && !code && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *have = (const char *)sqlite3_column_text(st, 1);
+		if (id >= 0 && (uint64_t)id < l->n && have && strcmp(have, l->names[id])) {
+			snprintf(err, errlen, "%s: table %s: id %lld is '%s' in the file but '%s' in this spanlab",
+				 db->path, l->table, (long long)id, have, l->names[id]);
+			code = SL_EXIT_USAGE;
+		}
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return code ? code : rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : fail(db, rc, err, errlen);
+}
+
+/* Every table and column of this binary's schema (built from schema.sql
+ * in a scratch in-memory database, and checked in schema.sql's order, so
+ * a missing runs table is named as that) must be in the file, but for the
+ * columns a later version added; the lookups must agree. This is what
+ * merge reads: without it, a damaged or foreign file fails in the middle
+ * of a merge with an SQL error about the output. */
+static int check_for_reading(struct db *db, int64_t version, char *err, size_t errlen)
+{
+	char bad[128];
+	char *schema = schema_creation_sql(bad, sizeof bad);
+	sqlite3 *ref = NULL;
+	sqlite3_stmt *st = NULL;
+	int code = 0;
+
+	if (!schema || sqlite3_open(":memory:", &ref) != SQLITE_OK || sqlite3_exec(ref, schema, NULL, NULL, NULL) ||
+	    sqlite3_prepare_v2(ref,
+			       "SELECT t.name, c.name FROM sqlite_schema AS t, pragma_table_info(t.name) AS c"
+			       " WHERE t.type = 'table' ORDER BY t.rowid, c.cid",
+			       -1, &st, NULL)) {
+		snprintf(err, errlen, "%s: cannot build this spanlab's schema to compare: %s", db->path,
+			 schema ? sqlite3_errmsg(ref) : bad);
+		code = SL_EXIT_FAIL;
+	}
+	while (!code && sqlite3_step(st) == SQLITE_ROW) {
+		const char *table = (const char *)sqlite3_column_text(st, 0);
+		const char *column = (const char *)sqlite3_column_text(st, 1);
+		int has = has_column(db, table, column);
+		if (has < 0) {
+			snprintf(err, errlen, "%s: damaged spanlab database (no table %s)", db->path, table);
+			code = SL_EXIT_USAGE;
+		} else if (!has && !added_after(table, column, version)) {
+			snprintf(err, errlen, "%s: damaged spanlab database (table %s has no column %s)", db->path,
+				 table, column);
+			code = SL_EXIT_USAGE;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(ref);
+	free(schema);
+	for (size_t i = 0; i < LEN(lookups) && !code; i++)
+		code = check_lookup(db, &lookups[i], err, errlen);
+	return code;
+}
+
 /* --- open and close ---------------------------------------------------------------- */
 
 static void remove_files(const char *path)
@@ -680,8 +769,10 @@ static int open_checked(struct db *db, bool existed, char *err, size_t errlen)
 			return fail(db, rc, err, errlen);
 	}
 	int code = check_identity(db, &id, err, errlen);
-	if (code || db->mode == DB_OPEN_READ)
+	if (code)
 		return code;
+	if (db->mode == DB_OPEN_READ)
+		return check_for_reading(db, id.version, err, errlen);
 	if ((rc = exec(db, "PRAGMA journal_mode = WAL")) || (rc = exec(db, "PRAGMA synchronous = NORMAL")))
 		return fail(db, rc, err, errlen);
 	return check_for_writing(db, id.version, err, errlen);
@@ -1440,6 +1531,27 @@ static int merge_txn(struct db *db, struct db_merge_stats *ms)
 	return rc;
 }
 
+/* Whose fault a failed merge is. The input was checked at open (its
+ * tables and columns), so what it can still cause is damage found while
+ * reading it, or rows that break a constraint of the output's schema
+ * (NOT NULL, UNIQUE, CHECK: a foreign file with the right columns). A
+ * trigger on the output, and everything else, is the output's (it is the
+ * only file written). */
+static int merge_failed(struct db *out, int rc, const char *in_path, char *err, size_t errlen)
+{
+	int base = rc & 0xff;
+
+	if (base == SQLITE_CORRUPT || base == SQLITE_NOTADB)
+		return fail_as(out, rc, in_path, err, errlen);
+	if (base == SQLITE_CONSTRAINT && rc != SQLITE_CONSTRAINT_TRIGGER) {
+		/* merge_txn rolled back: the message is the one kept */
+		snprintf(err, errlen, "%s: damaged spanlab database (its rows break the schema: %s)", in_path,
+			 out->undone.rc == rc ? out->undone.msg : sqlite3_errstr(rc));
+		return SL_EXIT_USAGE;
+	}
+	return fail_as(out, rc, out->path, err, errlen);
+}
+
 int db_merge(struct db *out, const char *in_path, struct db_merge_stats *ms, char *err, size_t errlen)
 {
 	struct db *in;
@@ -1471,13 +1583,8 @@ int db_merge(struct db *out, const char *in_path, struct db_merge_stats *ms, cha
 	if (rc != SQLITE_OK)
 		return db_describe(out->conn, rc, in_path, err, errlen);
 	rc = merge_txn(out, ms);
-	if (rc != SQLITE_OK) {
-		/* A damaged input is the input's problem; anything else is the
-		 * output's (it is the only file written). */
-		int base = rc & 0xff;
-		bool input = base == SQLITE_CORRUPT || base == SQLITE_NOTADB;
-		code = fail_as(out, rc, input ? in_path : out->path, err, errlen);
-	}
+	if (rc != SQLITE_OK)
+		code = merge_failed(out, rc, in_path, err, errlen);
 	exec(out, "DETACH merge_src");
 	return code;
 }
