@@ -26,10 +26,14 @@
 --           size-class table or generator parameters; for a baseline's
 --           run (replay --allocator glibc ...), whose config_json has no
 --           Go settings, the allocator's name;
---   label   trace and config ("sqlite3 gc", "sqlite3 immediate"), with
---           " #ID" added when two complete runs would otherwise share it
---           (repeats of one configuration), and the status added for a
---           run that is not complete.
+--   label   trace and config ("sqlite3 gc", "sqlite3 immediate"), the
+--           status added for a run that is not complete, and " #ID"
+--           added to every run whose label would otherwise equal another
+--           run's (repeats of one configuration; w and w.slt, the same
+--           trace as text and converted): labels are unique, since
+--           figures use them as legend and series names. The test is on
+--           the label's text itself, so nothing the label leaves out
+--           (.slt, .gz) can make two labels equal.
 CREATE VIEW v_runs AS
 WITH c AS (
 	SELECT run_id, status, sweep_id, ops, free_policy, allocator, procs,
@@ -77,15 +81,16 @@ WITH c AS (
 	               ELSE trace_file END AS t1
 	FROM c
 ), d AS (
-	SELECT *, CASE WHEN t1 LIKE '%.slt' THEN substr(t1, 1, length(t1) - 4) ELSE t1 END AS trace,
-	       count(*) OVER (PARTITION BY status = 'complete', t1, config) AS same
+	SELECT *, CASE WHEN t1 LIKE '%.slt' THEN substr(t1, 1, length(t1) - 4) ELSE t1 END AS trace
 	FROM b
+), e AS (
+	SELECT *, trace || ' ' || config
+	          || CASE WHEN status <> 'complete' THEN ' (' || status || ')' ELSE '' END AS plain
+	FROM d
 )
 SELECT run_id, status, sweep_id, trace, config, free_policy, allocator, procs, ops,
-       trace || ' ' || config
-       || CASE WHEN status <> 'complete' THEN ' (' || status || ')'
-               WHEN same > 1 THEN ' #' || run_id ELSE '' END AS label
-FROM d;
+       plain || CASE WHEN count(*) OVER (PARTITION BY plain) > 1 THEN ' #' || run_id ELSE '' END AS label
+FROM e;
 
 -- v_memory: memory over time, one row per snapshot (periodic, peak_live,
 -- final), in bytes. The layers, each at most the next: live_bytes

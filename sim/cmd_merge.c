@@ -20,8 +20,9 @@ static const char usage_text[] =
 	"  -q, --quiet   print nothing on success\n"
 	"  -h, --help    this text\n";
 
-/* Every input must be a readable spanlab database, and not OUT itself,
- * before OUT is touched. */
+/* Every input must be a readable spanlab database (db_open checks its
+ * identity, tables, columns and lookups), and not OUT itself, before OUT
+ * is opened: a bad input leaves no OUT behind. */
 static int check_inputs(const char *out, int n, char **in)
 {
 	char err[1024];

@@ -16,7 +16,9 @@
  *     together with its last rows;
  *   - a database is never opened for writing unless its identity, version,
  *     columns and lookup tables agree with this binary (checked, or added
- *     for an older version, in one transaction at open);
+ *     for an older version, in one transaction at open), nor for reading
+ *     (a merge input) unless it has every table and column of its version
+ *     and its lookups agree;
  *   - merge copies one input in one transaction, runs keyed by run_uuid.
  * Only this file and sink_sqlite.c include sqlite3.h.
  */
@@ -63,6 +65,12 @@ struct db {
 	enum db_open_mode mode;
 	struct db_run *run;		/* the run being logged, if any */
 	char warning[512];
+	/* Why the last transaction was rolled back: ROLLBACK replaces the
+	 * connection's message and errno, so fail() reports these instead. */
+	struct {
+		int rc, sys;
+		char msg[256];
+	} undone;
 };
 
 struct db_run {
@@ -147,9 +155,10 @@ static const struct sink_column summary_cols[] = {
 
 /* --- errors ------------------------------------------------------------------ */
 
-int db_describe(sqlite3 *conn, int rc, const char *path, char *err, size_t errlen)
+/* db_describe, given what the connection said about rc: its errno and
+ * its message (NULL: none of its own). */
+static int describe(int rc, int sys, const char *msg, const char *path, char *err, size_t errlen)
 {
-	int sys = conn ? sqlite3_system_errno(conn) : 0;
 	const char *why = sys ? strerror(sys) : "unknown reason";
 
 	switch (rc & 0xff) {
@@ -183,15 +192,29 @@ int db_describe(sqlite3 *conn, int rc, const char *path, char *err, size_t errle
 		snprintf(err, errlen, "%s: out of memory", path);
 		return SL_EXIT_FAIL;
 	default:
-		snprintf(err, errlen, "%s: %s", path,
-			 conn && sqlite3_errcode(conn) == rc ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
+		snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errstr(rc));
 		return SL_EXIT_FAIL;
 	}
 }
 
+int db_describe(sqlite3 *conn, int rc, const char *path, char *err, size_t errlen)
+{
+	return describe(rc, conn ? sqlite3_system_errno(conn) : 0,
+			conn && sqlite3_errcode(conn) == rc ? sqlite3_errmsg(conn) : NULL, path, err, errlen);
+}
+
+/* rc on db's connection, said of the file at `path`; the message of a
+ * transaction rolled back for rc is the one kept in db->undone. */
+static int fail_as(struct db *db, int rc, const char *path, char *err, size_t errlen)
+{
+	if (db->undone.rc == rc && sqlite3_errcode(db->conn) != rc)
+		return describe(rc, db->undone.sys, db->undone.msg, path, err, errlen);
+	return db_describe(db->conn, rc, path, err, errlen);
+}
+
 static int fail(struct db *db, int rc, char *err, size_t errlen)
 {
-	return db_describe(db->conn, rc, db->path, err, errlen);
+	return fail_as(db, rc, db->path, err, errlen);
 }
 
 /* --- small SQL helpers ---------------------------------------------------------- */
@@ -214,8 +237,12 @@ static int query_i64(struct db *db, const char *sql, int64_t *out)
 	return rc;
 }
 
+/* End a failed transaction, keeping why it failed for fail(). */
 static void rollback(struct db *db)
 {
+	db->undone.rc = sqlite3_extended_errcode(db->conn);
+	db->undone.sys = sqlite3_system_errno(db->conn);
+	snprintf(db->undone.msg, sizeof db->undone.msg, "%s", sqlite3_errmsg(db->conn));
 	if (!sqlite3_get_autocommit(db->conn))
 		exec(db, "ROLLBACK");
 }
@@ -547,7 +574,10 @@ out:
 	return code ? code : rc ? fail(db, rc, err, errlen) : 0;
 }
 
-/* One transaction: columns (migrating an older file), lookups, version. */
+/* One transaction: columns (migrating an older file), lookups, version.
+ * Both places that hold the version say DB_SCHEMA_VERSION afterwards: the
+ * meta row is set whenever it differs, which also mends files whose
+ * migration raised only user_version. */
 static int check_for_writing(struct db *db, int64_t version, char *err, size_t errlen)
 {
 	int rc = exec(db, "BEGIN IMMEDIATE");
@@ -563,10 +593,106 @@ static int check_for_writing(struct db *db, int64_t version, char *err, size_t e
 		if ((rc = exec(db, sql)))
 			code = fail(db, rc, err, errlen);
 	}
+	if (!code) {
+		char sql[256];
+		snprintf(sql, sizeof sql,
+			 "INSERT OR REPLACE INTO meta (key, value) SELECT 'schema_version', '%d'"
+			 " WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version' AND value = '%d')",
+			 DB_SCHEMA_VERSION, DB_SCHEMA_VERSION);
+		if ((rc = exec(db, sql)))
+			code = fail(db, rc, err, errlen);
+	}
 	if (!code && (rc = exec(db, "COMMIT")))
 		code = fail(db, rc, err, errlen);
 	if (code)
 		rollback(db);
+	return code;
+}
+
+/* Columns added after version 1, with the version that added them: a file
+ * of an older version lacks them until it is opened for writing. */
+static const struct added_column {
+	const char *table, *column;
+	int version;
+} added_columns[] = {
+	{ "runs", "cpu_seconds", 2 },
+	{ "snapshots", "heap_live_bytes", 2 },
+	{ "size_class_stats", "tiny_allocs", 2 },
+};
+
+static bool added_after(const char *table, const char *column, int64_t version)
+{
+	for (size_t i = 0; i < LEN(added_columns); i++)
+		if (!strcmp(added_columns[i].table, table) && !strcmp(added_columns[i].column, column))
+			return added_columns[i].version > version;
+	return false;
+}
+
+/* Refuse a file whose ids mean other names than this binary's. It may
+ * lack ids (an older file: enums only grow); nothing is written. */
+static int check_lookup(struct db *db, const struct lookup *l, char *err, size_t errlen)
+{
+	char sql[128];
+	sqlite3_stmt *st;
+	int code = 0;
+
+	snprintf(sql, sizeof sql, "SELECT id, name FROM %s", l->table);
+	int rc = sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL);
+	while (rc == SQLITE_OK && !code && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *have = (const char *)sqlite3_column_text(st, 1);
+		if (id >= 0 && (uint64_t)id < l->n && have && strcmp(have, l->names[id])) {
+			snprintf(err, errlen, "%s: table %s: id %lld is '%s' in the file but '%s' in this spanlab",
+				 db->path, l->table, (long long)id, have, l->names[id]);
+			code = SL_EXIT_USAGE;
+		}
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return code ? code : rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : fail(db, rc, err, errlen);
+}
+
+/* Every table and column of this binary's schema (built from schema.sql
+ * in a scratch in-memory database, and checked in schema.sql's order, so
+ * a missing runs table is named as that) must be in the file, but for the
+ * columns a later version added; the lookups must agree. This is what
+ * merge reads: without it, a damaged or foreign file fails in the middle
+ * of a merge with an SQL error about the output. */
+static int check_for_reading(struct db *db, int64_t version, char *err, size_t errlen)
+{
+	char bad[128];
+	char *schema = schema_creation_sql(bad, sizeof bad);
+	sqlite3 *ref = NULL;
+	sqlite3_stmt *st = NULL;
+	int code = 0;
+
+	if (!schema || sqlite3_open(":memory:", &ref) != SQLITE_OK || sqlite3_exec(ref, schema, NULL, NULL, NULL) ||
+	    sqlite3_prepare_v2(ref,
+			       "SELECT t.name, c.name FROM sqlite_schema AS t, pragma_table_info(t.name) AS c"
+			       " WHERE t.type = 'table' ORDER BY t.rowid, c.cid",
+			       -1, &st, NULL)) {
+		snprintf(err, errlen, "%s: cannot build this spanlab's schema to compare: %s", db->path,
+			 schema ? sqlite3_errmsg(ref) : bad);
+		code = SL_EXIT_FAIL;
+	}
+	while (!code && sqlite3_step(st) == SQLITE_ROW) {
+		const char *table = (const char *)sqlite3_column_text(st, 0);
+		const char *column = (const char *)sqlite3_column_text(st, 1);
+		int has = has_column(db, table, column);
+		if (has < 0) {
+			snprintf(err, errlen, "%s: damaged spanlab database (no table %s)", db->path, table);
+			code = SL_EXIT_USAGE;
+		} else if (!has && !added_after(table, column, version)) {
+			snprintf(err, errlen, "%s: damaged spanlab database (table %s has no column %s)", db->path,
+				 table, column);
+			code = SL_EXIT_USAGE;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(ref);
+	free(schema);
+	for (size_t i = 0; i < LEN(lookups) && !code; i++)
+		code = check_lookup(db, &lookups[i], err, errlen);
 	return code;
 }
 
@@ -644,8 +770,10 @@ static int open_checked(struct db *db, bool existed, char *err, size_t errlen)
 			return fail(db, rc, err, errlen);
 	}
 	int code = check_identity(db, &id, err, errlen);
-	if (code || db->mode == DB_OPEN_READ)
+	if (code)
 		return code;
+	if (db->mode == DB_OPEN_READ)
+		return check_for_reading(db, id.version, err, errlen);
 	if ((rc = exec(db, "PRAGMA journal_mode = WAL")) || (rc = exec(db, "PRAGMA synchronous = NORMAL")))
 		return fail(db, rc, err, errlen);
 	return check_for_writing(db, id.version, err, errlen);
@@ -824,18 +952,22 @@ static int insert_run(struct db_run *run, const struct db_run_info *in, const ch
 	return 0;
 }
 
-/* One statement, so it needs no transaction of its own. */
+/* One statement, so it needs no transaction of its own. The row counts
+ * are those of the batches the sink committed (0 without a sink). */
 static void mark_failed(struct db_run *run, const char *error)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(run->db->conn,
 			       "UPDATE runs SET status = 'failed', error = ?1,"
-			       " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+			       " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
+			       " event_rows = ?3, snapshot_rows = ?4"
 			       " WHERE run_id = ?2 AND status = 'running'",
 			       -1, &st, NULL) != SQLITE_OK)
 		return;
 	bind_text(st, 1, error);
 	sqlite3_bind_int64(st, 2, run->id);
+	sqlite3_bind_int64(st, 3, run->sink ? sink_sqlite_event_rows(run->sink) : 0);
+	sqlite3_bind_int64(st, 4, run->sink ? sink_sqlite_snapshot_rows(run->sink) : 0);
 	sqlite3_step(st);
 	sqlite3_finalize(st);
 }
@@ -957,8 +1089,10 @@ static void bind_REAL(sqlite3_stmt *st, int i, const double *v)
 		sqlite3_bind_null(st, i);
 }
 
+/* `events`, `snaps`: the rows written in this transaction, beyond the
+ * sink's committed ones. */
 static int update_run(struct db_run *run, enum db_run_status status, const struct sim_summary *sum,
-		      const char *error)
+		      const char *error, int64_t events, int64_t snaps)
 {
 	sqlite3_stmt *st;
 	char *sql = finish_sql();
@@ -969,8 +1103,8 @@ static int update_run(struct db_run *run, enum db_run_status status, const struc
 		return rc;
 	bind_text(st, 1, db_run_status_name(status));
 	bind_text(st, 2, error);
-	sqlite3_bind_int64(st, 3, sink_sqlite_event_rows(run->sink));
-	sqlite3_bind_int64(st, 4, sink_sqlite_snapshot_rows(run->sink));
+	sqlite3_bind_int64(st, 3, sink_sqlite_event_rows(run->sink) + events);
+	sqlite3_bind_int64(st, 4, sink_sqlite_snapshot_rows(run->sink) + snaps);
 #define X(name, type, json, doc) bind_##type(st, i++, sum ? &sum->name : NULL);
 	SL_SUMMARY_FIELDS(X)
 #undef X
@@ -986,12 +1120,13 @@ static int finish_txn(struct db_run *run, enum db_run_status status, const struc
 		      const char *error, bool write_rest)
 {
 	struct db *db = run->db;
+	int64_t events = 0, snaps = 0;
 	int rc = exec(db, "BEGIN IMMEDIATE");
 
 	if (rc == SQLITE_OK && write_rest)
-		rc = sink_sqlite_write_rest(run->sink);
+		rc = sink_sqlite_write_rest(run->sink, &events, &snaps);
 	if (rc == SQLITE_OK)
-		rc = update_run(run, status, sum, error);
+		rc = update_run(run, status, sum, error, events, snaps);
 	if (rc == SQLITE_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != SQLITE_OK)
@@ -1399,6 +1534,27 @@ static int merge_txn(struct db *db, struct db_merge_stats *ms)
 	return rc;
 }
 
+/* Whose fault a failed merge is. The input was checked at open (its
+ * tables and columns), so what it can still cause is damage found while
+ * reading it, or rows that break a constraint of the output's schema
+ * (NOT NULL, UNIQUE, CHECK: a foreign file with the right columns). A
+ * trigger on the output, and everything else, is the output's (it is the
+ * only file written). */
+static int merge_failed(struct db *out, int rc, const char *in_path, char *err, size_t errlen)
+{
+	int base = rc & 0xff;
+
+	if (base == SQLITE_CORRUPT || base == SQLITE_NOTADB)
+		return fail_as(out, rc, in_path, err, errlen);
+	if (base == SQLITE_CONSTRAINT && rc != SQLITE_CONSTRAINT_TRIGGER) {
+		/* merge_txn rolled back: the message is the one kept */
+		snprintf(err, errlen, "%s: damaged spanlab database (its rows break the schema: %s)", in_path,
+			 out->undone.rc == rc ? out->undone.msg : sqlite3_errstr(rc));
+		return SL_EXIT_USAGE;
+	}
+	return fail_as(out, rc, out->path, err, errlen);
+}
+
 int db_merge(struct db *out, const char *in_path, struct db_merge_stats *ms, char *err, size_t errlen)
 {
 	struct db *in;
@@ -1430,13 +1586,8 @@ int db_merge(struct db *out, const char *in_path, struct db_merge_stats *ms, cha
 	if (rc != SQLITE_OK)
 		return db_describe(out->conn, rc, in_path, err, errlen);
 	rc = merge_txn(out, ms);
-	if (rc != SQLITE_OK) {
-		/* A damaged input is the input's problem; anything else is the
-		 * output's (it is the only file written). */
-		int base = rc & 0xff;
-		bool input = base == SQLITE_CORRUPT || base == SQLITE_NOTADB;
-		code = db_describe(out->conn, rc, input ? in_path : out->path, err, errlen);
-	}
+	if (rc != SQLITE_OK)
+		code = merge_failed(out, rc, in_path, err, errlen);
 	exec(out, "DETACH merge_src");
 	return code;
 }

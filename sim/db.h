@@ -47,7 +47,8 @@
  * version in PRAGMA user_version. A file with a newer version is refused;
  * an older one gains the columns it lacks when opened for writing.
  * Versions: 1 the first; 2 adds runs.cpu_seconds, snapshots.heap_live_bytes
- * and size_class_stats.tiny_allocs. */
+ * and size_class_stats.tiny_allocs. A new version's columns also go into
+ * added_columns in db.c, so that files of older versions stay readable. */
 #define DB_APPLICATION_ID 0x53504c42
 #define DB_SCHEMA_VERSION 2
 
@@ -62,7 +63,8 @@ struct db_run;
 
 enum db_open_mode {
 	DB_OPEN_WRITE,		/* create if missing; refuse if it cannot be written */
-	DB_OPEN_READ,		/* an existing spanlab database, read-only */
+	DB_OPEN_READ,		/* an existing spanlab database, read-only, with every
+				 * table and column of its schema version (what merge reads) */
 };
 
 #define DB_RUN_STATUSES(X) \

@@ -25,6 +25,9 @@
  *     handoffs, the caller only after sink_sqlite_drain;
  *   - after the writer's first error every later batch is dropped, and the
  *     error is kept for the caller (emit itself cannot fail);
+ *   - the row counts (runs.event_rows, snapshot_rows) grow only when a
+ *     batch commits: a batch that failed was rolled back, and the counts
+ *     equal what the tables hold for the run;
  *   - gc_start events wait in the writer until their gc_end arrives, and
  *     become one gc_cycles row.
  */
@@ -225,7 +228,7 @@ struct sink_sqlite {
 	size_t pairs_cap;
 	struct sl_event gc_open;	/* a gc_start waiting for its gc_end */
 	bool has_gc_open;
-	int64_t event_rows, snapshot_rows;
+	int64_t event_rows, snapshot_rows;	/* rows of committed batches only */
 };
 
 
@@ -487,7 +490,8 @@ static int pair_gc(struct sink_sqlite *s, const struct sink_batch *b, bool last)
 }
 
 /* Insert every table's rows of batch b (inside an open transaction). The
- * rows inserted are added to *events and *snaps. */
+ * rows inserted are added to *events and *snaps; they count only once that
+ * transaction commits. */
 static int write_rows(struct sink_sqlite *s, const struct sink_batch *b, bool last,
 		      int64_t *events, int64_t *snaps)
 {
@@ -519,16 +523,21 @@ static int step_once(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* One batch, one transaction. */
-static int write_batch(struct sink_sqlite *s, const struct sink_batch *b, int64_t *events, int64_t *snaps)
+/* One batch, one transaction. On failure, msg says why: described before
+ * the rollback, which replaces the connection's message and errno. */
+static int write_batch(struct sink_sqlite *s, const struct sink_batch *b, int64_t *events, int64_t *snaps,
+		       char *msg, size_t msglen)
 {
 	int rc = step_once(s->begin);
 	if (rc == SQLITE_OK)
 		rc = write_rows(s, b, false, events, snaps);
 	if (rc == SQLITE_OK)
 		rc = step_once(s->commit);
-	if (rc != SQLITE_OK && !sqlite3_get_autocommit(s->conn))
-		step_once(s->rollback);
+	if (rc != SQLITE_OK) {
+		db_describe(s->conn, rc, s->path, msg, msglen);
+		if (!sqlite3_get_autocommit(s->conn))
+			step_once(s->rollback);
+	}
 	return rc;
 }
 
@@ -563,9 +572,7 @@ static void *writer_main(void *arg)
 
 		int64_t events = 0, snaps = 0;
 		char msg[sizeof s->error];
-		int rc = skip ? SQLITE_OK : write_batch(s, b, &events, &snaps);
-		if (rc != SQLITE_OK)
-			db_describe(s->conn, rc, s->path, msg, sizeof msg);
+		int rc = skip ? SQLITE_OK : write_batch(s, b, &events, &snaps, msg, sizeof msg);
 		batch_reset(b);
 
 		pthread_mutex_lock(&s->mu);
@@ -573,8 +580,10 @@ static void *writer_main(void *arg)
 			memcpy(s->error, msg, sizeof msg);
 			__atomic_store_n(&s->failed, true, __ATOMIC_RELEASE);
 		}
-		s->event_rows += events;
-		s->snapshot_rows += snaps;
+		if (rc == SQLITE_OK) {	/* a failed batch was rolled back: its rows are not there */
+			s->event_rows += events;
+			s->snapshot_rows += snaps;
+		}
 		s->idle[s->nidle++] = b;
 		s->writing = false;
 		pthread_cond_broadcast(&s->cv);
@@ -653,16 +662,13 @@ int sink_sqlite_drain(struct sink_sqlite *s)
 	return failed ? -1 : 0;
 }
 
-int sink_sqlite_write_rest(struct sink_sqlite *s)
+int sink_sqlite_write_rest(struct sink_sqlite *s, int64_t *events, int64_t *snaps)
 {
-	int64_t events = 0, snaps = 0;
-	int rc = write_rows(s, s->fill, true, &events, &snaps);
+	*events = *snaps = 0;
+	int rc = write_rows(s, s->fill, true, events, snaps);
 
-	if (rc == SQLITE_OK) {
-		s->event_rows += events;
-		s->snapshot_rows += snaps;
+	if (rc == SQLITE_OK)
 		batch_reset(s->fill);
-	}
 	return rc;
 }
 

@@ -84,10 +84,13 @@ const char *sink_sqlite_error(struct sink_sqlite *s);
 int sink_sqlite_drain(struct sink_sqlite *s);
 
 /* After drain, inside the caller's open transaction: write the rows not yet
- * handed off, and a GC cycle still open. 0, or an SQLite result code. */
-int sink_sqlite_write_rest(struct sink_sqlite *s);
+ * handed off, and a GC cycle still open; *events and *snaps get the rows
+ * written, which the totals below leave out (the caller's transaction may
+ * still roll back). 0, or an SQLite result code. */
+int sink_sqlite_write_rest(struct sink_sqlite *s, int64_t *events, int64_t *snaps);
 
-/* Rows written so far (committed, or in the caller's transaction). */
+/* Rows of the batches the writer committed: what the tables hold for the
+ * run, the rows of write_rest aside. */
 int64_t sink_sqlite_event_rows(const struct sink_sqlite *s);
 int64_t sink_sqlite_snapshot_rows(const struct sink_sqlite *s);
 

@@ -3,8 +3,9 @@
  * the inputs' complete runs, each with every row it had (compared by a
  * digest of every table, keyed by run_uuid), configs and sweep ids kept;
  * merging again adds nothing; a merge killed at random moments leaves the
- * output sound and holding whole inputs only; bad inputs and bad usage are
- * one-line errors with the documented exit codes, and touch nothing.
+ * output sound and holding whole inputs only; bad inputs (damaged or
+ * foreign schemas among them) and bad usage are one-line errors with the
+ * documented exit codes, and touch nothing.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -326,6 +327,133 @@ Test(merge, bad_inputs_exit_2_and_touch_nothing)
 	cr_assert_str_eq(after, before, "OUT changed although an input was OUT itself");
 	free(before);
 	free(after);
+}
+
+/* A copy of `from` at `to` (views dropped: they would stop the edits),
+ * edited by `sql`. */
+static void edited_copy(const char *from, const char *to, const char *sql)
+{
+	tl_copy_file(from, to);
+	sqlite3 *c = tq_open(to);
+	char *views = tq_text(c, "SELECT coalesce(group_concat('DROP VIEW \"' || name || '\";', ''), '')"
+				 " FROM sqlite_schema WHERE type = 'view'");
+	cr_assert_eq(sqlite3_exec(c, views, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(c));
+	cr_assert_eq(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(c));
+	free(views);
+	sqlite3_close(c);
+}
+
+/* Files with spanlab's identity whose tables are not those of their
+ * schema version: each input is checked before OUT is opened, so OUT is
+ * neither created nor changed, and the message names the input and what
+ * it lacks (it used to be "OUT: SQL logic error", exit 1, OUT created). */
+Test(merge, damaged_or_foreign_schemas_exit_2_and_touch_nothing)
+{
+	char bare[4096], noruns[4096], renamed[4096], lookup[4096];
+	tg_path(bare, sizeof bare, dir, "bare.db");
+	tg_path(noruns, sizeof noruns, dir, "noruns.db");
+	tg_path(renamed, sizeof renamed, dir, "renamed.db");
+	tg_path(lookup, sizeof lookup, dir, "lookup.db");
+	sqlite3 *c;
+	cr_assert_eq(sqlite3_open(bare, &c), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(c, "PRAGMA application_id = 1397771330; PRAGMA user_version = 2;"
+				     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+				     NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(c);
+	edited_copy(b, noruns, "DROP TABLE runs");
+	edited_copy(b, renamed, "ALTER TABLE runs RENAME COLUMN status TO state");
+	edited_copy(b, lookup, "UPDATE mem_states SET name = 'mapped' WHERE id = 2");
+
+	const struct { const char *in, *want; } cases[] = {
+		{ bare, "damaged spanlab database (no table runs)" },
+		{ noruns, "damaged spanlab database (no table runs)" },
+		{ renamed, "damaged spanlab database (table runs has no column status)" },
+		{ lookup, "table mem_states: id 2 is 'mapped' in the file but 'prepared'" },
+	};
+	char *before = digests(a, "1");
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct tl_run r;
+		RUN(&r, "spanlab", "merge", out, c3, cases[i].in);
+		cr_assert_eq(r.status, 2, "case %zu: exit %d (%s)", i, r.status, r.err);
+		cr_assert_eq(tl_count_lines(r.err), 1, "case %zu: '%s'", i, r.err);
+		cr_assert(strstr(r.err, cases[i].in) && strstr(r.err, cases[i].want), "case %zu: '%s'", i, r.err);
+		cr_assert_eq(r.out_len, 0, "case %zu: %s", i, r.out);
+		cr_assert_neq(access(out, F_OK), 0, "case %zu: OUT was created although an input is bad", i);
+		tl_run_free(&r);
+		/* an existing OUT stays as it was */
+		RUN(&r, "spanlab", "merge", a, c3, cases[i].in);
+		cr_assert_eq(r.status, 2, "case %zu: exit %d (%s)", i, r.status, r.err);
+		cr_assert(strstr(r.err, cases[i].in) && strstr(r.err, cases[i].want), "case %zu: '%s'", i, r.err);
+		tl_run_free(&r);
+		char *after = digests(a, "1");
+		cr_assert_str_eq(after, before, "case %zu: OUT changed although an input is bad", i);
+		free(after);
+	}
+	free(before);
+}
+
+/* A file of schema version 1 lacks the columns version 2 added, and is
+ * still a good input: the check knows which version added what. */
+Test(merge, a_version_1_input_merges)
+{
+	char v1[4096];
+	tg_path(v1, sizeof v1, dir, "v1.db");
+	edited_copy(b, v1, "ALTER TABLE runs DROP COLUMN cpu_seconds;"
+			   "ALTER TABLE snapshots DROP COLUMN heap_live_bytes;"
+			   "ALTER TABLE size_class_stats DROP COLUMN tiny_allocs;"
+			   "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+			   "PRAGMA user_version = 1");
+	struct tl_run r;
+	RUN(&r, "spanlab", "merge", out, v1);
+	cr_assert_eq(r.status, 0, "exit %d (%s)", r.status, r.err);
+	cr_assert(strstr(r.out, "1 runs merged"), "%s", r.out);
+	tl_run_free(&r);
+	sqlite3 *c = tq_open(out);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE cpu_seconds IS NULL"), 1);
+	sqlite3_close(c);
+}
+
+/* A foreign file with every column but not the constraints (here a runs
+ * table copied without its NOT NULLs) fails at its turn: named as the
+ * input, exit 2, the output unchanged. */
+Test(merge, rows_that_break_the_schema_are_the_inputs_fault)
+{
+	char loose[4096];
+	tg_path(loose, sizeof loose, dir, "loose.db");
+	edited_copy(b, loose, "CREATE TABLE r2 AS SELECT * FROM runs; DROP TABLE runs;"
+			      " ALTER TABLE r2 RENAME TO runs; UPDATE runs SET allocator = NULL");
+	char *before = digests(a, "1");
+	struct tl_run r;
+	RUN(&r, "spanlab", "merge", a, loose);
+	cr_assert_eq(r.status, 2, "exit %d (%s)", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "'%s'", r.err);
+	cr_assert(strstr(r.err, loose) && strstr(r.err, "NOT NULL constraint failed: runs.allocator"), "'%s'", r.err);
+	tl_run_free(&r);
+	char *after = digests(a, "1");
+	cr_assert_str_eq(after, before, "OUT changed");
+	free(before);
+	free(after);
+}
+
+/* A failure that is the output's keeps SQLite's own message, which the
+ * rollback used to replace with a generic one ("constraint failed"). */
+Test(merge, the_outputs_own_error_keeps_its_message)
+{
+	db_close(tg_open(out));
+	sqlite3 *c = tq_open(out);
+	cr_assert_eq(sqlite3_exec(c, "CREATE TRIGGER no_foreign_runs BEFORE INSERT ON runs"
+				     " BEGIN SELECT RAISE(ABORT, 'this file takes no merged runs'); END",
+				     NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(c));
+	sqlite3_close(c);
+	struct tl_run r;
+	RUN(&r, "spanlab", "merge", out, b);
+	cr_assert_eq(r.status, 1, "exit %d (%s)", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "'%s'", r.err);
+	cr_assert(strstr(r.err, out) && strstr(r.err, "this file takes no merged runs"), "'%s'", r.err);
+	tl_run_free(&r);
+	c = tq_open(out);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs"), 0);
+	sqlite3_close(c);
 }
 
 /* An absolute path may start with "//" (POSIX leaves its meaning to the

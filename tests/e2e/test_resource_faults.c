@@ -12,7 +12,7 @@
  *   - the disk holding the database fills up mid-run (a private
  *     2 MiB tmpfs in a mount namespace): exit 1, one line saying "disk full",
  *     PRAGMA integrity_check ok, the earlier run unchanged, the new one
- *     not complete.
+ *     failed, its event_rows and snapshot_rows the rows it has.
  * The SQLite layer's own fault tests are tests/unit/test_db_refuse.c and
  * test_db_kill.c; these run the whole CLI.
  */
@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sink_sqlite.h"
 #include "testlib.h"
 
 #define RUN(r, ...) \
@@ -154,6 +155,23 @@ static bool private_tmpfs(const char *where, unsigned kib)
 	       mount("tmpfs", where, "tmpfs", 0, opt) == 0;
 }
 
+/* Runs whose event_rows or snapshot_rows differ from the rows the tables
+ * hold for them (a gc_cycles row counts once). */
+static int64_t miscounted_runs(sqlite3 *d)
+{
+	unsigned n;
+	const struct sink_table *t = sink_tables(&n);
+	char sql[4096];
+	int o = snprintf(sql, sizeof sql, "SELECT count(*) FROM runs AS r WHERE event_rows IS NOT (0");
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].rows == SINK_ROWS_EVENT || t[i].rows == SINK_ROWS_GC)
+			o += snprintf(sql + o, sizeof sql - (size_t)o,
+				      " + (SELECT count(*) FROM %s AS e WHERE e.run_id = r.run_id)", t[i].name);
+	snprintf(sql + o, sizeof sql - (size_t)o,
+		 ") OR snapshot_rows IS NOT (SELECT count(*) FROM snapshots AS s WHERE s.run_id = r.run_id)");
+	return tl_q1(d, sql);
+}
+
 /* In a child: the tmpfs lives in the child's mount namespace only, so
  * everything that looks at it runs there. Exit 0 pass, 3 skip, 1 fail
  * with the reason on stderr. */
@@ -192,6 +210,10 @@ static int full_disk_child(const char *mnt, const char *small, const char *big)
 	EXPECT(before && after && !strcmp(before, after), "the first run changed: %s -> %s", before, after);
 	EXPECT(tl_q1(d, "SELECT count(*) FROM runs WHERE run_id > 1 AND status = 'complete'") == 0,
 	       "the run that hit a full disk claims to be complete");
+	EXPECT(tl_q1(d, "SELECT count(*) FROM runs WHERE run_id > 1 AND status = 'failed'") == 1,
+	       "the run that hit a full disk is not recorded as failed");
+	EXPECT(miscounted_runs(d) == 0, "a run's event_rows or snapshot_rows are not the rows it has "
+					"(rows of a batch that was rolled back counted?)");
 	sqlite3_close(d);
 	tl_run_free(&r);
 	return fails ? 1 : 0;

@@ -546,6 +546,53 @@ Test(views, run_labels_name_trace_and_config)
 	cr_assert_eq(q_int("SELECT count(DISTINCT label) FROM v_runs"), NRUNS, "labels must tell runs apart");
 }
 
+/* Labels drop .slt and .gz, so runs can share one that their trace names
+ * do not: a text trace w and its conversion w.slt both read "w gc", and
+ * used to keep that label (the repeats were found by the name with only
+ * .gz dropped). Runs that did not complete can share one too. Every label
+ * must be unique: figures use them as legend and series names. */
+Test(views, run_labels_are_unique_when_only_the_suffix_differs)
+{
+	char *tmp = tl_tmpdir(), path[4096], text[4096], slt[4096];
+	cr_assert(tmp);
+	snprintf(path, sizeof path, "%s/labels.db", tmp);
+	snprintf(text, sizeof text, "%s/w", tmp);
+	snprintf(slt, sizeof slt, "%s/w.slt", tmp);
+	const char *body = "# spanlab text trace v1\nm 1 100\nm 2 5000\nf 1\nm 3 70000\nf 2\nf 3\n";
+	cr_assert_eq(tl_write_file(text, body, strlen(body)), 0);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ "spanlab", "convert", text, "-o", slt, NULL }), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	cr_assert_eq(replay(path, text, NULL), 0);
+	cr_assert_eq(replay(path, slt, NULL), 0);
+	/* two runs that fail alike: the OS refuses the heap's first mapping */
+	setenv("SPANLAB_FAULT_OS", "map:1", 1);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ "spanlab", "replay", text, "--db", path, "-q", NULL }),
+			     0);
+		cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+		tl_run_free(&r);
+	}
+	unsetenv("SPANLAB_FAULT_OS");
+
+	sqlite3 *d;
+	cr_assert_eq(sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	static const char *const want[] = { "w gc #1", "w gc #2", "w gc (failed) #3", "w gc (failed) #4" };
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(d, "SELECT label FROM v_runs ORDER BY run_id", -1, &st, NULL), SQLITE_OK,
+		     "%s", sqlite3_errmsg(d));
+	size_t n = 0;
+	for (; sqlite3_step(st) == SQLITE_ROW; n++) {
+		cr_assert_lt(n, sizeof want / sizeof *want);
+		cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), want[n], "run %zu", n + 1);
+	}
+	cr_assert_eq(n, sizeof want / sizeof *want);
+	sqlite3_finalize(st);
+	sqlite3_close(d);
+	tl_tmpdir_remove(tmp);
+}
+
 Test(views, summary_is_the_runs_and_the_hit_rates)
 {
 	cr_assert_eq(q_int("SELECT count(*) FROM v_summary"), NRUNS);

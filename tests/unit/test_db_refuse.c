@@ -356,6 +356,17 @@ static void full_mid_run(struct verdict *v, const char *p, int limit_pages)
 	CHECK(v, !strcmp(after, before), "the first run changed:\n%s\n%s", before, after);
 	char *status = tq_text(c, "SELECT status FROM runs WHERE run_id = %lld", (long long)second);
 	CHECK(v, strcmp(status, "complete"), "the run that hit a full disk claims to be complete");
+	CHECK(v, !strcmp(status, "failed"), "the run that hit a full disk is '%s', not failed", status);
+	/* its row counts are what the tables hold: the batch that did not
+	 * fit was rolled back, and is not counted */
+	int64_t events = tq_event_rows(c, second), snaps = tq_i64(c,
+		"SELECT count(*) FROM snapshots WHERE run_id = %lld", (long long)second);
+	int64_t event_rows = tq_i64(c, "SELECT event_rows FROM runs WHERE run_id = %lld", (long long)second);
+	int64_t snapshot_rows = tq_i64(c, "SELECT snapshot_rows FROM runs WHERE run_id = %lld", (long long)second);
+	CHECK(v, event_rows == events, "event_rows %lld, the tables hold %lld",
+	      (long long)event_rows, (long long)events);
+	CHECK(v, snapshot_rows == snaps, "snapshot_rows %lld, the table holds %lld",
+	      (long long)snapshot_rows, (long long)snaps);
 	sqlite3_close(c);
 	free(ok);
 	free(after);

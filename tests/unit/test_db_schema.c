@@ -4,8 +4,9 @@
  * columns are exactly the fixed ones plus the field list, in order; the
  * lookup tables hold the enum names (compared with the core's name
  * functions once those are linked); the identity pragmas, the status
- * constraint, the drift check at open, indexes only after a run, and
- * docs/database.md naming every table and column.
+ * constraint, the drift check at open, the migration of a version-1 file,
+ * indexes only after a run, and docs/database.md naming every table and
+ * column.
  */
 #include <unistd.h>
 
@@ -221,6 +222,71 @@ Test(db_schema, a_lookup_that_means_something_else_is_refused)
 	cr_assert_eq(sqlite3_exec(c, "UPDATE mem_states SET name = 'mapped' WHERE id = 2", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(c);
 	expect_refusal("table mem_states: id 2 is 'mapped' in the file but 'prepared'");
+}
+
+/* Make the file at `path` a version-1 file holding one complete run: the
+ * views go (they may read the columns), then the columns version 2 added,
+ * and both places that hold the version say 1. */
+static void make_version_1(void)
+{
+	struct db *db = tg_open(path);
+	tg_run(db, 5, 3000, DB_RUN_COMPLETE);
+	db_close(db);
+	sqlite3 *c = tq_open(path);
+	char *views = tq_text(c, "SELECT coalesce(group_concat('DROP VIEW \"' || name || '\";', ''), '')"
+				 " FROM sqlite_schema WHERE type = 'view'");
+	cr_assert_eq(sqlite3_exec(c, views, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(c));
+	free(views);
+	cr_assert_eq(sqlite3_exec(c, "ALTER TABLE runs DROP COLUMN cpu_seconds;"
+				     "ALTER TABLE snapshots DROP COLUMN heap_live_bytes;"
+				     "ALTER TABLE size_class_stats DROP COLUMN tiny_allocs;"
+				     "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+				     "PRAGMA user_version = 1;",
+				     NULL, NULL, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(c));
+	sqlite3_close(c);
+}
+
+/* docs/database.md: PRAGMA user_version and meta.schema_version both hold
+ * the version; migrating raises both, and adds the columns (NULL in the
+ * old rows). */
+Test(db_schema, a_version_1_file_is_migrated_to_version_2)
+{
+	make_version_1();
+	db_close(tg_open(path));
+	sqlite3 *c = tq_open(path);
+	cr_assert_eq(tq_i64(c, "PRAGMA user_version"), DB_SCHEMA_VERSION);
+	char *meta = tq_text(c, "SELECT value FROM meta WHERE key = 'schema_version'");
+	char want[16];
+	snprintf(want, sizeof want, "%d", DB_SCHEMA_VERSION);
+	cr_assert_str_eq(meta, want, "meta.schema_version says %s after the migration", meta);
+	free(meta);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM meta WHERE key = 'schema_version'"), 1);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status = 'complete' AND cpu_seconds IS NULL"), 1);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM snapshots WHERE heap_live_bytes IS NOT NULL"), 0);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM pragma_table_info('size_class_stats') WHERE name = 'tiny_allocs'"), 1);
+	sqlite3_close(c);
+}
+
+/* A file an earlier spanlab migrated raised only user_version; opening it
+ * for writing mends the meta row, and a read-only open changes nothing. */
+Test(db_schema, a_stale_meta_version_is_mended_at_open)
+{
+	sqlite3 *c = tq_open(path);
+	cr_assert_eq(sqlite3_exec(c, "UPDATE meta SET value = '1' WHERE key = 'schema_version'", NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(c);
+	struct db *db;
+	char err[512];
+	cr_assert_eq(db_open(path, DB_OPEN_READ, &db, err, sizeof err), 0, "%s", err);
+	db_close(db);
+	c = tq_open(path);
+	cr_assert_eq(tq_i64(c, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+	sqlite3_close(c);
+	db_close(tg_open(path));
+	c = tq_open(path);
+	cr_assert_eq(tq_i64(c, "SELECT value FROM meta WHERE key = 'schema_version'"), DB_SCHEMA_VERSION);
+	sqlite3_close(c);
 }
 
 static int64_t run_indexes(sqlite3 *c)

@@ -341,6 +341,19 @@ static inline void check_run_equals(sqlite3 *c, int64_t id, uint64_t seed, size_
 	check_run_prefix(c, id, seed, n, chunk, n);
 }
 
+/* Rows run `id` has in the event tables (a gc_cycles row counts once),
+ * as runs.event_rows counts them. */
+static inline int64_t tq_event_rows(sqlite3 *c, int64_t id)
+{
+	unsigned nt;
+	const struct sink_table *t = sink_tables(&nt);
+	int64_t rows = 0;
+	for (unsigned i = 0; i < nt; i++)
+		if (t[i].rows == SINK_ROWS_EVENT || t[i].rows == SINK_ROWS_GC)
+			rows += tq_i64(c, "SELECT count(*) FROM %s WHERE run_id = %lld", t[i].name, (long long)id);
+	return rows;
+}
+
 /* 1 + the largest seq logged for run `id` (0: none). */
 static inline int64_t run_events_logged(sqlite3 *c, int64_t id)
 {
