@@ -480,6 +480,8 @@ int cmd_replay(int argc, char **argv)
 			db_close(db);
 			if (st == REPLAY_OK || st == REPLAY_INTERRUPTED)
 				return cli_fail("replay", "%s", err2);
+			if (!strcmp(err, err2))	/* the replay failed because the log did */
+				return cli_fail("replay", "%s", err);
 			return cli_fail("replay", "%s (and the database: %s)", err, err2);
 		}
 		if (db_warning(db))

@@ -202,6 +202,8 @@ static int full_disk_child(const char *mnt, const char *small, const char *big)
 	EXPECT(r.status == 1, "exit %d on a full disk: %s", r.status, r.err);
 	EXPECT(tl_count_lines(r.err) == 1 && strstr(r.err, "disk full") && strstr(r.err, db),
 	       "not one line naming the database and 'disk full': %s", r.err);
+	EXPECT(!strstr(strstr(r.err, "disk full") ? strstr(r.err, "disk full") + 1 : r.err, "disk full"),
+	       "the same failure said twice: %s", r.err);
 	sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL);
 	char *ok = tl_qtext(d, "PRAGMA integrity_check");
 	EXPECT(ok && !strcmp(ok, "ok"), "integrity_check: %s", ok ? ok : "(null)");
