@@ -769,13 +769,15 @@ static void summarize_go(struct replay *r, struct sim_summary *s)
 	uint64_t small = st->small_allocs + st->tiny_allocs;
 	uint64_t not_cached = st->page_allocs - st->page_allocs_cache;
 
+	/* Unknown (NULL, never a plausible 0) without a peak snapshot: a trace
+	 * read from a pipe has no first pass to find its peak, and a run
+	 * interrupted before the peak never got there. */
+	s->internal_frag_bytes_at_peak = r->have_peak_snap ? r->peak_snap.internal_frag_bytes : SIM_NULL;
 	if (r->bl) {
-		s->internal_frag_bytes_at_peak = r->have_peak_snap ? r->peak_snap.internal_frag_bytes : SIM_NULL;
 		s->refills = s->span_moves = s->arena_transitions = s->gc_cycles = SIM_NULL;
 		s->hit_rate_mcache = s->hit_rate_mcentral = s->hit_rate_pagecache = s->hit_rate_heap = NAN;
 		return;
 	}
-	s->internal_frag_bytes_at_peak = r->have_peak_snap ? r->peak_snap.internal_frag_bytes : 0;
 	s->refills = (int64_t)st->refills;
 	s->span_moves = (int64_t)st->span_moves;
 	s->arena_transitions = (int64_t)st->arena_transitions;
@@ -840,7 +842,7 @@ static enum replay_status emit_class_rows(struct replay *r)
 			.frees = (int64_t)cs->frees,
 			.refills = (int64_t)cs->refills,
 			.peak_spans = (int64_t)r->peak_spans[c],
-			.internal_frag_bytes_at_peak = (int64_t)r->frag_at_peak[c],
+			.internal_frag_bytes_at_peak = r->have_peak_snap ? (int64_t)r->frag_at_peak[c] : SIM_NULL,
 			.requested_bytes = (int64_t)r->requested_by_class[c],
 		};
 		if (r->out->size_class(r->out->ctx, &row))

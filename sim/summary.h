@@ -14,7 +14,11 @@
  * with nothing to divide by) is NULL in SQLite and null in JSON, and so is
  * an INT holding SIM_NULL (sim/snapshot.h): a figure only the Go model has,
  * in a baseline's run (`replay --allocator glibc` ...: refills, span moves,
- * arena transitions, GC cycles; the hit rates are NaN there).
+ * arena transitions, GC cycles; the hit rates are NaN there), or a figure
+ * the run never measured: internal_frag_bytes_at_peak (the summary's and
+ * each class's) when no peak snapshot was taken, because the trace came
+ * from a pipe (no first pass finds its peak) or the run was interrupted
+ * before the peak. Unknown is NULL, never 0.
  *
  * Fragmentation (Johnstone & Wilson, "The memory fragmentation problem:
  * solved?", ISMM 1998), for allocator memory M (heap in-use, or Ready
@@ -68,7 +72,8 @@ struct cJSON;
 	X(cpu_seconds,                REAL, "cpu_seconds",                     "CPU time of the replaying thread over the loop, statistics reads excluded")
 
 /* One row per size class (class 0: large objects), written at the end of
- * a run. All INT. */
+ * a run. All INT; internal_frag_bytes_at_peak is SIM_NULL (NULL) without
+ * a peak snapshot, as in the summary. */
 #define SL_SIZE_CLASS_FIELDS(X) \
 	X(size_class,                 "size class (0: large objects)") \
 	X(slot_size,                  "bytes per slot (class 0: 0)") \

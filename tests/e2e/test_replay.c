@@ -374,6 +374,37 @@ Test(replay, sigint_and_sigterm_stop_at_a_record_and_mark_interrupted, .timeout 
 	tl_tmpdir_remove(dir);
 }
 
+/* A run interrupted before the trace's peak of live bytes took no peak
+ * snapshot: its internal fragmentation at the peak is unknown, NULL in the
+ * run and in every class, not 0 beside snapshots that show megabytes. */
+Test(replay, frag_at_peak_is_null_when_interrupted_before_the_peak, .timeout = 120)
+{
+	char *dir = tl_tmpdir(), db[4096];
+	snprintf(db, sizeof db, "%s/i.db", dir);
+	const char *trace = big_trace(dir, "3000000");
+	struct tl_run r;
+	RUN(&r, "spanlab", "info", "--json", trace);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cJSON *info = cJSON_Parse(r.out);
+	cr_assert(info, "info: not JSON: %s", r.out);
+	int64_t peak_index = jint(info, "peak_event_index");
+	cJSON_Delete(info);
+	tl_run_free(&r);
+	cr_assert_eq(replay_and_signal(trace, db, SIGINT, -1), 130);
+	sqlite3 *d = open_db(db);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'interrupted'"), 1);
+	int64_t ops = tl_q1(d, "SELECT ops FROM runs");
+	cr_assert(ops > 0 && ops <= peak_index, "stopped after %lld ops, the peak is at %lld: too late to test",
+		  (long long)ops, (long long)peak_index);
+	cr_assert_gt(tl_q1(d, "SELECT max(internal_frag_bytes) FROM snapshots"), 0);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE kind = 1"), 0, "a peak snapshot");
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE internal_frag_bytes_at_peak IS NULL"), 1);
+	cr_assert_gt(tl_q1(d, "SELECT count(*) FROM size_class_stats"), 0);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM size_class_stats WHERE internal_frag_bytes_at_peak IS NOT NULL"), 0);
+	sqlite3_close(d);
+	tl_tmpdir_remove(dir);
+}
+
 Test(replay, sigkill_anywhere_leaves_a_consistent_database, .timeout = 240)
 {
 	char *dir = tl_tmpdir(), db[4096], small[4096];
@@ -424,6 +455,45 @@ Test(replay, text_trace_times_reach_the_snapshots)
 	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 1 AND op = 3 AND trace_time_ns = 2000000"), 1);
 	cr_assert_eq(tl_q1(d, "SELECT max(trace_time_ns) FROM snapshots WHERE run_id = 1"), 3000000);
 	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 2 AND trace_time_ns IS NOT NULL"), 0);
+	sqlite3_close(d);
+	tl_tmpdir_remove(dir);
+}
+
+/* A trace read from a pipe has no first pass, so no peak snapshot: the
+ * internal fragmentation at the peak is unknown (JSON null, as J&W #2),
+ * where the same trace from a file gives the figure, equal to the peak
+ * snapshot's and to the sum over classes. Peak after op 1: (112 - 100) +
+ * (24 - 20) bytes. (The run and class rows of an unknown figure are NULL
+ * too: frag_at_peak_is_null_when_interrupted_before_the_peak.) */
+Test(replay, frag_at_peak_is_null_for_a_trace_from_a_pipe)
+{
+	char *dir = tl_tmpdir(), file[4096], db[4096];
+	snprintf(file, sizeof file, "%s/t.txt", dir);
+	snprintf(db, sizeof db, "%s/f.db", dir);
+	const char *t = "# spanlab text trace v1\nm 1 100\nm 2 20\nf 2\nm 3 8\n";
+	cr_assert_eq(tl_write_file(file, t, strlen(t)), 0);
+	cJSON *jf = replay_json(file, db, NULL);
+	cr_assert_eq(jint(jf, "internal_frag_bytes_at_peak"), 16);
+	cJSON_Delete(jf);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, t, (const char *const[]){ "spanlab", "replay", "-q", "--json", "/dev/stdin", NULL }), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cJSON *jp = cJSON_Parse(r.out);
+	cr_assert(jp, "not JSON: %s", r.out);
+	tl_run_free(&r);
+	cr_assert_eq(jint(jp, "peak_live_bytes"), 120, "the peak is found on the way");
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(jp, "internal_frag_bytes_at_peak")),
+		  "a pipe's internal_frag_bytes_at_peak is not null");
+	cJSON *jw = cJSON_GetObjectItem(cJSON_GetObjectItem(jp, "fragmentation"), "heap_inuse");
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(jw, "jw2")), "a pipe's J&W #2 is not null");
+	cJSON_Delete(jp);
+
+	sqlite3 *d = open_db(db);
+	cr_assert_eq(tl_q1(d, "SELECT internal_frag_bytes_at_peak FROM runs WHERE run_id = 1"), 16);
+	cr_assert_eq(tl_q1(d, "SELECT internal_frag_bytes FROM snapshots WHERE run_id = 1 AND kind = 1"), 16);
+	cr_assert_eq(tl_q1(d, "SELECT sum(internal_frag_bytes_at_peak) FROM size_class_stats WHERE run_id = 1"), 16);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM size_class_stats WHERE run_id = 1 AND "
+			      "internal_frag_bytes_at_peak IS NULL"), 0);
 	sqlite3_close(d);
 	tl_tmpdir_remove(dir);
 }
