@@ -81,6 +81,7 @@ void heap_stats_compute(struct mheap *h, struct sl_stats *st)
 		cs->size = size;
 		cs->refills = h->refills_by_class[cls];
 		cs->spans_inuse = h->spans_by_class[cls];
+		cs->peak_spans = h->peak_spans_by_class[cls];
 		if (cls == 0) {
 			cs->mallocs = h->large_alloc_count;
 			cs->frees = h->large_free_count;

@@ -120,7 +120,6 @@ struct replay {
 	struct sl_stats *st;		/* scratch for sl_heap_stats */
 	struct sim_snapshot peak_snap;
 	bool have_peak_snap;
-	uint64_t peak_spans[SL_MAX_CLASSES];
 	uint64_t frag_at_peak[SL_MAX_CLASSES];
 
 	struct progress prog;
@@ -322,9 +321,6 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 	sn->gc_cycles = (int64_t)st->gc_cycles;
 	sn->refills = (int64_t)st->refills;
 	sn->span_moves = (int64_t)st->span_moves;
-	for (uint32_t c = 0; c < st->nclasses; c++)
-		if (st->by_class[c].spans_inuse > r->peak_spans[c])
-			r->peak_spans[c] = st->by_class[c].spans_inuse;
 }
 
 /* The replay's own live figures must equal the allocator's (which serves
@@ -841,7 +837,7 @@ static enum replay_status emit_class_rows(struct replay *r)
 			.tiny_allocs = c == r->tiny_class ? (int64_t)st->tiny_allocs : 0,
 			.frees = (int64_t)cs->frees,
 			.refills = (int64_t)cs->refills,
-			.peak_spans = (int64_t)r->peak_spans[c],
+			.peak_spans = (int64_t)cs->peak_spans,
 			.internal_frag_bytes_at_peak = r->have_peak_snap ? (int64_t)r->frag_at_peak[c] : SIM_NULL,
 			.requested_bytes = (int64_t)r->requested_by_class[c],
 		};

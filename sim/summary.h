@@ -81,7 +81,7 @@ struct cJSON;
 	X(tiny_allocs,                "tiny sub-objects packed into a P's current block (tiny class only)") \
 	X(frees,                      "slots freed in this class") \
 	X(refills,                    "mcache refills of this class") \
-	X(peak_spans,                 "max of in-use spans of this class") \
+	X(peak_spans,                 "max of in-use spans of this class over the run (exact: the core's)") \
 	X(internal_frag_bytes_at_peak, "slot minus requested bytes of its live objects, at peak live") \
 	X(requested_bytes,            "requested bytes of all allocations in this class")
 
