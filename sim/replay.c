@@ -97,7 +97,7 @@ struct replay {
 	uint64_t live_zero;		/* live objects of 0 bytes: the core counts 1 byte each */
 	uint64_t peak_live_bytes, peak_live_op;
 	uint64_t peak_op;		/* from the first pass; UINT64_MAX: unknown */
-	uint64_t requested_by_class[SL_MAX_CLASSES];
+	uint64_t requested_by_class[SL_MAX_CLASSES];	/* by the class the object got */
 	uint32_t tiny_class;		/* the 16-byte class tiny blocks come from */
 
 	/* allocator maxima, sampled after every operation (a baseline: at
@@ -436,6 +436,8 @@ static __attribute__((noinline)) enum replay_status grow_objs(struct replay *r, 
 	return REPLAY_OK;
 }
 
+/* The size class sl_malloc and sl_calloc serve `size` bytes from (the
+ * core's dispatch, mirrored: no lookup on the replay's common path). */
 static uint32_t class_of(const struct replay *r, uint64_t size)
 {
 	const struct sl_sizeclasses *t = &r->o->cfg.classes;
@@ -444,6 +446,19 @@ static uint32_t class_of(const struct replay *r, uint64_t size)
 	if (size < 16 && r->o->cfg.tiny)
 		return sl_size_to_class(t, 16);
 	return sl_size_to_class(t, size ? size : 1);
+}
+
+/* The class the core gave the live object at ptr, where its size does not
+ * say: an aligned request may get a larger class than its size asks for,
+ * and a realloc in place keeps the class it had. One span lookup. */
+static __attribute__((noinline)) enum replay_status class_got(struct replay *r, const void *ptr, uint32_t *cls)
+{
+	int c = sl_size_class_of(r->h, ptr);
+	if (c < 0)
+		return fail(r, REPLAY_FAILED, "%s: op %llu: the allocator has no live object at %p, which it just returned",
+			    r->o->trace, (unsigned long long)r->ops, ptr);
+	*cls = (uint32_t)c;
+	return REPLAY_OK;
 }
 
 /* posix_memalign for any power of two, as sl_aligned_alloc takes them. */
@@ -549,8 +564,14 @@ LOOP_INLINE enum replay_status do_alloc(struct replay *r, struct sl_p *p, const 
 	r->live_zero += ev->size == 0;
 	r->live_objects++;
 	r->mallocs++;
-	if (go)
-		r->requested_by_class[class_of(r, ev->size)] += ev->size;
+	if (go) {
+		uint32_t cls;
+		if (ev->op != SLT_ALIGNED)
+			cls = class_of(r, ev->size);
+		else if ((st = class_got(r, ptr, &cls)))
+			return st;
+		r->requested_by_class[cls] += ev->size;
+	}
 	note_alloc(r, go);
 	return REPLAY_OK;
 }
@@ -620,8 +641,18 @@ LOOP_INLINE enum replay_status do_realloc(struct replay *r, struct sl_p *p, cons
 	r->live_zero += (ev->size == 0) - (o->size == 0);
 	r->mallocs++;
 	r->frees++;
-	if (go)
-		r->requested_by_class[class_of(r, ev->size)] += ev->size;
+	if (go) {
+		/* moved: a new object, from the class sl_malloc serves its size
+		 * from; in place (the new object is allocated before the old
+		 * one is freed, so the same address means in place): the class
+		 * the object already had */
+		uint32_t cls;
+		if (np != o->ptr)
+			cls = class_of(r, ev->size);
+		else if ((st = class_got(r, np, &cls)))
+			return st;
+		r->requested_by_class[cls] += ev->size;
+	}
 	o->ptr = np;
 	o->size = ev->size;
 	touch(r, np, ev->id, ev->size);

@@ -73,7 +73,10 @@ struct cJSON;
 
 /* One row per size class (class 0: large objects), written at the end of
  * a run. All INT; internal_frag_bytes_at_peak is SIM_NULL (NULL) without
- * a peak snapshot, as in the summary. */
+ * a peak snapshot, as in the summary. requested_bytes counts each request
+ * in the class the object got, which is not always the class of its size:
+ * an aligned request can get a larger class (or a large span), and a
+ * realloc that stays in place keeps the class the object had. */
 #define SL_SIZE_CLASS_FIELDS(X) \
 	X(size_class,                 "size class (0: large objects)") \
 	X(slot_size,                  "bytes per slot (class 0: 0)") \
@@ -83,7 +86,7 @@ struct cJSON;
 	X(refills,                    "mcache refills of this class") \
 	X(peak_spans,                 "max of in-use spans of this class over the run (exact: the core's)") \
 	X(internal_frag_bytes_at_peak, "slot minus requested bytes of its live objects, at peak live") \
-	X(requested_bytes,            "requested bytes of all allocations in this class")
+	X(requested_bytes,            "requested bytes of the allocations and reallocs served in this class")
 
 #define SIM_CTYPE_INT  int64_t
 #define SIM_CTYPE_REAL double

@@ -278,6 +278,45 @@ Test(replay, peak_spans_are_exact_whatever_the_snapshot_interval, .timeout = 120
 	tl_tmpdir_remove(dir);
 }
 
+/* Requested bytes go to the class the object got, not to the class of its
+ * size: an aligned request can get a larger class (or a large span), and
+ * a realloc in place stays in its class. */
+Test(replay, requested_bytes_go_to_the_class_the_object_got)
+{
+	char *dir = tl_tmpdir(), trace[4096], db[4096];
+	snprintf(trace, sizeof trace, "%s/aligned.txt", dir);
+	snprintf(db, sizeof db, "%s/a.db", dir);
+	const char *t = "# spanlab text trace v1\n"
+			"a 1 100 4096\n"	/* the 4096-byte class, not 112 */
+			"a 2 24 64\n"		/* the 64-byte class, not 24 */
+			"m 3 20\n"		/* 24 */
+			"m 4 100\n"		/* 112 */
+			"r 4 4 90\n"		/* in place: still 112, not 96 */
+			"m 5 20\n"		/* 24 */
+			"r 5 5 200\n"		/* moved: 208 */
+			"a 6 100 16384\n";	/* above the page size: a large span */
+	cr_assert_eq(tl_write_file(trace, t, strlen(t)), 0);
+	cJSON_Delete(replay_json(trace, db, NULL));
+	sqlite3 *d = open_db(db);
+	static const struct { int64_t slot, mallocs, requested; } want[] = {
+		{ 0, 1, 100 }, { 24, 2, 40 }, { 64, 1, 24 }, { 112, 1, 190 }, { 208, 1, 200 }, { 4096, 1, 100 },
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		char sql[256];
+		snprintf(sql, sizeof sql, "SELECT mallocs FROM size_class_stats WHERE slot_size = %lld",
+			 (long long)want[i].slot);
+		cr_assert_eq(tl_q1(d, sql), want[i].mallocs, "%lld-byte class: mallocs", (long long)want[i].slot);
+		snprintf(sql, sizeof sql, "SELECT requested_bytes FROM size_class_stats WHERE slot_size = %lld",
+			 (long long)want[i].slot);
+		cr_assert_eq(tl_q1(d, sql), want[i].requested, "%lld-byte class: requested bytes",
+			     (long long)want[i].slot);
+	}
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM size_class_stats WHERE requested_bytes > 0 AND "
+			      "slot_size NOT IN (0, 24, 64, 112, 208, 4096)"), 0);
+	sqlite3_close(d);
+	tl_tmpdir_remove(dir);
+}
+
 /* Two replays of one trace and config: identical rows in every table, and
  * a replay with --db gives the summary of one without. */
 Test(replay, deterministic_and_db_does_not_change_figures, .timeout = 120)
