@@ -94,7 +94,7 @@ struct sl_class_stats {
 
 struct sl_stats {
 	uint32_t version;		/* SL_STAT_VERSION */
-	uint32_t nclasses;		/* entries used in by_class */
+	uint32_t nclasses;		/* entries used in by_class; the rest are zero */
 #define X(name, kind, doc) uint64_t name;
 	SL_STAT_FIELDS(X)
 #undef X
