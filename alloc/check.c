@@ -23,8 +23,10 @@
  *                    allocated pages, no page of another P's;
  *                    per-state page counts == the sysmem counters.
  *   heap_check       all of the above, the P caches, the unswept count,
- *                    and the accounting identity recomputed by walking
- *                    every span against sl_heap_stats.
+ *                    in-use spans per size class (== the walk's count,
+ *                    <= their running maximum), and the accounting
+ *                    identity recomputed by walking every span against
+ *                    sl_heap_stats.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -336,6 +338,7 @@ int page_alloc_check(struct mheap *h, char *err, size_t len)
 struct walk_sums {
 	uint64_t spans, alloc_bytes, live_slot, live_req, central_free, cached_free, tail, unswept;
 	uint64_t live_objects;
+	uint64_t spans_by_class[SL_MAX_CLASSES];
 };
 
 /* The sub-objects of allocated tiny slot k: its masks (reqsize[k]: bit o
@@ -372,6 +375,7 @@ static int walk_spans(struct mheap *h, struct walk_sums *w, char *err, size_t le
 			if (mspan_check(h, s, err, len) != 0)
 				return -1;
 			w->spans++;
+			w->spans_by_class[span_class_sizeclass(s->spanclass)]++;
 			bool large = span_class_sizeclass(s->spanclass) == 0;
 			uint64_t sb = (uint64_t)s->npages << h->page_shift;
 			uint32_t ac = mspan_alloc_count(h, s);
@@ -456,6 +460,13 @@ int heap_check(struct mheap *h, char *err, size_t len)
 		return -1;
 	CHECK(w.spans == h->spans_inuse, "spans_inuse %lu, walk found %lu", (unsigned long)h->spans_inuse,
 	      (unsigned long)w.spans);
+	for (uint32_t cls = 0; cls < h->sc->nclasses; cls++) {
+		CHECK(w.spans_by_class[cls] == h->spans_by_class[cls], "class %u: spans_by_class %lu, walk found %lu",
+		      cls, (unsigned long)h->spans_by_class[cls], (unsigned long)w.spans_by_class[cls]);
+		CHECK(h->peak_spans_by_class[cls] >= h->spans_by_class[cls],
+		      "class %u: peak_spans_by_class %lu below the %lu spans in use", cls,
+		      (unsigned long)h->peak_spans_by_class[cls], (unsigned long)h->spans_by_class[cls]);
+	}
 	CHECK(w.unswept == h->nunswept, "unswept count %lu, sets hold %lu", (unsigned long)h->nunswept,
 	      (unsigned long)w.unswept);
 	CHECK(h->sweep_done == (w.unswept == 0), "sweep_done %d with %lu unswept spans", h->sweep_done,

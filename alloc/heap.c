@@ -14,7 +14,11 @@
  *   heap_free     free pages that are Ready (including P page caches);
  *   heap_released free pages that are Prepared.
  * heap_inuse + heap_free == Ready bytes and heap_released == Prepared
- * bytes at all times (check.c).
+ * bytes at all times (check.c). The in-use span counts (spans_inuse, and
+ * by size class spans_by_class with its running maximum
+ * peak_spans_by_class) change only in mheap_alloc_span and
+ * mheap_free_span, the two places a span enters or leaves state in-use, so
+ * the maximum is exact at no cost to the allocation fast path.
  *
  * The heap struct itself lives at the start of its first metadata chunk,
  * so a heap is one handle and nothing is global.
@@ -300,7 +304,9 @@ struct mspan *mheap_alloc_span(struct mheap *h, struct sl_p *p, uint32_t npages,
 	h->heap_free -= nbytes - scav;
 	h->heap_inuse += nbytes;
 	h->spans_inuse++;
-	h->spans_by_class[span_class_sizeclass(spc)]++;
+	uint32_t cls = span_class_sizeclass(spc);
+	if (++h->spans_by_class[cls] > h->peak_spans_by_class[cls])
+		h->peak_spans_by_class[cls] = h->spans_by_class[cls];
 	h->pages_in_use += npages;
 	s->base = base;
 	s->needzero = alloc_needs_zero(h, base, npages);

@@ -671,7 +671,10 @@ struct mheap {
 	uint64_t small_alloc_count[2 * SL_MAX_CLASSES];
 	uint64_t small_free_count[2 * SL_MAX_CLASSES];
 	uint64_t refills_by_class[SL_MAX_CLASSES];
-	uint64_t spans_by_class[SL_MAX_CLASSES];
+	uint64_t spans_by_class[SL_MAX_CLASSES];	/* in-use spans; sum == spans_inuse */
+	uint64_t peak_spans_by_class[SL_MAX_CLASSES];	/* max of spans_by_class since the heap
+							 * was made; raised in mheap_alloc_span,
+							 * so >= spans_by_class */
 	int64_t req_bytes[SL_MAX_CLASSES];
 	uint64_t trace_frees[SL_MAX_CLASSES];
 	uint64_t tiny_allocs;

@@ -410,6 +410,15 @@ size_t sl_usable_size(struct sl_heap *hp, const void *ptr)
 	return s->elemsize;
 }
 
+int sl_size_class_of(struct sl_heap *hp, const void *ptr)
+{
+	struct mspan *s;
+	uint32_t idx, o;
+	if (ptr == NULL || !find_object(&hp->h, (uintptr_t)ptr, &s, &idx, &o))
+		return -1;
+	return (int)span_class_sizeclass(s->spanclass);
+}
+
 /*
  * realloc (Go has none): in place when n fits the object's slot (its
  * requested size is updated; a tiny sub-object also needs the alignment a

@@ -143,6 +143,14 @@ enum sl_free_result sl_free(struct sl_p *p, void *ptr);
  * object. */
 size_t sl_usable_size(struct sl_heap *h, const void *ptr);
 
+/* The size class of the live object at ptr (0: a large object; a tiny
+ * sub-object: the 16-byte class of its block), or -1 for a pointer this
+ * heap does not own as a live object. That is the class the object got,
+ * which may be larger than its size asks for: an aligned request's
+ * (sl_aligned_alloc), or one that sl_realloc shrank in place. One span
+ * lookup. */
+int sl_size_class_of(struct sl_heap *h, const void *ptr);
+
 /* Simulated GC: a forced cycle (both policies), a trace GC marker (a cycle
  * in the gc policy, a no-op in immediate), FreeOSMemory (a forced cycle,
  * then release every free page). */

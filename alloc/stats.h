@@ -23,7 +23,7 @@
 
 #include <stdint.h>
 
-#define SL_STAT_VERSION 1
+#define SL_STAT_VERSION 2
 
 /*  name                       kind  meaning (docs/metrics.md has the long form) */
 #define SL_STAT_FIELDS(X) \
@@ -81,6 +81,7 @@
 	X(frees,         "slots reclaimed (Go smallFreeCount)") \
 	X(refills,       "mcache refills of this class (both span classes)") \
 	X(spans_inuse,   "in-use spans of this class") \
+	X(peak_spans,    "max of spans_inuse since the heap was made (exact: kept at span allocation)") \
 	X(live_objects,  "objects allocated and not freed") \
 	X(live_bytes,    "their requested bytes") \
 	X(internal_frag, "their slot bytes minus live_bytes")
@@ -93,7 +94,7 @@ struct sl_class_stats {
 
 struct sl_stats {
 	uint32_t version;		/* SL_STAT_VERSION */
-	uint32_t nclasses;		/* entries used in by_class */
+	uint32_t nclasses;		/* entries used in by_class; the rest are zero */
 #define X(name, kind, doc) uint64_t name;
 	SL_STAT_FIELDS(X)
 #undef X

@@ -204,7 +204,8 @@ FROM t JOIN (SELECT run_id, coalesce(json_extract(config_json, '$.log_events'), 
 --   internal_frag_bytes_at_peak  slot minus requested bytes of the class's
 --                     live objects at the peak of live bytes (the class's
 --                     share of the internal waste a paper reports);
---   peak_spans        in-use spans of the class, maximum over snapshots.
+--   peak_spans        in-use spans of the class, maximum over the run
+--                     (exact: kept by the core at every span allocation).
 CREATE VIEW v_size_classes AS
 WITH ev AS (
 	SELECT run_id, spc >> 1 AS size_class, count(*) AS n FROM cache_refills GROUP BY 1, 2

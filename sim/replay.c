@@ -97,7 +97,7 @@ struct replay {
 	uint64_t live_zero;		/* live objects of 0 bytes: the core counts 1 byte each */
 	uint64_t peak_live_bytes, peak_live_op;
 	uint64_t peak_op;		/* from the first pass; UINT64_MAX: unknown */
-	uint64_t requested_by_class[SL_MAX_CLASSES];
+	uint64_t requested_by_class[SL_MAX_CLASSES];	/* by the class the object got */
 	uint32_t tiny_class;		/* the 16-byte class tiny blocks come from */
 
 	/* allocator maxima, sampled after every operation (a baseline: at
@@ -120,7 +120,6 @@ struct replay {
 	struct sl_stats *st;		/* scratch for sl_heap_stats */
 	struct sim_snapshot peak_snap;
 	bool have_peak_snap;
-	uint64_t peak_spans[SL_MAX_CLASSES];
 	uint64_t frag_at_peak[SL_MAX_CLASSES];
 
 	struct progress prog;
@@ -322,9 +321,6 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 	sn->gc_cycles = (int64_t)st->gc_cycles;
 	sn->refills = (int64_t)st->refills;
 	sn->span_moves = (int64_t)st->span_moves;
-	for (uint32_t c = 0; c < st->nclasses; c++)
-		if (st->by_class[c].spans_inuse > r->peak_spans[c])
-			r->peak_spans[c] = st->by_class[c].spans_inuse;
 }
 
 /* The replay's own live figures must equal the allocator's (which serves
@@ -440,6 +436,8 @@ static __attribute__((noinline)) enum replay_status grow_objs(struct replay *r, 
 	return REPLAY_OK;
 }
 
+/* The size class sl_malloc and sl_calloc serve `size` bytes from (the
+ * core's dispatch, mirrored: no lookup on the replay's common path). */
 static uint32_t class_of(const struct replay *r, uint64_t size)
 {
 	const struct sl_sizeclasses *t = &r->o->cfg.classes;
@@ -448,6 +446,19 @@ static uint32_t class_of(const struct replay *r, uint64_t size)
 	if (size < 16 && r->o->cfg.tiny)
 		return sl_size_to_class(t, 16);
 	return sl_size_to_class(t, size ? size : 1);
+}
+
+/* The class the core gave the live object at ptr, where its size does not
+ * say: an aligned request may get a larger class than its size asks for,
+ * and a realloc in place keeps the class it had. One span lookup. */
+static __attribute__((noinline)) enum replay_status class_got(struct replay *r, const void *ptr, uint32_t *cls)
+{
+	int c = sl_size_class_of(r->h, ptr);
+	if (c < 0)
+		return fail(r, REPLAY_FAILED, "%s: op %llu: the allocator has no live object at %p, which it just returned",
+			    r->o->trace, (unsigned long long)r->ops, ptr);
+	*cls = (uint32_t)c;
+	return REPLAY_OK;
 }
 
 /* posix_memalign for any power of two, as sl_aligned_alloc takes them. */
@@ -553,8 +564,14 @@ LOOP_INLINE enum replay_status do_alloc(struct replay *r, struct sl_p *p, const 
 	r->live_zero += ev->size == 0;
 	r->live_objects++;
 	r->mallocs++;
-	if (go)
-		r->requested_by_class[class_of(r, ev->size)] += ev->size;
+	if (go) {
+		uint32_t cls;
+		if (ev->op != SLT_ALIGNED)
+			cls = class_of(r, ev->size);
+		else if ((st = class_got(r, ptr, &cls)))
+			return st;
+		r->requested_by_class[cls] += ev->size;
+	}
 	note_alloc(r, go);
 	return REPLAY_OK;
 }
@@ -624,8 +641,18 @@ LOOP_INLINE enum replay_status do_realloc(struct replay *r, struct sl_p *p, cons
 	r->live_zero += (ev->size == 0) - (o->size == 0);
 	r->mallocs++;
 	r->frees++;
-	if (go)
-		r->requested_by_class[class_of(r, ev->size)] += ev->size;
+	if (go) {
+		/* moved: a new object, from the class sl_malloc serves its size
+		 * from; in place (the new object is allocated before the old
+		 * one is freed, so the same address means in place): the class
+		 * the object already had */
+		uint32_t cls;
+		if (np != o->ptr)
+			cls = class_of(r, ev->size);
+		else if ((st = class_got(r, np, &cls)))
+			return st;
+		r->requested_by_class[cls] += ev->size;
+	}
 	o->ptr = np;
 	o->size = ev->size;
 	touch(r, np, ev->id, ev->size);
@@ -769,13 +796,15 @@ static void summarize_go(struct replay *r, struct sim_summary *s)
 	uint64_t small = st->small_allocs + st->tiny_allocs;
 	uint64_t not_cached = st->page_allocs - st->page_allocs_cache;
 
+	/* Unknown (NULL, never a plausible 0) without a peak snapshot: a trace
+	 * read from a pipe has no first pass to find its peak, and a run
+	 * interrupted before the peak never got there. */
+	s->internal_frag_bytes_at_peak = r->have_peak_snap ? r->peak_snap.internal_frag_bytes : SIM_NULL;
 	if (r->bl) {
-		s->internal_frag_bytes_at_peak = r->have_peak_snap ? r->peak_snap.internal_frag_bytes : SIM_NULL;
 		s->refills = s->span_moves = s->arena_transitions = s->gc_cycles = SIM_NULL;
 		s->hit_rate_mcache = s->hit_rate_mcentral = s->hit_rate_pagecache = s->hit_rate_heap = NAN;
 		return;
 	}
-	s->internal_frag_bytes_at_peak = r->have_peak_snap ? r->peak_snap.internal_frag_bytes : 0;
 	s->refills = (int64_t)st->refills;
 	s->span_moves = (int64_t)st->span_moves;
 	s->arena_transitions = (int64_t)st->arena_transitions;
@@ -839,8 +868,8 @@ static enum replay_status emit_class_rows(struct replay *r)
 			.tiny_allocs = c == r->tiny_class ? (int64_t)st->tiny_allocs : 0,
 			.frees = (int64_t)cs->frees,
 			.refills = (int64_t)cs->refills,
-			.peak_spans = (int64_t)r->peak_spans[c],
-			.internal_frag_bytes_at_peak = (int64_t)r->frag_at_peak[c],
+			.peak_spans = (int64_t)cs->peak_spans,
+			.internal_frag_bytes_at_peak = r->have_peak_snap ? (int64_t)r->frag_at_peak[c] : SIM_NULL,
 			.requested_bytes = (int64_t)r->requested_by_class[c],
 		};
 		if (r->out->size_class(r->out->ctx, &row))

@@ -288,7 +288,7 @@ static bool source_value(const struct row_source *s, size_t i, unsigned col, int
 		return *v != SIM_NULL;
 	case SINK_ROWS_SIZE_CLASS:
 		*v = field_at(&s->b->cls[i], col - 1);
-		return true;
+		return *v != SIM_NULL;
 	}
 	return false;
 }

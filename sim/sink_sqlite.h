@@ -72,8 +72,9 @@ struct sink_sqlite *sink_sqlite_new(struct sqlite3 *conn, const char *path, int6
 /* The callback pair for sl_sink_attach. */
 struct sl_sink sink_sqlite_sink(struct sink_sqlite *s);
 
-/* Append a snapshot or a size-class row (batched like events). 0, or -1
- * once the writer has failed (the message: sink_sqlite_error). */
+/* Append a snapshot or a size-class row (batched like events); a field
+ * holding SIM_NULL is stored as NULL. 0, or -1 once the writer has failed
+ * (the message: sink_sqlite_error). */
 int sink_sqlite_snapshot(struct sink_sqlite *s, const struct sim_snapshot *snap);
 int sink_sqlite_size_class(struct sink_sqlite *s, const struct sim_size_class_row *row);
 

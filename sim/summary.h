@@ -14,7 +14,11 @@
  * with nothing to divide by) is NULL in SQLite and null in JSON, and so is
  * an INT holding SIM_NULL (sim/snapshot.h): a figure only the Go model has,
  * in a baseline's run (`replay --allocator glibc` ...: refills, span moves,
- * arena transitions, GC cycles; the hit rates are NaN there).
+ * arena transitions, GC cycles; the hit rates are NaN there), or a figure
+ * the run never measured: internal_frag_bytes_at_peak (the summary's and
+ * each class's) when no peak snapshot was taken, because the trace came
+ * from a pipe (no first pass finds its peak) or the run was interrupted
+ * before the peak. Unknown is NULL, never 0.
  *
  * Fragmentation (Johnstone & Wilson, "The memory fragmentation problem:
  * solved?", ISMM 1998), for allocator memory M (heap in-use, or Ready
@@ -68,7 +72,11 @@ struct cJSON;
 	X(cpu_seconds,                REAL, "cpu_seconds",                     "CPU time of the replaying thread over the loop, statistics reads excluded")
 
 /* One row per size class (class 0: large objects), written at the end of
- * a run. All INT. */
+ * a run. All INT; internal_frag_bytes_at_peak is SIM_NULL (NULL) without
+ * a peak snapshot, as in the summary. requested_bytes counts each request
+ * in the class the object got, which is not always the class of its size:
+ * an aligned request can get a larger class (or a large span), and a
+ * realloc that stays in place keeps the class the object had. */
 #define SL_SIZE_CLASS_FIELDS(X) \
 	X(size_class,                 "size class (0: large objects)") \
 	X(slot_size,                  "bytes per slot (class 0: 0)") \
@@ -76,9 +84,9 @@ struct cJSON;
 	X(tiny_allocs,                "tiny sub-objects packed into a P's current block (tiny class only)") \
 	X(frees,                      "slots freed in this class") \
 	X(refills,                    "mcache refills of this class") \
-	X(peak_spans,                 "max of in-use spans of this class") \
+	X(peak_spans,                 "max of in-use spans of this class over the run (exact: the core's)") \
 	X(internal_frag_bytes_at_peak, "slot minus requested bytes of its live objects, at peak live") \
-	X(requested_bytes,            "requested bytes of all allocations in this class")
+	X(requested_bytes,            "requested bytes of the allocations and reallocs served in this class")
 
 #define SIM_CTYPE_INT  int64_t
 #define SIM_CTYPE_REAL double

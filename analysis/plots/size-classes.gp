@@ -1,12 +1,15 @@
 # size-classes: per size class (one run): slot allocations and mcache
 # refills (top, log scale), and the internal waste of the class's live
 # objects at the peak of live bytes (bottom). One bar per small size class,
-# in class order; tick labels give the slot size at some classes.
+# in class order; tick labels give the slot size at some classes. A run
+# with no snapshot at the peak (a trace read from a pipe) has NULL there:
+# the bottom panel then says the waste is unknown rather than drawing 0.
 # Large objects (class 0) have no slot and are left out.
 #% order    80
 #% per      run
 #% when     SELECT count(*) > 0 FROM v_size_classes WHERE run_id = :run AND size_class > 0 AND mallocs > 0
-#% data     SELECT size_class, slot_size, mallocs, refills, internal_frag_bytes_at_peak
+#% data     SELECT size_class, slot_size, mallocs, refills, internal_frag_bytes_at_peak,
+#%+         internal_frag_bytes_at_peak IS NOT NULL AS frag_known
 #%+         FROM v_size_classes WHERE run_id = :run AND size_class > 0 ORDER BY size_class
 #% caption  Per size class: slot allocations and mcache refills (top, log scale), and internal waste (slot minus requested bytes) of the live objects at the peak of live bytes (bottom). Ticks are labelled with the slot size of the smallest and largest class and of the powers of four from 64 B.
 
@@ -56,15 +59,25 @@ set xlabel 'size class (labelled by slot size, bytes)'
 set bmargin 3.5
 set tmargin 0.6
 set xtics nomirror rotate by 45 right scale 0.5
-stats data using (column("internal_frag_bytes_at_peak") / KiB) nooutput
-waste_max = STATS_max
+stats data using "frag_known" nooutput
+frag_known = STATS_max > 0
+waste_max = 0
+if (frag_known) {
+	stats data using (column("internal_frag_bytes_at_peak") / KiB) nooutput
+	waste_max = STATS_max
+}
 set ytics nice_step(waste_max, 4)
 if (waste_max > 0) {
 	set yrange [0:*]
 } else {
 	set yrange [0:1]
-	set label 2 'no internal waste at peak' at graph 0.5, graph 0.5 center
+	set label 2 (frag_known ? 'no internal waste at peak' : 'waste at peak unknown: no peak snapshot') \
+	    at graph 0.5, graph 0.5 center
 }
-plot data using "size_class":(column("internal_frag_bytes_at_peak") / KiB):(0.8):xtic(ticklabel(column("slot_size"))) \
-          with boxes lt 1 lw 0.5 fc rgb bar2
+if (frag_known) {
+	plot data using "size_class":(column("internal_frag_bytes_at_peak") / KiB):(0.8):xtic(ticklabel(column("slot_size"))) \
+	          with boxes lt 1 lw 0.5 fc rgb bar2
+} else {
+	plot data using "size_class":(0):xtic(ticklabel(column("slot_size"))) with points pt 0 ps 0 lc rgb "#FF000000"
+}
 unset multiplot
