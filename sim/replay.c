@@ -61,7 +61,10 @@ volatile sig_atomic_t replay_stop;
 
 /* About 2,000 snapshots over a trace: enough for a smooth curve on a
  * 7-inch figure, few enough to cost nothing (a snapshot is ~70 class rows
- * of arithmetic). */
+ * of arithmetic). A trace of unknown length (read from a pipe) starts at
+ * one snapshot per operation and doubles the interval after each 2,000:
+ * about 2,000 x log2(ops / 2,000) snapshots, each weighted by its interval
+ * in the time averages (J&W #1). */
 enum { SNAPSHOTS_PER_TRACE = 2000, OS_PAGE = 4096 };
 
 /* The slow tick runs at least every STOP_POLL operations, to look at
@@ -115,6 +118,7 @@ struct replay {
 
 	/* snapshots */
 	uint64_t snap_every;
+	uint64_t snaps_to_double;	/* unknown length: snapshots until snap_every doubles (0: fixed) */
 	double sum_inuse, sum_ready, sum_live;
 	uint64_t nsnaps;
 	struct sl_stats *st;		/* scratch for sl_heap_stats */
@@ -362,11 +366,14 @@ static enum replay_status periodic(struct replay *r)
 	enum replay_status st;
 
 	fill_snapshot(r, &sn, SIM_SNAPSHOT_PERIODIC);
+	/* weights only where intervals differ: a fixed interval's sums stay
+	 * those of the plain mean, to the last bit */
+	double w = r->snaps_to_double ? (double)r->snap_every : 1.0;
 	if (sn.heap_inuse_bytes != SIM_NULL)
-		r->sum_inuse += (double)sn.heap_inuse_bytes;
+		r->sum_inuse += w * (double)sn.heap_inuse_bytes;
 	if (sn.ready_bytes != SIM_NULL)
-		r->sum_ready += (double)sn.ready_bytes;
-	r->sum_live += (double)sn.live_bytes;
+		r->sum_ready += w * (double)sn.ready_bytes;
+	r->sum_live += w * (double)sn.live_bytes;
 	r->nsnaps++;
 	if (r->o->check && r->o->check_every == 0 && ((st = cross_check(r)) || (st = run_check(r))))
 		return st;
@@ -704,9 +711,13 @@ static __attribute__((noinline)) enum replay_status slow_tick(struct replay *r)
 	if (done == r->peak_op + 1)	/* peak_op UINT64_MAX (unknown): never */
 		take_peak_snapshot(r);
 	if (done == r->next_snap) {
-		r->next_snap += r->snap_every;
 		if ((st = periodic(r)))
 			return st;
+		if (r->snaps_to_double && --r->snaps_to_double == 0) {
+			r->snap_every *= 2;
+			r->snaps_to_double = SNAPSHOTS_PER_TRACE;
+		}
+		r->next_snap += r->snap_every;
 	}
 	if (done == r->next_check) {
 		r->next_check += r->o->check_every;
@@ -960,6 +971,8 @@ static enum replay_status setup(struct replay *r)
 		return fail(r, REPLAY_FAILED, "out of memory");
 	}
 	r->snap_every = replay_snapshot_every(r->o, events);
+	if (!events && !r->o->snapshot_every && !r->o->cfg.snapshot_every)
+		r->snaps_to_double = SNAPSHOTS_PER_TRACE;	/* length unknown */
 	r->tiny_class = r->o->cfg.tiny ? sl_size_to_class(&r->o->cfg.classes, 16) : UINT32_MAX;
 	progress_init(&r->prog, "replay", "ops", events, r->o->quiet);
 	r->next_snap = r->snap_every;

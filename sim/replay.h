@@ -26,7 +26,8 @@
  * operations (a property of the trace alone). The peak's operation index is
  * found by a first pass over the trace when it is a regular file, so the
  * peak snapshot is exact; the same pass gives the event count that decides
- * the snapshot interval (about 2,000 snapshots per trace).
+ * the snapshot interval (about 2,000 snapshots per trace; from a pipe, an
+ * interval that doubles after each 2,000).
  */
 #ifndef SPANLAB_REPLAY_H
 #define SPANLAB_REPLAY_H

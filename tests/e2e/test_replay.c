@@ -452,6 +452,10 @@ Test(replay, sigint_and_sigterm_stop_at_a_record_and_mark_interrupted, .timeout 
 		cr_assert_eq(code, 130, "signal %d: exit %d", sigs[i], code);
 		sqlite3 *d = open_db(db);
 		cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND ops > 0"), i + 1);
+		char q[200];
+		snprintf(q, sizeof q, "SELECT count(*) FROM runs WHERE error = 'interrupted by %s after ' || ops || ' operations'",
+			 sigs[i] == SIGINT ? "SIGINT" : "SIGTERM");
+		cr_assert_eq(tl_q1(d, q), 1, "the run's error says why it stopped");
 		sqlite3_close(d);
 		assert_intact(db, 0);
 	}

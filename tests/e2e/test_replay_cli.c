@@ -127,6 +127,15 @@ Test(replay_cli, a_trace_from_a_pipe_replays_into_a_database)
 	char *f = tl_qtext(d, "SELECT trace_format FROM runs WHERE run_id = 3");
 	cr_assert(f && !strcmp(f, "slt"), "%s", f ? f : "NULL");
 	free(f);
+	/* No first pass: the peak is unknown (NULL, not 0), and the interval
+	 * grows from 1, doubling after each 2,000 snapshots (not one per
+	 * operation); J&W #1, weighted by interval, stays near the file's. */
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE run_id > 1 AND internal_frag_bytes_at_peak IS NULL"), 2);
+	int64_t ops = tl_q1(d, "SELECT ops FROM runs WHERE run_id = 2");
+	int64_t snaps = tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 2");
+	cr_assert(snaps > 2000 && snaps < ops / 2, "%lld snapshots of %lld operations", (long long)snaps, (long long)ops);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE run_id = 2 AND"
+			      " abs(frag_inuse_jw1 / (SELECT frag_inuse_jw1 FROM runs WHERE run_id = 1) - 1) < 0.01"), 1);
 	sqlite3_close(d);
 }
 
