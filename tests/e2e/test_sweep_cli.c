@@ -279,20 +279,28 @@ Test(sweep_cli, failed_and_killed_runs_do_not_stop_the_others)
 	sqlite3_close(c);
 }
 
-Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
+/* A sweep of four runs of a long trace, two at a time, frozen (freeze)
+ * once its first replay has started; f: its sweep file. */
+static pid_t start_frozen_sweep(char *f, char *errfile)
 {
-	char errfile[4096], f[4096];
 	make_long_trace();
 	write_text("g.json", "{\"traces\": [\"long.slt\"], \"grid\": {\"procs\": [1, 2, 3, 4]}}");
 	path(f, "g.json");
 	path(errfile, "sweep.err");
 	pid_t sp = start_sweep(f, db, errfile);
 	find_child(sp, "long.slt");
+	freeze(sp);
+	return sp;
+}
+
+Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
+{
+	char errfile[4096], f[4096];
 	/* A second sweep on the same database is refused while this one runs
 	 * (frozen until its SIGTERM has reached its replays: on a loaded
 	 * machine the second sweep can take longer than the first one's
 	 * replays, and then all four would have started before the SIGTERM). */
-	freeze(sp);
+	pid_t sp = start_frozen_sweep(f, errfile);
 	struct tl_run r;
 	RUN(&r, "spanlab", "sweep", f, "--db", db);
 	cr_assert_eq(r.status, 1);
@@ -317,13 +325,7 @@ Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
 Test(sweep_cli, a_second_sigint_kills_the_runs_and_records_them_interrupted)
 {
 	char errfile[4096], f[4096];
-	make_long_trace();
-	write_text("g.json", "{\"traces\": [\"long.slt\"], \"grid\": {\"procs\": [1, 2, 3, 4]}}");
-	path(f, "g.json");
-	path(errfile, "sweep.err");
-	pid_t sp = start_sweep(f, db, errfile);
-	find_child(sp, "long.slt");
-	freeze(sp);
+	pid_t sp = start_frozen_sweep(f, errfile);
 	cr_assert_eq(kill(sp, SIGINT), 0);
 	cr_assert_eq(kill(sp, SIGCONT), 0);
 	pid_t pids[64];
