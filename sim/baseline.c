@@ -54,6 +54,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "progress.h"
@@ -360,6 +361,7 @@ int baseline_locate(const struct baseline *b, char *path, size_t n, char *err, s
 /* ---- the messages ------------------------------------------------------- */
 
 enum { MSG_HELLO = 1, MSG_SNAPSHOT = 2, MSG_DONE = 3 };
+enum { STOP_GRACE_SECONDS = 5 };
 
 struct msg_head {
 	uint32_t kind, len;
@@ -398,8 +400,17 @@ static int send_msg(int fd, uint32_t kind, const void *payload, uint32_t len)
 	return write_full(fd, &h, sizeof h) || write_full(fd, payload, len) ? -1 : 0;
 }
 
+static double mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* The parent's reads: a signal (SIGINT/SIGTERM: replay_stop) is forwarded
- * to the child once, as SIGTERM, and the read goes on. The wait is a poll
+ * to the child once, as SIGTERM, and the read goes on; a child that has not
+ * answered STOP_GRACE_SECONDS later is killed (it stops at its next record
+ * in well under a millisecond, unless it is stuck or stopped). The wait is a poll
  * of at most 100 ms, so that a signal that lands outside the read is seen
  * too. 1 read, 0 end of stream before the first byte, -1 error or a
  * truncated message. */
@@ -411,6 +422,11 @@ static int read_full(struct baseline_proc *bp, void *buf, size_t n, bool *forwar
 		if (replay_stop && !*forwarded) {
 			kill(bp->pid, SIGTERM);
 			*forwarded = true;
+			bp->stop_sent = mono_seconds();
+		}
+		if (bp->stop_sent && !bp->killed && mono_seconds() - bp->stop_sent > STOP_GRACE_SECONDS) {
+			kill(bp->pid, SIGKILL);	/* stuck (in the allocator, or stopped) */
+			bp->killed = true;
 		}
 		struct pollfd pfd = { .fd = bp->fd, .events = POLLIN };
 		int ready = poll(&pfd, 1, 100);
@@ -516,13 +532,14 @@ static int child_argv(const struct baseline_proc *bp, const struct replay_opts *
 	snprintf(bufs[1], 64, "%llu", (unsigned long long)bp->snapshot_every);
 	argv[k++] = "spanlab";
 	argv[k++] = "replay";
-	argv[k++] = o->trace;
 	argv[k++] = "--allocator";
 	argv[k++] = bp->b->name;
 	argv[k++] = "--baseline-child";
 	argv[k++] = bufs[0];
-	argv[k++] = "--snapshot-every";
-	argv[k++] = bufs[1];
+	if (bp->snapshot_every) {
+		argv[k++] = "--snapshot-every";
+		argv[k++] = bufs[1];
+	}
 	argv[k++] = "--quiet";
 	if (o->open.format != SLT_FMT_AUTO) {
 		argv[k++] = "--from";
@@ -534,6 +551,8 @@ static int child_argv(const struct baseline_proc *bp, const struct replay_opts *
 		argv[k++] = "--touch";
 	if (o->check)
 		argv[k++] = "--check";
+	argv[k++] = "--";	/* a trace named like an option is a trace */
+	argv[k++] = o->trace;
 	argv[k] = NULL;
 	return 0;
 }
@@ -620,6 +639,11 @@ enum replay_status baseline_spawn(const struct baseline *b, const struct replay_
 	bp->fd = -1;
 	if (baseline_locate(b, lib, sizeof lib, err, errlen))
 		return REPLAY_BAD_INPUT;
+	if (strpbrk(lib, " :\t")) {	/* LD_PRELOAD splits its value there */
+		errf(err, errlen, "%s: %s: LD_PRELOAD cannot name a path with a space or a colon "
+			    "(SPANLAB_BASELINE_LIBDIR)", b->name, lib);
+		return REPLAY_BAD_INPUT;
+	}
 	if (sanitized) {
 		errf(err, errlen, "%s: baselines need a build without AddressSanitizer, which replaces malloc "
 			    "(make, not make VARIANT=asan)", b->name);
@@ -627,7 +651,9 @@ enum replay_status baseline_spawn(const struct baseline *b, const struct replay_
 	}
 	if ((st = replay_first_pass(o->trace, &o->open, &bp->events, &bp->peak_op, err, errlen)))
 		return st;
-	bp->snapshot_every = replay_snapshot_every(o, bp->events);
+	/* a pipe's length is unknown: the child grows its interval itself */
+	bp->snapshot_every = bp->events || o->snapshot_every || o->cfg.snapshot_every
+			     ? replay_snapshot_every(o, bp->events) : 0;
 	if ((st = start_child(bp, o, lib, err, errlen)))
 		return st;
 	int rc = read_full(bp, &h, sizeof h, &fwd);
@@ -664,7 +690,7 @@ enum replay_status baseline_relay(struct baseline_proc *bp, const struct replay_
 	int rc;
 
 	err[0] = 0;
-	if (write_full(bp->fd, "g", 1)) {
+	if (send(bp->fd, "g", 1, MSG_NOSIGNAL) != 1) {	/* a dead child: EPIPE, not SIGPIPE */
 		close(bp->fd);
 		bp->fd = -1;
 		describe_exit(bp, reap(bp), err, errlen);
@@ -703,6 +729,11 @@ enum replay_status baseline_relay(struct baseline_proc *bp, const struct replay_
 	int status = reap(bp);
 	if (out_failed)
 		return REPLAY_FAILED;
+	if (!done && bp->killed) {
+		errf(err, errlen, "the %s replay process did not stop within %d s of SIGTERM and was killed",
+		     bp->b->name, STOP_GRACE_SECONDS);
+		return REPLAY_FAILED;
+	}
 	if (!done) {
 		describe_exit(bp, status, err, errlen);
 		return REPLAY_FAILED;
@@ -719,6 +750,23 @@ char *baseline_config_json(const struct baseline_proc *bp, const struct replay_o
 	cJSON_AddStringToObject(c, "package", bp->b->package);
 	cJSON_AddNumberToObject(c, "snapshot_every", (double)bp->snapshot_every);
 	cJSON_AddBoolToObject(c, "touch", o->touch);
+	/* The child inherits the environment, and with it the allocators'
+	 * own settings: they change the figures, so the run records them. */
+	cJSON *env = cJSON_CreateObject();
+	static const char *const tuning[] = { "MALLOC_", "GLIBC_TUNABLES=", "JE_MALLOC_", "MIMALLOC_", "TCMALLOC_" };
+	for (char **e = environ; *e; e++)
+		for (size_t i = 0; i < sizeof tuning / sizeof *tuning; i++)
+			if (!strncmp(*e, tuning[i], strlen(tuning[i])) && strchr(*e, '=')) {
+				char name[256];
+				size_t n = (size_t)(strchr(*e, '=') - *e);
+				snprintf(name, sizeof name, "%.*s", (int)n, *e);
+				cJSON_AddStringToObject(env, name, *e + n + 1);
+				break;
+			}
+	if (env->child)
+		cJSON_AddItemToObject(c, "environment", env);
+	else
+		cJSON_Delete(env);
 	char *s = cJSON_PrintUnformatted(c);
 	cJSON_Delete(c);
 	return s;
@@ -801,6 +849,7 @@ int baseline_child_main(struct replay_opts *o, int fd)
 	char go;
 
 	unsetenv("LD_PRELOAD");	/* not for the trace reader's gzip */
+	fcntl(fd, F_SETFD, FD_CLOEXEC);	/* nor the socket */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -105,7 +105,9 @@ struct baseline_proc {
 	char library[1024];		/* the file malloc resolved into, in the child */
 	char version[128];		/* the library's own version string */
 	uint64_t events, peak_op;	/* from the first pass */
-	uint64_t snapshot_every;
+	uint64_t snapshot_every;	/* 0: automatic in the child (a pipe's growing interval) */
+	double stop_sent;		/* when SIGTERM was passed on (monotonic s; 0: not yet) */
+	bool killed;			/* it did not stop in time and was sent SIGKILL */
 };
 
 /* Locate the library, run the first pass over the trace, start the child

@@ -473,7 +473,8 @@ int cmd_replay(int argc, char **argv)
 	int64_t run_id = run_ ? db_run_id(run_) : 0;
 	if (st == REPLAY_INTERRUPTED)	/* the run's error says why it stopped */
 		snprintf(err, sizeof err, "interrupted by %s after %lld operations",
-			 replay_stop == SIGTERM ? "SIGTERM" : "SIGINT", (long long)sum.ops);
+			 replay_stop == SIGTERM ? "SIGTERM" : replay_stop == SIGINT ? "SIGINT"
+			 : "a signal to the replay process", (long long)sum.ops);
 	if (run_) {
 		bool have_sum = st == REPLAY_OK || st == REPLAY_INTERRUPTED;
 		if (db_run_finish(run_, db_status(st), have_sum ? &sum : NULL, st ? err : NULL, err2, sizeof err2)) {

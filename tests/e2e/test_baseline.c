@@ -211,13 +211,14 @@ static int64_t snapshot_rows(const char *db)
 	return n;
 }
 
-Test(baseline, sigterm_to_the_parent_stops_the_child_and_logs_interrupted, .timeout = 120)
+/* A glibc replay of a 3-million-operation trace into db, and its child,
+ * stopped (SIGSTOP) once the run is in its loop (its first snapshots are
+ * in the database): it cannot finish before a signal sent next arrives,
+ * however loaded the machine. Skips the test on an ASan build. */
+static pid_t start_stopped_replay(const char *dir, const char *db, pid_t *child)
 {
-	if (asan_build())
-		cr_skip_test("AddressSanitizer builds refuse baselines");
-	char *dir = tl_tmpdir(), db[4096], trace[4096];
+	char trace[4096];
 	struct tl_run r;
-	snprintf(db, sizeof db, "%s/i.db", dir);
 	snprintf(trace, sizeof trace, "%s/big.slt", dir);
 	RUN(&r, "spanlab", "gen", "uniform", "--ops", "3000000", "--seed", "3", "-o", trace);
 	cr_assert_eq(r.status, 0, "%s", r.err);
@@ -238,13 +239,19 @@ Test(baseline, sigterm_to_the_parent_stops_the_child_and_logs_interrupted, .time
 	struct timespec ts = { 0, 10 * 1000000L };
 	for (int i = 0; i < 6000 && snapshot_rows(db) == 0; i++)
 		nanosleep(&ts, NULL);
-	/* The child replaying under glibc could finish before a SIGTERM sent
-	 * now arrives on a loaded machine: stop it until the parent has
-	 * passed the signal on. */
-	pid_t child;
-	cr_assert_eq(tl_children(pid, &child, NULL, 1), 1, "the baseline child runs");
-	tl_stop(child);
-	cr_assert_eq(tl_proc_state(child), 'T', "the baseline child ended before the SIGTERM");
+	cr_assert_eq(tl_children(pid, child, NULL, 1), 1, "the baseline child runs");
+	tl_stop(*child);
+	cr_assert_eq(tl_proc_state(*child), 'T', "the baseline child ended before it was stopped");
+	return pid;
+}
+
+Test(baseline, sigterm_to_the_parent_stops_the_child_and_logs_interrupted, .timeout = 120)
+{
+	if (asan_build())
+		cr_skip_test("AddressSanitizer builds refuse baselines");
+	char *dir = tl_tmpdir(), db[4096];
+	snprintf(db, sizeof db, "%s/i.db", dir);
+	pid_t child, pid = start_stopped_replay(dir, db, &child);
 	kill(pid, SIGTERM);
 	for (int i = 0; i < 30000 && !tl_signal_pending(child, SIGTERM); i++)
 		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
@@ -262,3 +269,78 @@ Test(baseline, sigterm_to_the_parent_stops_the_child_and_logs_interrupted, .time
 	sqlite3_close(d);
 	tl_tmpdir_remove(dir);
 }
+
+/* A child that does not stop (here: stopped by SIGSTOP) 5 s after the
+ * parent passed SIGTERM on is killed: the parent does not wait forever,
+ * and the run is failed, saying why. */
+Test(baseline, a_child_that_does_not_stop_is_killed_after_five_seconds, .timeout = 120)
+{
+	if (asan_build())
+		cr_skip_test("AddressSanitizer builds refuse baselines");
+	char *dir = tl_tmpdir(), db[4096];
+	snprintf(db, sizeof db, "%s/k.db", dir);
+	pid_t child, pid = start_stopped_replay(dir, db, &child);
+	kill(pid, SIGTERM);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	cr_assert_eq(tl_proc_state(child), 0, "the child is gone");
+	sqlite3 *d = open_db(db);
+	char *e = tl_qtext(d, "SELECT status || ': ' || error FROM runs");
+	cr_assert(e && strstr(e, "failed: ") && strstr(e, "did not stop within 5 s of SIGTERM"), "%s", e ? e : "NULL");
+	free(e);
+	sqlite3_close(d);
+	tl_tmpdir_remove(dir);
+}
+
+/* The child's command line ends "-- TRACE" (a trace named like an option
+ * is a trace); a trace from a pipe gets the core's growing snapshot
+ * schedule (it got one snapshot per operation); the allocator's own
+ * settings in the environment are recorded in the run's config. */
+Test(baseline, option_like_names_pipes_and_allocator_settings, .timeout = 120)
+{
+	if (asan_build())
+		cr_skip_test("AddressSanitizer builds refuse baselines");
+	char *dir = tl_tmpdir(), db[4096], trace[4096], dash[4096];
+	snprintf(db, sizeof db, "%s/p.db", dir);
+	trace_path("go-wordtree.slt", trace, sizeof trace);
+	snprintf(dash, sizeof dash, "%s/-w.slt", dir);
+	tl_copy_file(trace, dash);
+	cr_assert_eq(chdir(dir), 0);
+	struct tl_run r;
+	RUN(&r, "spanlab", "replay", "-q", "--allocator", "glibc", "--db", db, "--", "-w.slt");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	char text[4096];	/* the pipe carries the text form: tl_run's input is a string */
+	snprintf(text, sizeof text, "%s/w.txt", dir);
+	RUN(&r, "spanlab", "convert", trace, "-o", text, "--to", "text");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	char *bytes = tl_read_file(text, NULL);
+	cr_assert(bytes);
+	for (int go = 0; go < 2; go++) {
+		cr_assert_eq(tl_run(&r, bytes, (const char *const[]){ "spanlab", "replay", "-q", "/dev/stdin", "--db", db,
+								     "--allocator", go ? "go" : "glibc", NULL }), 0);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		tl_run_free(&r);
+	}
+	free(bytes);
+	setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=4096", 1);
+	RUN(&r, "spanlab", "replay", "-q", "--allocator", "glibc", "--db", db, trace);
+	unsetenv("GLIBC_TUNABLES");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	sqlite3 *d = open_db(db);
+	cr_assert_eq(q1(d, "SELECT count(*) FROM runs WHERE status = 'complete'"), 4);
+	cr_assert_eq(q1(d, "SELECT count(*) FROM snapshots a JOIN snapshots b ON b.op = a.op AND b.kind = a.kind"
+			   " WHERE a.run_id = 2 AND b.run_id = 3"), q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 3"),
+		     "the piped glibc run has the core's snapshot operations");
+	cr_assert_eq(q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 2"), q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 3"));
+	cr_assert_lt(q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 2"), q1(d, "SELECT ops FROM runs WHERE run_id = 2") / 2);
+	cr_assert_eq(q1(d, "SELECT count(*) FROM runs WHERE run_id = 4 AND json_extract(config_json,"
+			   " '$.environment.GLIBC_TUNABLES') = 'glibc.malloc.mmap_threshold=4096'"), 1);
+	cr_assert_eq(q1(d, "SELECT count(*) FROM runs WHERE run_id < 4 AND json_extract(config_json, '$.environment') IS NULL"), 3);
+	sqlite3_close(d);
+	tl_tmpdir_remove(dir);
+}
+
