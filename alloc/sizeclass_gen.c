@@ -75,8 +75,8 @@ static int check_params(const struct sl_sizeclass_params *p, char *err, size_t e
 		FAIL("tail_waste %g must be in [0, 1)", p->tail_waste);
 	if (p->min_align != 8 && p->min_align != 16)
 		FAIL("min_align %u must be 8 or 16", p->min_align);
-	if (!is_pow2(p->align16_from) || p->align16_from < 16)
-		FAIL("align16_from %u must be a power of two >= 16", p->align16_from);
+	if (p->align16_from != 16 && p->align16_from != 32)	/* sizeclass.c's rule */
+		FAIL("align16_from %u must be 16 or 32 (sizes from 32 B up are 16-byte aligned)", p->align16_from);
 	if (!is_pow2(p->prop_align_from) || p->prop_align_from < p->align16_from)
 		FAIL("prop_align_from %u must be a power of two >= align16_from", p->prop_align_from);
 	if (!is_pow2(p->max_align) || p->max_align < 16 || p->max_align > p->page_size)
@@ -144,9 +144,13 @@ int sl_sizeclasses_generate(const struct sl_sizeclass_params *p,
 			uint64_t psize = (uint64_t)rows[i][1] * p->page_size;
 			uint64_t nsz = (psize / (psize / rows[i][0])) & ~(uint64_t)(SL_LARGE_SIZE_DIV - 1);
 			/* Stay below the next class (Go's table never gets there;
-			 * 4 KiB pages do, and would give two equal classes). */
+			 * 4 KiB pages do, and would give two equal classes), and
+			 * the last at max_small_size (3072 with 8 KiB pages would
+			 * fill its 2-page span to 3200). */
 			if (i + 1 < n && nsz >= rows[i + 1][0])
 				nsz = (rows[i + 1][0] - 1) & ~(uint64_t)(SL_LARGE_SIZE_DIV - 1);
+			if (i + 1 == n && nsz > p->max_small_size)
+				nsz = p->max_small_size;
 			if (nsz > rows[i][0])
 				rows[i][0] = (uint32_t)nsz;
 		}

@@ -290,6 +290,10 @@ static int parse_sizeclasses(struct ctx *x, const cJSON *sc, struct sim_config *
 	} else if (table_file) {
 		if (load_table_file(x, table_file, c))
 			return -1;
+		if (page_size)		/* beside the file's name, as beside a table */
+			c->sc_page_size = page_size;
+		if (max_small)
+			c->sc_max_small_size = max_small;
 	} else {
 		if (page_size)
 			p.page_size = page_size;
@@ -479,6 +483,17 @@ int config_resolve(struct sim_config *c, char *err, size_t errlen)
 						(const uint32_t (*)[2])c->sc_rows, c->sc_nrows,
 						&c->classes, err, errlen);
 	return sl_sizeclasses_generate(&c->sc_params, &c->classes, err, errlen);
+}
+
+int config_check_heap(const struct sim_config *c, char *err, size_t errlen)
+{
+	const struct sl_sizeclasses *t = &c->classes;
+	if (c->tiny && (t->nclasses <= 2 || t->class_to_size[2] != 16)) {
+		snprintf(err, errlen, "'tiny' needs size class 2 to be 16 bytes (it is %u); set \"tiny\": false",
+			 t->nclasses > 2 ? t->class_to_size[2] : 0);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- output ------------------------------------------------------------ */

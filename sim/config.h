@@ -73,6 +73,10 @@ int config_apply_json(const struct cJSON *root, const char *what, const char *ba
 
 /* Build c->classes from the size-class settings. */
 int config_resolve(struct sim_config *c, char *err, size_t errlen);
+/* Can the heap serve this resolved config? The tiny allocator needs size
+ * class 2 to be 16 bytes (alloc/heap.c refuses it at creation): 0, or -1
+ * with a message naming the keys, for the caller to prefix with the file. */
+int config_check_heap(const struct sim_config *c, char *err, size_t errlen);
 
 /* The effective configuration as JSON (resolve first). Caller frees. */
 struct cJSON *config_to_json(const struct sim_config *c);

@@ -351,9 +351,8 @@ static int apply(struct ld *l, cJSON *cfg, const char *what, struct sim_config *
 		return bad_at(l, what, "'sizeclasses': %s", why);
 	/* The heap refuses this at creation (alloc/heap.c); here it fails the
 	 * plan instead of every run. A fitted table always complies. */
-	if (c->tiny && !*k && (c->classes.nclasses <= 2 || c->classes.class_to_size[2] != 16))
-		return bad_at(l, what, "'tiny' needs size class 2 to be 16 bytes (it is %u); set \"tiny\": false",
-			      c->classes.nclasses > 2 ? c->classes.class_to_size[2] : 0);
+	if (!*k && config_check_heap(c, why, sizeof why))
+		return bad_at(l, what, "%s", why);
 	if (*k && (*k < fit_min_classes(c->tiny)))
 		return bad_at(l, what, "'sizeclasses.fit' %u: a table needs at least %u classes%s", *k,
 			      fit_min_classes(c->tiny), c->tiny ? " with tiny on (8, 16 and max_small_size)" : "");

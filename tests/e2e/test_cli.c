@@ -120,6 +120,9 @@ Test(cli, bad_config_files_exit_2_naming_the_file)
 		{ "{\"sizeclasses\": {\"table\": [[8,1],[12,1],[32768,4]]}}", "not a multiple of 8" },
 		{ "{\"sizeclasses\": {\"max_waste\": \"big\"}}", "'sizeclasses.max_waste' must be a number" },
 		{ "{\"sizeclasses\": {\"page_size\": 16384, \"max_small_size\": 65536}}", "division magic" },
+		/* a table the tiny allocator cannot use: refused with the config,
+		 * by replay too (it failed the run, exit 1, naming no file) */
+		{ "{\"sizeclasses\": {\"table\": [[16,1],[32768,4]]}}", "'tiny' needs size class 2 to be 16 bytes" },
 	};
 	char *dir = tl_tmpdir();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -128,7 +131,12 @@ Test(cli, bad_config_files_exit_2_naming_the_file)
 		snprintf(path, sizeof path, "%s/c%zu.json", dir, i);
 		if (cases[i].content)
 			cr_assert_eq(tl_write_file(path, cases[i].content, strlen(cases[i].content)), 0);
-		RUN(&r, NULL, "spanlab", "sizeclasses", "--config", path);
+		char trace[4096];
+		tl_root_path("traces/data/go-wordtree.slt", trace, sizeof trace);
+		if (strstr(cases[i].expect, "'tiny'"))
+			RUN(&r, NULL, "spanlab", "replay", "-q", trace, "--config", path);
+		else
+			RUN(&r, NULL, "spanlab", "sizeclasses", "--config", path);
 		cr_assert_eq(r.status, 2, "case %zu: exit %d", i, r.status);
 		cr_assert_eq(tl_count_lines(r.err), 1, "case %zu: '%s'", i, r.err);
 		cr_assert(strstr(r.err, path), "case %zu does not name the file: '%s'", i, r.err);

@@ -137,6 +137,13 @@ Test(config, table_file_is_read_relative_to_the_config)
 	cr_assert_eq(config_load_file(path, &c, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(c.classes.nclasses, 7);
 	cr_assert_eq(c.classes.class_to_size[3], 256);
+	/* page_size and max_small_size beside table_file apply, as beside a
+	 * table (they were dropped: 8 KiB spans) */
+	cfg = "{\"sizeclasses\": {\"table_file\": \"tab.json\", \"page_size\": 16384}}";
+	cr_assert_eq(tl_write_file(path, cfg, strlen(cfg)), 0);
+	config_defaults(&c);
+	cr_assert_eq(config_load_file(path, &c, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(c.classes.page_size, 16384);
 	snprintf(path, sizeof path, "%s/missing.json", dir);
 	cr_assert_eq(config_load_file(path, &c, err, sizeof err), -1);
 	cr_assert(strstr(err, "missing.json: cannot read"), "%s", err);

@@ -395,6 +395,7 @@ Test(sizeclass, bad_generator_parameters_are_rejected)
 		{ "page_size", 3000, "page_size" }, { "max_small_size", 100, "max_small_size" },
 		{ "max_waste", 0, "max_waste" }, { "tail_waste", 1, "tail_waste" },
 		{ "min_align", 4, "min_align" }, { "max_align", 8, "max_align" },
+		{ "align16_from", 64, "align16_from 64 must be 16 or 32" },	/* class 5 (40 B) could not be 8-aligned */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct sl_sizeclass_params p;
@@ -407,7 +408,30 @@ Test(sizeclass, bad_generator_parameters_are_rejected)
 		if (!strcmp(cases[i].field, "tail_waste")) p.tail_waste = cases[i].value;
 		if (!strcmp(cases[i].field, "min_align")) p.min_align = (uint32_t)cases[i].value;
 		if (!strcmp(cases[i].field, "max_align")) p.max_align = (uint32_t)cases[i].value;
+		if (!strcmp(cases[i].field, "align16_from")) p.align16_from = (uint32_t)cases[i].value;
 		cr_assert_eq(sl_sizeclasses_generate(&p, &t, err, sizeof err), -1, "%s accepted", cases[i].field);
 		cr_assert(strstr(err, cases[i].expect), "%s: '%s'", cases[i].field, err);
 	}
 }
+
+/* fill_span grows a class to fill its span, but the last stays at
+ * max_small_size: 3072 with 8 KiB pages (5 objects in 2 pages) was filled
+ * to 3200, and the table refused as "the alignment steps do not reach
+ * max_small_size"; likewise 24576 with 64 KiB pages. */
+Test(sizeclass, fill_span_keeps_the_last_class_at_max_small_size)
+{
+	static const uint32_t cases[][2] = { { 8192, 3072 }, { 16384, 3072 }, { 65536, 24576 }, { 8192, 32768 } };
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct sl_sizeclass_params p;
+		struct sl_sizeclasses t;
+		char err[256] = "";
+		sl_sizeclass_params_go(&p);
+		p.page_size = cases[i][0];
+		p.max_small_size = cases[i][1];
+		cr_assert_eq(sl_sizeclasses_generate(&p, &t, err, sizeof err), 0, "%u-byte pages, max %u: %s",
+			     cases[i][0], cases[i][1], err);
+		cr_assert_eq(t.class_to_size[t.nclasses - 1], cases[i][1]);
+		cr_assert(sl_sizeclasses_check(&t, err, sizeof err), "%s", err);
+	}
+}
+
