@@ -27,11 +27,17 @@ set autoscale xfixmax
 set logscale y 10
 set format y '%g'
 set key outside top center horizontal samplen 2 title label
+# No internal waste at all (every request a class size) has no line on a
+# log scale: no key entry names it, and the x label says so (where it
+# cannot cover a curve).
+stats data using (column("internal_over_live") > 0 ? 1 : 0) nooutput
+int_title = STATS_max > 0 ? 'internal waste' : ''
+if (STATS_max == 0) set xlabel clock_label . '; no internal waste'
 
 plot keyentry with linespoints lt 5 title 'heap sys', \
      keyentry with linespoints lt 4 title 'Ready', \
      keyentry with linespoints lt 3 title 'heap in-use', \
-     keyentry with linespoints lt 2 title 'internal waste', \
+     keyentry with linespoints lt 2 title int_title, \
      data using (@X):"sys_over_live" with lines lt 5, \
      ''   using (mark(@X, 5)):"sys_over_live" with points lt 5, \
      ''   using (@X):"ready_over_live" with lines lt 4, \
