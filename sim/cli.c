@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void cli_one_line(char *s)
 {
@@ -53,6 +55,47 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 	vmsg(cmd, fmt, ap);
 	va_end(ap);
 	return SL_EXIT_FAIL;
+}
+
+int cli_out_open(struct cli_out *o, const char *path)
+{
+	struct stat st;
+	memset(o, 0, sizeof *o);
+	o->direct = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+	if (o->direct) {
+		snprintf(o->dest, sizeof o->dest, "%s", path);
+		o->f = fopen(path, "wb");
+		return o->f ? 0 : -1;
+	}
+	char *real = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
+	snprintf(o->dest, sizeof o->dest, "%s", real ? real : path);
+	free(real);
+	snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%d", o->dest, (int)getpid());
+	o->f = fopen(o->tmp, "wb");
+	return o->f ? 0 : -1;
+}
+
+int cli_out_commit(struct cli_out *o)
+{
+	int rc = fclose(o->f);
+	o->f = NULL;
+	if (rc == 0 && !o->direct && rename(o->tmp, o->dest) == 0)
+		return 0;
+	if (rc == 0 && o->direct)
+		return 0;
+	int e = errno;
+	cli_out_abort(o);
+	errno = e;
+	return -1;
+}
+
+void cli_out_abort(struct cli_out *o)
+{
+	if (o->f)
+		fclose(o->f);
+	o->f = NULL;
+	if (!o->direct)
+		unlink(o->tmp);
 }
 
 int cli_flush_stdout(const char *cmd)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum { SL_EXIT_OK = 0, SL_EXIT_FAIL = 1, SL_EXIT_USAGE = 2 };
 
@@ -23,6 +24,22 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* "spanlab CMD: <msg>" on stderr; return 2 (bad input) or 1 (failure). */
 int cli_bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * An output file that is written whole or not at all: a regular file (or a
+ * new name) is written as NAME.tmp-PID beside it and renamed over it by
+ * cli_out_commit (through a symbolic link, over the file it names); a
+ * device or FIFO (-o /dev/null) is written in place, and is never
+ * replaced or removed. cli_out_abort removes only the temporary file.
+ */
+struct cli_out {
+	FILE *f;
+	char dest[4096], tmp[4200];
+	bool direct;
+};
+int cli_out_open(struct cli_out *o, const char *path);	/* 0, or -1 with errno */
+int cli_out_commit(struct cli_out *o);			/* 0, or -1 with errno */
+void cli_out_abort(struct cli_out *o);
+
 /* 0 once stdout is flushed; a write that failed (a full disk, a closed
  * pipe, /dev/full) is the command's failure: 1 with a message, never an
  * exit 0 whose output was lost. */

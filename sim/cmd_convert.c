@@ -143,32 +143,32 @@ int cmd_convert(int argc, char **argv)
 	int rc = parse_args(argc, argv, &c);
 	if (rc)
 		return rc < 0 ? SL_EXIT_OK : rc;
-	char err[1024], tmp[4096];
+	char err[1024];
 	struct slt_source *s = slt_open(c.in, &c.oo, err, sizeof err);
 	if (!s)
 		return cli_bad_input("convert", "%s", err);
-	FILE *f = stdout;
-	if (c.out) {
-		snprintf(tmp, sizeof tmp, "%s.tmp-%d", c.out, (int)getpid());
-		if (!(f = fopen(tmp, "wb"))) {
-			slt_close(s);
-			return cli_fail("convert", "%s: cannot create: %m", tmp);
-		}
+	struct cli_out out = { .f = stdout };
+	if (c.out && cli_out_open(&out, c.out)) {
+		slt_close(s);
+		return cli_fail("convert", "%s: cannot create: %m", c.out);
 	}
 	char *meta = out_meta(s, c.in);
-	rc = pump(s, &c, f, meta);
+	rc = pump(s, &c, out.f, meta);
 	free(meta);
-	if (c.out && fclose(f) != 0 && rc == 0)
+	if (c.out) {
+		if (rc == 0 && cli_out_commit(&out))
+			rc = -2;
+		else if (rc != 0)
+			cli_out_abort(&out);
+	} else if (rc == 0 && (fflush(stdout) || ferror(stdout))) {
 		rc = -2;
-	if (rc == 0 && c.out && rename(tmp, c.out) != 0)
-		rc = -2;
+	}
 	if (rc == 0) {
 		say_report(slt_source_report(s), c.in);
 		if (!slt_source_complete(s))
-			fprintf(stderr, "spanlab convert: %s: the trace was cut short (no END record); "
-				"the output is too\n", c.in);
-	} else if (c.out) {
-		unlink(tmp);
+			fprintf(stderr, "spanlab convert: %s: the trace was cut short (no END record); %s\n", c.in,
+				c.text ? "the text form cannot say so: the output reads as a complete trace"
+					  : "the output is too");
 	}
 	if (rc == -1)
 		rc = cli_bad_input("convert", "%s", slt_error(s));

@@ -7,10 +7,11 @@
  *              about 1/8 of the ops live; a free everything at the end
  *   heavytail  Pareto(alpha 1.1) sizes from 16 B, capped at 4 MiB: most
  *              small, a few huge; random lifetimes as in uniform
- *   phases     the classic fragmentation stressor: each phase fills the heap
- *              with small objects of one size band, then frees all but every
- *              16th (long-lived, scattered), and the next phase asks for a
- *              larger band that the holes cannot serve
+ *   phases     the classic fragmentation stressor: each of 8 phases fills
+ *              the heap with small objects of one size band, then frees all
+ *              but every 16th (long-lived, scattered); every second phase
+ *              asks for a larger band (32-63 B twice, 64-127 B twice, ...)
+ *              that the holes cannot serve
  *   prodcons   T threads (default 2): thread 0 produces objects into a
  *              queue, the others consume and free them (cross-thread frees);
  *              thread start/exit events bracket each thread
@@ -122,9 +123,9 @@ static void gen_random(struct gen *g, bool heavy)
 /* phases: 8 phases; phase p allocates sizes in [32 << p/2, 64 << p/2). */
 static void gen_phases(struct gen *g)
 {
-	uint64_t per = g->ops / 8 + 1;
 	for (int p = 0; p < 8 && !g->err; p++) {
-		uint64_t lo = 32ull << (p / 2), first = g->nlive;
+		/* ops allocations in all, spread evenly over the phases */
+		uint64_t lo = 32ull << (p / 2), first = g->nlive, per = g->ops / 8 + ((uint64_t)p < g->ops % 8);
 		for (uint64_t i = 0; i < per && !g->err; i++)
 			do_malloc(g, 0, lo + below(g, lo));
 		/* Keep every 16th object of this phase: free the rest, newest first. */
@@ -230,11 +231,12 @@ int cmd_gen(int argc, char **argv)
 		return rc < 0 ? SL_EXIT_OK : rc;
 	}
 	g->rng = seed;
-	FILE *f = fopen(out, "wb");
-	if (!f) {
+	struct cli_out o;
+	if (cli_out_open(&o, out)) {
 		free(g);
 		return cli_fail("gen", "%s: cannot create: %m", out);
 	}
+	FILE *f = o.f;
 	char meta[256];
 	snprintf(meta, sizeof meta,
 		 "{\"generator\":\"spanlab gen\",\"kind\":\"%s\",\"ops\":%llu,\"seed\":%llu,"
@@ -253,11 +255,13 @@ int cmd_gen(int argc, char **argv)
 		g->err = slt_writer_finish(&g->w) < 0;
 	else
 		slt_writer_discard(&g->w);
-	g->err |= fclose(f) != 0;
-	free(g->live);
-	rc = g->err ? cli_fail("gen", "%s: write failed", out) : SL_EXIT_OK;
+	/* written whole or not at all: never a cut-short trace under OUT's name */
 	if (g->err)
-		unlink(out);
+		cli_out_abort(&o);
+	else
+		g->err = cli_out_commit(&o) != 0;
+	free(g->live);
+	rc = g->err ? cli_fail("gen", "%s: write failed: %m", out) : SL_EXIT_OK;
 	free(g);
 	return rc;
 }
