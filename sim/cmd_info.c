@@ -8,7 +8,8 @@
  * measured after each event; peak_event_index is the 0-based index of the
  * first event after which live bytes reach their peak (null if they never
  * rise above 0); size_classes counts allocation and realloc requests by
- * the Go 1.19 size class that would serve them (0: large, > 32 KiB);
+ * the Go 1.19 size class that would serve them (0: large, > 32 KiB; a
+ * 0-byte request is served as 1 byte);
  * bytes_per_event is the file size over events (.slt only).
  */
 #include <cJSON.h>
@@ -63,7 +64,8 @@ static int grow(void *pp, uint64_t *n, uint64_t need, size_t elem)
 static void count_size(struct info *in, uint64_t size)
 {
 	const struct sl_sizeclasses *t = sl_sizeclasses_go();
-	in->classes[size <= t->max_small_size ? sl_size_to_class(t, size) : 0]++;
+	/* a 0-byte request is served as 1 byte (class 1), not as large */
+	in->classes[size <= t->max_small_size ? sl_size_to_class(t, size ? size : 1) : 0]++;
 }
 
 static int account(struct info *in, const struct slt_event *ev)
@@ -172,8 +174,11 @@ static void print_text(const struct info *in, struct slt_source *s, const char *
 		printf("  %-14s %llu\n", op_keys[i], (unsigned long long)in->by_op[i]);
 	printf("threads        %llu\nmax ids        %llu\n", (unsigned long long)in->threads,
 	       (unsigned long long)slt_source_max_ids(s));
-	printf("peak live      %llu bytes after event %llu\n", (unsigned long long)in->peak_bytes,
-	       (unsigned long long)in->peak_index);
+	if (in->peaked)
+		printf("peak live      %llu bytes after event %llu\n", (unsigned long long)in->peak_bytes,
+		       (unsigned long long)in->peak_index);
+	else
+		printf("peak live      0 bytes (no live byte after any event)\n");
 	printf("final live     %llu bytes in %llu objects\n", (unsigned long long)in->live_bytes,
 	       (unsigned long long)in->live_objects);
 	printf("duration       %.6f s\n", (double)in->last_ts / 1e9);

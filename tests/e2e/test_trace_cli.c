@@ -827,6 +827,29 @@ Test(trace_cli, gen_convert_text_and_back)
 	tl_tmpdir_remove(dir);
 }
 
+/* info: a 0-byte request is served as 1 byte, so it counts in class 1
+ * (it was counted as large); a trace where nothing is ever live names no
+ * peak event in the text (as JSON's null). */
+Test(trace_cli, info_zero_byte_requests_and_no_peak)
+{
+	char *dir = tl_tmpdir(), z[4096], g[4096];
+	snprintf(z, sizeof z, "%s/z.txt", dir);
+	snprintf(g, sizeof g, "%s/g.txt", dir);
+	const char *zt = "# spanlab text trace v1\nm 1 0\nm 2 32769\n", *gt = "# spanlab text trace v1\ngc\n";
+	cr_assert_eq(tl_write_file(z, zt, strlen(zt)), 0);
+	cr_assert_eq(tl_write_file(g, gt, strlen(gt)), 0);
+	struct tl_run r;
+	RUN(&r, "spanlab", "info", z);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "   0:     0 1\n") && strstr(r.out, "   1:     8 1\n"), "%s", r.out);
+	tl_run_free(&r);
+	RUN(&r, "spanlab", "info", g);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "peak live      0 bytes (no live byte after any event)"), "%s", r.out);
+	tl_run_free(&r);
+	tl_tmpdir_remove(dir);
+}
+
 Test(trace_cli, bad_input_exits_2_with_one_line)
 {
 	char *dir = tl_tmpdir(), p[4096];
