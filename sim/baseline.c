@@ -741,6 +741,25 @@ enum replay_status baseline_relay(struct baseline_proc *bp, const struct replay_
 	return st;
 }
 
+/* The child inherits the environment, and with it the allocators' own
+ * settings: they change the figures, so a run records those set. */
+static cJSON *allocator_environment(void)
+{
+	static const char *const tuning[] = { "MALLOC_", "GLIBC_TUNABLES=", "JE_MALLOC_", "MIMALLOC_", "TCMALLOC_" };
+	cJSON *env = cJSON_CreateObject();
+	for (char **e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		for (size_t i = 0; eq && i < sizeof tuning / sizeof *tuning; i++)
+			if (!strncmp(*e, tuning[i], strlen(tuning[i]))) {
+				char name[256];
+				snprintf(name, sizeof name, "%.*s", (int)(eq - *e), *e);
+				cJSON_AddStringToObject(env, name, eq + 1);
+				break;
+			}
+	}
+	return env;
+}
+
 char *baseline_config_json(const struct baseline_proc *bp, const struct replay_opts *o)
 {
 	cJSON *c = cJSON_CreateObject();
@@ -750,19 +769,7 @@ char *baseline_config_json(const struct baseline_proc *bp, const struct replay_o
 	cJSON_AddStringToObject(c, "package", bp->b->package);
 	cJSON_AddNumberToObject(c, "snapshot_every", (double)bp->snapshot_every);
 	cJSON_AddBoolToObject(c, "touch", o->touch);
-	/* The child inherits the environment, and with it the allocators'
-	 * own settings: they change the figures, so the run records them. */
-	cJSON *env = cJSON_CreateObject();
-	static const char *const tuning[] = { "MALLOC_", "GLIBC_TUNABLES=", "JE_MALLOC_", "MIMALLOC_", "TCMALLOC_" };
-	for (char **e = environ; *e; e++)
-		for (size_t i = 0; i < sizeof tuning / sizeof *tuning; i++)
-			if (!strncmp(*e, tuning[i], strlen(tuning[i])) && strchr(*e, '=')) {
-				char name[256];
-				size_t n = (size_t)(strchr(*e, '=') - *e);
-				snprintf(name, sizeof name, "%.*s", (int)n, *e);
-				cJSON_AddStringToObject(env, name, *e + n + 1);
-				break;
-			}
+	cJSON *env = allocator_environment();
 	if (env->child)
 		cJSON_AddItemToObject(c, "environment", env);
 	else
