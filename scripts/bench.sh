@@ -24,12 +24,18 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=--smoke ;;
     --out) outdir=${2:?--out needs a directory}; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^set -euo/d'; exit 0 ;;
     *) parts+=("$1") ;;
   esac
   shift
 done
 [ -n "$outdir" ] || outdir=results${smoke:+/smoke}
+# A part named that does not exist is a mistake to say before anything is
+# deleted (it wiped the last results and exited 0).
+known=$(for f in scripts/bench.d/*.sh; do n=$(basename "$f" .sh); echo "${n#*-}"; done)
+for p in ${parts[@]+"${parts[@]}"}; do
+  printf '%s\n' "$known" | grep -qx -- "$p" || { echo "bench.sh: no part '$p' (parts: $(echo $known))" >&2; exit 2; }
+done
 export SPANLAB_ROOT=$PWD
 out=$outdir/bench
 mkdir -p "$out"

@@ -18,7 +18,8 @@
 # validators at every snapshot) and requires exit 0; KEEP=1 keeps the work
 # directory; JOBS=N runs N comparisons at once (default 1).
 # Exit status: 0 all identical, 1 a difference (the first lines of the diff
-# are printed), 2 bad usage.
+# are printed) or a replay that did not complete (two runs failing alike
+# prove nothing), 2 bad usage or a trace that does not exist.
 set -euo pipefail
 usage() { sed -n '8,9p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
@@ -70,7 +71,9 @@ compare() {
   rc_b=0; rc_n=0
   (cd "$d/base" && "$base" replay "$trace" --config "$work/$cfg.json" --json -q --db run.db > out.json 2> err.txt) || rc_b=$?
   (cd "$d/new" && "$new" replay "$trace" --config "$work/$cfg.json" --json -q --db run.db > out.json 2> err.txt) || rc_n=$?
-  if [ $rc_b -ne $rc_n ]; then
+  # Two runs that fail alike are no evidence of anything (a mistyped
+  # trace, or both builds broken): only a complete replay can be the same.
+  if [ $rc_b -ne 0 ] || [ $rc_n -ne 0 ]; then
     echo "exit status: base $rc_b, new $rc_n"; cat "$d/base/err.txt" "$d/new/err.txt"; return 1
   fi
   norm_json "$d/base/out.json" > "$d/base/json.txt"
@@ -108,9 +111,13 @@ export base new work
 jobs=${JOBS:-1}
 results="$work/results.txt"
 for trace in "${traces[@]}"; do
+  [ -f "$trace" ] || { echo "compare-builds.sh: $trace: no such trace" >&2; exit 2; }
+done
+for trace in "${traces[@]}"; do
   trace=$(realpath "$trace")
   for cfg in "${configs[@]}"; do printf '%s\0%s\0' "$trace" "$cfg"; done
-done | xargs -0 -n 2 -P "$jobs" bash -c 'run_one "$1" "$2"' _ | tee "$results"
+done | { xargs -0 -r -n 2 -P "$jobs" bash -c 'run_one "$1" "$2"' _ || true; } | tee "$results"
+# (xargs exits 123 when a pair differs: the summary below says so, exit 1)
 n=$(grep -c '^\(same\|DIFF\)' "$results" || true)
 fails=$(grep -c '^DIFF' "$results" || true)
 echo "compare-builds.sh: $((n - fails)) of $n trace x config pairs identical ($(basename "$base") vs $(basename "$new"))"

@@ -58,6 +58,11 @@ instr() {   # instructions per pair for mode $1
   bm=$(binmode "$1")
   a=$(run "$1" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$bm" "$cg_n" 2>&1 | awk '/Collected/{print $4}')
   b=$(run "$1" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$bm" $((2 * cg_n)) 2>&1 | awk '/Collected/{print $4}')
+  # a run that failed under callgrind has no count: fail, never print 0.0
+  if [ -z "$a" ] || [ -z "$b" ]; then
+    echo "10-core: callgrind of mode $1 gave no instruction count" >&2
+    return 1
+  fi
   awk -v a="$a" -v b="$b" -v n="$cg_n" 'BEGIN{printf "%.1f", (b - a) / n}'
 }
 
@@ -66,7 +71,7 @@ command -v valgrind >/dev/null 2>&1 && have_vg=1
 declare -A med lo hi ins
 for m in $modes; do
   read -r med[$m] lo[$m] hi[$m] < <(stat3 "$tmp/$m.ns")
-  if [ $have_vg -eq 1 ]; then ins[$m]=$(instr "$m"); else ins[$m]=null; fi
+  if [ $have_vg -eq 1 ]; then ins[$m]=$(instr "$m") || exit 1; else ins[$m]=null; fi
 done
 
 printf '%-10s %12s %20s %8s %12s %12s\n' mode ns/pair "[min..max]" ratio instr/pair "alloc instr"
