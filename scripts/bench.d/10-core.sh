@@ -15,6 +15,7 @@
 #             glibc mode with LD_PRELOAD when their Debian libraries are
 #             installed (scripts/deps.sh --extra), for an in-run baseline.
 #
+# Writes OUT.json and OUT's .targets.tsv (bench.sh judges the targets).
 # Usage: scripts/bench.d/10-core.sh [--smoke] OUT.json
 set -euo pipefail
 cd "${SPANLAB_ROOT:-$(dirname "$0")/../..}"
@@ -89,4 +90,19 @@ for m in $modes; do
 done
 json+="}}"
 echo "$json" > "$out"
+# The targets (docs/performance.md): the gc core's instructions per pair
+# below every peer measured in this run, and its ns per pair below glibc's.
+tsv=${out%.json}.targets.tsv
+: > "$tsv"
+if [ "${ins[gc]}" != null ]; then
+  best=; best_m=
+  for m in $modes; do
+    case $m in null|gc|immediate) continue ;; esac
+    if [ -z "$best" ] || awk -v a="${ins[$m]}" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=${ins[$m]}; best_m=$m; fi
+  done
+  printf 'core instructions per pair below every peer (best: %s)\t%s\t%s\t%s\n' "$best_m" "${ins[gc]}" "$best" \
+    "$(awk -v a="${ins[gc]}" -v b="$best" 'BEGIN { print (a < b ? "yes" : "no") }')" >> "$tsv"
+fi
+printf 'core ns per pair below glibc (median)\t%s\t%s\t%s\n' "${med[gc]}" "${med[glibc]}" \
+  "$(awk -v a="${med[gc]}" -v b="${med[glibc]}" 'BEGIN { print (a < b ? "yes" : "no") }')" >> "$tsv"
 echo "(instr: callgrind, (I(2N) - I(N)) / N with N = $cg_n; alloc instr = mode - null harness)"
