@@ -16,6 +16,7 @@
 #
 # Usage: scripts/bench.sh [--smoke] [--out DIR] [PART...]   (PART: e.g. core, replay)
 set -euo pipefail
+caller=$PWD
 cd "$(dirname "$0")/.."
 smoke=
 outdir=
@@ -23,7 +24,8 @@ parts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=--smoke ;;
-    --out) outdir=${2:?--out needs a directory}; shift ;;
+    --out) outdir=${2:?--out needs a directory}; shift
+           case $outdir in /*) ;; *) outdir=$caller/$outdir ;; esac ;;	# from where it was run
     -h|--help) sed -n '2,18p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^set -euo/d'; exit 0 ;;
     *) parts+=("$1") ;;
   esac
