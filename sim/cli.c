@@ -79,9 +79,7 @@ int cli_out_commit(struct cli_out *o)
 {
 	int rc = fclose(o->f);
 	o->f = NULL;
-	if (rc == 0 && !o->direct && rename(o->tmp, o->dest) == 0)
-		return 0;
-	if (rc == 0 && o->direct)
+	if (rc == 0 && (o->direct || rename(o->tmp, o->dest) == 0))
 		return 0;
 	int e = errno;
 	cli_out_abort(o);
