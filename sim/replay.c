@@ -83,7 +83,7 @@ struct replay {
 	const struct replay_opts *o;
 	const struct replay_out *out;
 	const struct baseline *bl;	/* NULL: the Go core */
-	struct slt_source *src;
+	struct slt_source *src;	/* NULL only if its open was interrupted */
 	struct sl_heap *h;
 	struct sl_clock *clock;
 	struct sl_counters mem;
@@ -298,7 +298,7 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 	/* A .slt always has times; a text or valgrind trace may (@NS, time
 	 * stamps): from its first nonzero one on (the readers never let time
 	 * go back, so a nonzero last_ts stays nonzero). */
-	sn->trace_time_ns = slt_source_tick_ns(r->src) || r->last_ts ? (int64_t)r->last_ts : SIM_NULL;
+	sn->trace_time_ns = (r->src && slt_source_tick_ns(r->src)) || r->last_ts ? (int64_t)r->last_ts : SIM_NULL;
 	sn->kind = kind;
 	sn->live_bytes = (int64_t)r->live_bytes;
 	sn->live_objects = (int64_t)r->live_objects;
@@ -842,7 +842,7 @@ static void summarize(struct replay *r, struct sim_summary *s, double wall, doub
 	 * they do not know (a double free, a foreign or interior pointer) and
 	 * count it in the consistency report, and a .slt's END record carries
 	 * the recorder's count. Either way it is the trace's misuse. */
-	s->unknown_frees = (int64_t)(r->unknown_frees + slt_source_report(r->src)->unknown_frees);
+	s->unknown_frees = (int64_t)(r->unknown_frees + (r->src ? slt_source_report(r->src)->unknown_frees : 0));
 	s->peak_live_bytes = (int64_t)r->peak_live_bytes;
 	s->peak_live_op = (int64_t)r->peak_live_op;
 	s->final_live_bytes = (int64_t)r->live_bytes;
@@ -956,10 +956,12 @@ static enum replay_status setup(struct replay *r)
 	} else if ((st = replay_first_pass(r->o->trace, &r->o->open, &events, &r->peak_op, r->err, r->errlen))) {
 		return st;
 	}
+	/* A FIFO's open waits for a writer: ^C there interrupts a run of no
+	 * operations, which the rest of the set-up still prepares. */
 	r->src = slt_open(r->o->trace, &r->o->open, err, sizeof err);
-	if (!r->src)
+	if (!r->src && !replay_stop)
 		return fail(r, REPLAY_BAD_INPUT, "%s", err);
-	if (slt_source_counts(r->src, &events, &max_ids) && max_ids && (st = grow_objs(r, max_ids - 1)))
+	if (r->src && slt_source_counts(r->src, &events, &max_ids) && max_ids && (st = grow_objs(r, max_ids - 1)))
 		return st;
 	if (!r->bl && (st = setup_go(r)))
 		return st;
@@ -995,7 +997,7 @@ enum replay_status replay_run(const struct replay_opts *opts, const struct repla
 	err[0] = 0;
 	if ((st = setup(&r)) == REPLAY_OK) {
 		double t0 = now(), c0 = cpu_now();
-		st = r.bl ? loop_libc(&r) : loop_go(&r);
+		st = !r.src ? REPLAY_INTERRUPTED : r.bl ? loop_libc(&r) : loop_go(&r);
 		double wall = now() - t0 - r.stats_seconds, cpu = cpu_now() - c0 - r.stats_cpu;
 		progress_finish(&r.prog, r.ops);
 		if (st == REPLAY_OK || st == REPLAY_INTERRUPTED) {

@@ -2,16 +2,19 @@
  * spanlab replay --db, around the replay itself: a trace that does not
  * open is refused before a database is created for it; a trace read from
  * a pipe replays into a database (it was drained by its SHA-256 first);
+ * ^C while a FIFO's open waits for a writer interrupts the run;
  * the run records the trace's format and the snapshot interval it used;
  * a summary that cannot be written is a failure, not an exit 0.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,6 +139,53 @@ Test(replay_cli, a_trace_from_a_pipe_replays_into_a_database)
 	cr_assert(snaps > 2000 && snaps < ops / 2, "%lld snapshots of %lld operations", (long long)snaps, (long long)ops);
 	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE run_id = 2 AND"
 			      " abs(frag_inuse_jw1 / (SELECT frag_inuse_jw1 FROM runs WHERE run_id = 1) - 1) < 0.01"), 1);
+	sqlite3_close(d);
+}
+
+/* The kernel function a process sleeps in ("" if it runs or is gone). */
+static void wchan_of(pid_t pid, char *buf, size_t len)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/wchan", pid);
+	FILE *f = fopen(p, "r");
+	buf[0] = 0;
+	if (f) {
+		if (!fgets(buf, (int)len, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+}
+
+Test(replay_cli, sigint_while_a_fifo_waits_for_its_writer_interrupts_the_run)
+{
+	const char *fifo = at("w.fifo"), *db = at("w.db");
+	const char *bin = getenv("SPANLAB_BIN") ? getenv("SPANLAB_BIN") : "build/spanlab";
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(bin, bin, "replay", fifo, "--db", db, "-q", (char *)NULL);
+		_exit(127);
+	}
+	/* Its run is begun, and its open of the FIFO waits for a writer. */
+	char wchan[128];
+	for (int i = 0; i < 25000; i++) {
+		wchan_of(pid, wchan, sizeof wchan);
+		if (!strcmp(wchan, "wait_for_partner"))
+			break;
+		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+	}
+	cr_assert_str_eq(wchan, "wait_for_partner", "the replay never waited in the FIFO's open");
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %#x: not interrupted", st);
+	sqlite3 *d = open_db(db);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND ops = 0"
+			      " AND error = 'interrupted by SIGINT after 0 operations'"), 1);
 	sqlite3_close(d);
 }
 
