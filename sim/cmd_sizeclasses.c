@@ -30,10 +30,13 @@ static const char usage_text[] =
 	"  --classes K     the number of classes to fit (with tiny on, 8 and 16 B count)\n"
 	"  -h, --help      this text\n";
 
-/* --fit: the report, as text or JSON. */
-static int fit_report(const char *trace, uint64_t k, const struct sim_config *cfg, bool json)
+/* --fit: the report, as text or JSON. The config's own table is the
+ * baseline; no_base says why there is none (the generator cannot make one
+ * for these bounds, which a fitted table can still have). */
+static int fit_report(const char *trace, uint64_t k, const struct sim_config *cfg, const char *no_base, bool json)
 {
-	uint32_t page = cfg->classes.page_size, max_small = cfg->classes.max_small_size;
+	uint32_t page = no_base ? cfg->sc_params.page_size : cfg->classes.page_size;
+	uint32_t max_small = no_base ? cfg->sc_params.max_small_size : cfg->classes.max_small_size;
 	struct fit_hist h;
 	struct fit_result *r = malloc(sizeof *r);
 	char err[1024];
@@ -58,9 +61,10 @@ static int fit_report(const char *trace, uint64_t k, const struct sim_config *cf
 		code = cli_fail("sizeclasses", "%s", t ? err : "out of memory");
 		goto out;
 	}
-	uint64_t base = fit_waste(&h, &cfg->classes);
+	uint64_t base = no_base ? 0 : fit_waste(&h, &cfg->classes);
 	double req = (double)h.requested_bytes;
-	const char *base_name = sl_sizeclasses_equal(&cfg->classes, sl_sizeclasses_go()) ? "Go 1.19" : "config";
+	const char *base_name = no_base ? "config" : sl_sizeclasses_equal(&cfg->classes, sl_sizeclasses_go()) ? "Go 1.19"
+			      : "config";
 	if (json) {
 		cJSON *o = cJSON_CreateObject(), *b, *c;
 		cJSON_AddStringToObject(o, "trace", trace);
@@ -77,9 +81,16 @@ static int fit_report(const char *trace, uint64_t k, const struct sim_config *cf
 		cJSON_AddNumberToObject(o, "waste_fraction", req > 0 ? (double)r->waste / req : 0);
 		cJSON_AddItemToObject(o, "baseline", b = cJSON_CreateObject());
 		cJSON_AddStringToObject(b, "table", base_name);
-		cJSON_AddNumberToObject(b, "classes", cfg->classes.nclasses - 1);
-		cJSON_AddNumberToObject(b, "waste_bytes", (double)base);
-		cJSON_AddNumberToObject(b, "waste_fraction", req > 0 ? (double)base / req : 0);
+		if (no_base) {
+			cJSON_AddStringToObject(b, "error", no_base);
+			cJSON_AddNullToObject(b, "classes");
+			cJSON_AddNullToObject(b, "waste_bytes");
+			cJSON_AddNullToObject(b, "waste_fraction");
+		} else {
+			cJSON_AddNumberToObject(b, "classes", cfg->classes.nclasses - 1);
+			cJSON_AddNumberToObject(b, "waste_bytes", (double)base);
+			cJSON_AddNumberToObject(b, "waste_fraction", req > 0 ? (double)base / req : 0);
+		}
 		cJSON_AddItemToObject(o, "config", c = cJSON_CreateObject());
 		cJSON_AddItemToObject(c, "sizeclasses", config_sizeclasses_json(t, false));
 		cJSON_AddBoolToObject(c, "tiny", cfg->tiny);
@@ -100,8 +111,11 @@ static int fit_report(const char *trace, uint64_t k, const struct sim_config *cf
 		printf("\n%-28s %14s %9s\n", "waste", "bytes", "of req.");
 		printf("fitted, %3zu classes          %14llu %8.3f%%\n", r->nrows, (unsigned long long)r->waste,
 		       req > 0 ? 100 * (double)r->waste / req : 0);
-		printf("%-8s %3u classes         %14llu %8.3f%%\n", base_name, cfg->classes.nclasses - 1,
-		       (unsigned long long)base, req > 0 ? 100 * (double)base / req : 0);
+		if (no_base)
+			printf("%-8s no table: %s\n", "config", no_base);
+		else
+			printf("%-8s %3u classes         %14llu %8.3f%%\n", base_name, cfg->classes.nclasses - 1,
+			       (unsigned long long)base, req > 0 ? 100 * (double)base / req : 0);
 	}
 	free(t);
 out:
@@ -156,11 +170,20 @@ int cmd_sizeclasses(int argc, char **argv)
 	config_defaults(&cfg);
 	if (config && config_load_file(config, &cfg, err, sizeof err))
 		return cli_bad_input("sizeclasses", "%s", err);
-	if (config_resolve(&cfg, err, sizeof err))
-		return cli_bad_input("sizeclasses", "%s: 'sizeclasses': %s", config ? config : "defaults", err);
+	/* A fit needs the generator's bounds, not its table: where it fails
+	 * (division magic above about 64 KiB), the fit goes on without a
+	 * baseline if the bounds can have a table at all. */
+	bool no_base = false;
+	if (config_resolve(&cfg, err, sizeof err)) {
+		char why[256];
+		if (!fit || cfg.sc_explicit ||
+		    fit_check_bounds(cfg.sc_params.max_small_size, cfg.sc_params.page_size, why, sizeof why))
+			return cli_bad_input("sizeclasses", "%s: 'sizeclasses': %s", config ? config : "defaults", err);
+		no_base = true;
+	}
 
 	if (fit) {
-		int code = fit_report(fit, k, &cfg, json);
+		int code = fit_report(fit, k, &cfg, no_base ? err : NULL, json);
 		if (code)
 			return code;
 	} else if (emit_c) {

@@ -421,10 +421,18 @@ int config_apply_json(const cJSON *root, const char *what, const char *basedir,
 	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(root, "sizeclasses");
 	if (sc) {
 		char why[256];
-		if (config_resolve(c, why, sizeof why))
-			FAIL("%s: 'sizeclasses': %s", what, why);
-		if (check_derived(&x, sc, &c->classes))
+		bool derived = false;
+		for (const cJSON *k = cJSON_IsObject(sc) ? sc->child : NULL; k; k = k->next)
+			derived |= is_derived_key(k->string);
+		/* Generator parameters the generator fails on are left to the
+		 * caller's own config_resolve: a fit needs only their bounds
+		 * (sizeclasses --fit, a sweep's 'sizeclasses.fit'). */
+		if (config_resolve(c, why, sizeof why)) {
+			if (c->sc_explicit || derived)
+				FAIL("%s: 'sizeclasses': %s", what, why);
+		} else if (check_derived(&x, sc, &c->classes)) {
 			return -1;
+		}
 	}
 	return 0;
 }

@@ -64,7 +64,9 @@ struct sim_config {
 void config_defaults(struct sim_config *c);
 
 /* Apply a JSON config file on top of c. `what` names the file in errors.
- * Returns 0, or -1 with "FILE: problem" in err. */
+ * Returns 0, or -1 with "FILE: problem" in err. Generator parameters the
+ * generator cannot make a table of are not an error here: the caller's
+ * config_resolve reports them, unless it only fits a table to them. */
 int config_load_file(const char *path, struct sim_config *c, char *err, size_t errlen);
 int config_load_text(const char *text, size_t len, const char *what, const char *basedir,
 		     struct sim_config *c, char *err, size_t errlen);

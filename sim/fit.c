@@ -17,11 +17,18 @@
 
 enum { TINY_BYTES = 16 };	/* the tiny allocator's block: classes 1, 2 are 8, 16 */
 
+static int max_small_check(uint32_t max_small, char *err, size_t errlen)
+{
+	if (max_small < SL_SMALL_SIZE_MAX || max_small > SL_MAX_SMALL_LIMIT)
+		FAIL("max_small_size %u must be from %u to %u", max_small, SL_SMALL_SIZE_MAX, SL_MAX_SMALL_LIMIT);
+	return 0;
+}
+
 int fit_hist_init(struct fit_hist *h, uint32_t max_small, bool tiny, char *err, size_t errlen)
 {
 	memset(h, 0, sizeof *h);
-	if (max_small < SL_SMALL_SIZE_MAX || max_small > SL_MAX_SMALL_LIMIT)
-		FAIL("max_small_size %u must be from %u to %u", max_small, SL_SMALL_SIZE_MAX, SL_MAX_SMALL_LIMIT);
+	if (max_small_check(max_small, err, errlen))
+		return -1;
 	h->max_small = max_small;
 	h->tiny = tiny;
 	if (!(h->count = calloc((size_t)max_small + 1, sizeof *h->count)))
@@ -161,6 +168,15 @@ static uint32_t count_allowed(struct allowed *a, uint32_t floor)
 	for (uint32_t c = floor + 8; c <= a->max_small; c += 8)
 		n += is_allowed(a, c);
 	return n;
+}
+
+int fit_check_bounds(uint32_t max_small, uint32_t page_size, char *err, size_t errlen)
+{
+	struct allowed a;
+	if (max_small_check(max_small, err, errlen) || allowed_init(&a, max_small, page_size, err, errlen))
+		return -1;
+	allowed_free(&a);
+	return 0;
 }
 
 uint32_t fit_min_classes(bool tiny)

@@ -347,7 +347,11 @@ static int apply(struct ld *l, cJSON *cfg, const char *what, struct sim_config *
 		l->code = SL_EXIT_USAGE;
 		return -1;
 	}
-	if (config_resolve(c, why, sizeof why))
+	/* A fit needs the generator's bounds, not its table, which may not
+	 * exist for them (division magic above about 64 KiB). */
+	char bounds[256];
+	if (config_resolve(c, why, sizeof why) &&
+	    (!*k || fit_check_bounds(c->sc_params.max_small_size, c->sc_params.page_size, bounds, sizeof bounds)))
 		return bad_at(l, what, "'sizeclasses': %s", why);
 	/* The heap refuses this at creation (alloc/heap.c); here it fails the
 	 * plan instead of every run. A fitted table always complies. */

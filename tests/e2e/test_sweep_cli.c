@@ -561,6 +561,76 @@ Test(sweep_cli, fit_exact_sizes)
 	tl_run_free(&r);
 }
 
+/* Go's generator makes no table with 128 KiB small objects (division
+ * magic), but a table can have them: --fit and a sweep's fit need only
+ * the bounds. Without a fit, the generator's refusal stands. */
+Test(sweep_cli, fit_beyond_the_generators_limit)
+{
+	char t[4096], big[4096], out[4096], sw[4096];
+	struct tl_run r;
+	write_text("big.txt", "# spanlab text trace v1\nm 1 100000\nm 2 40000\nm 3 40000\nm 4 200000\nm 5 8\n");
+	write_text("big.json", "{\"sizeclasses\": {\"max_small_size\": 131072}}");
+	path(t, "big.txt");
+	path(big, "big.json");
+	RUN(&r, "spanlab", "sizeclasses", "--config", big);
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "division magic") && tl_count_lines(r.err) == 1, "%s", r.err);
+	tl_run_free(&r);
+
+	cJSON *j = fit_json(t, "4", big);
+	cr_assert_eq(jnum(j, "requests", NULL), 3, "100000 and 40000 are small under this table");
+	cr_assert_eq(jnum(j, "large_requests", NULL), 1);
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "baseline");
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(b, "classes")) &&
+		  cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(b, "waste_bytes")), "no baseline table");
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(b, "error");
+	cr_assert(cJSON_IsString(why) && strstr(why->valuestring, "division magic"));
+	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "config"), "sizeclasses");
+	cr_assert_eq(jnum(sc, "max_small_size", NULL), 131072);
+	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(sc, "table");
+	cr_assert_eq(cJSON_GetArraySize(rows), 4);
+	cr_assert_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 3), 0)->valueint, 131072);
+	/* 8, 16, the 40000s' class, 131072 for the 100000. */
+	uint32_t c3 = (uint32_t)cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 2), 0)->valueint;
+	cr_assert(c3 >= 40000 && c3 < 40000 + 128, "class 3 is %u", c3);
+	cr_assert_eq(jnum(j, "waste_bytes", NULL), 131072 - 100000 + 2 * (double)(c3 - 40000));
+	/* The fitted config replays: the 100000-byte object in a 128 KiB slot. */
+	char *text = cJSON_Print(cJSON_GetObjectItemCaseSensitive(j, "config"));
+	path(out, "bigfit.json");
+	cr_assert_eq(tl_write_file(out, text, strlen(text)), 0);
+	free(text);
+	cJSON_Delete(j);
+	RUN(&r, "spanlab", "replay", t, "--config", out, "--json");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	j = cJSON_Parse(r.out);
+	cr_assert_geq(jnum(j, "internal_frag_bytes_at_peak", NULL), 131072 - 100000);
+	cJSON_Delete(j);
+	tl_run_free(&r);
+	RUN(&r, "spanlab", "sizeclasses", "--fit", t, "--classes", "4", "--config", big);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "config   no table: ") && strstr(r.out, "division magic"), "%s", r.out);
+	tl_run_free(&r);
+
+	/* A sweep fits such a table per trace; a point without fit is refused. */
+	write_text("big-sweep.json", "{\"traces\": [\"big.txt\"], \"grid\": {\"sizeclasses\":"
+				     " [{\"fit\": 4, \"max_small_size\": 131072}, {\"max_small_size\": 131072}]}}");
+	path(sw, "big-sweep.json");
+	RUN(&r, "spanlab", "sweep", sw, "--db", db);
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "grid['sizeclasses'][1]") && strstr(r.err, "division magic"), "%s", r.err);
+	tl_run_free(&r);
+	write_text("big-sweep.json", "{\"traces\": [\"big.txt\"], \"grid\": {\"sizeclasses\":"
+				     " [{\"fit\": 4, \"max_small_size\": 131072}, {}]}}");
+	RUN(&r, "spanlab", "sweep", sw, "--db", db);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	sqlite3 *c = tq_open(db);
+	cr_assert_eq(tl_q1(c, "SELECT count(*) FROM runs WHERE status = 'complete' AND"
+			      " json_extract(config_json, '$.sizeclasses.max_small_size') = 131072"), 1);
+	cr_assert_eq(tl_q1(c, "SELECT count(*) FROM runs WHERE status = 'complete'"), 2);
+	sqlite3_close(c);
+}
+
 /* ---- scripts/sweep-figures.sh ---------------------------------------------------- */
 
 static bool file_starts(const char *p, const char *magic)
