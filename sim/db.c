@@ -1184,16 +1184,19 @@ static char *view_names(struct db *db)
 	return b.oom ? (free(b.s), NULL) : b.s;
 }
 
-static int meta_get(struct db *db, const char *key, char *out, size_t len)
+/* A meta value ("" if absent) in *out, which the caller frees. */
+static int meta_get(struct db *db, const char *key, char **out)
 {
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(db->conn, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
-	*out = 0;
+	*out = NULL;
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		snprintf(out, len, "%s", sqlite3_column_text(st, 0));
+	rc = sqlite3_step(st);
+	const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	if ((rc == SQLITE_ROW || rc == SQLITE_DONE) && !(*out = strdup(v ? v : "")))
+		rc = SQLITE_NOMEM;
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -1215,13 +1218,14 @@ static int meta_set(struct db *db, const char *key, const char *value)
  * record the views it made and its hash: in the caller's transaction. */
 static int replace_views(struct db *db, const char *sql, const char *hash)
 {
-	char old[4096];
-	int rc = meta_get(db, "views", old, sizeof old);
-	for (char *save, *v = strtok_r(old, " ", &save); v && rc == SQLITE_OK; v = strtok_r(NULL, " ", &save)) {
-		char drop[300];
-		snprintf(drop, sizeof drop, "DROP VIEW IF EXISTS \"%s\"", v);
-		rc = exec(db, drop);
+	char *old;
+	int rc = meta_get(db, "views", &old);
+	for (char *save, *v = old ? strtok_r(old, " ", &save) : NULL; v && rc == SQLITE_OK; v = strtok_r(NULL, " ", &save)) {
+		char *drop = sqlite3_mprintf("DROP VIEW IF EXISTS \"%w\"", v);
+		rc = drop ? exec(db, drop) : SQLITE_NOMEM;
+		sqlite3_free(drop);
 	}
+	free(old);
 	char *before = rc == SQLITE_OK ? view_names(db) : NULL;
 	if (rc == SQLITE_OK && !before)
 		rc = SQLITE_NOMEM;
@@ -1231,10 +1235,14 @@ static int replace_views(struct db *db, const char *sql, const char *hash)
 	struct strbuf made = { 0 };
 	sb_str(&made, "");
 	for (char *save, *v = after ? strtok_r(after, " ", &save) : NULL; v; v = strtok_r(NULL, " ", &save)) {
-		char padded[300];
-		snprintf(padded, sizeof padded, " %s ", v);
-		if (!strstr(before, padded))
-			sb_str(&made, padded + 1);
+		size_t n = strlen(v);
+		bool had = false;	/* " v " in before */
+		for (const char *b = strstr(before, v); b && !had; b = strstr(b + 1, v))
+			had = b[-1] == ' ' && b[n] == ' ';
+		if (!had) {
+			sb_str(&made, v);
+			sb_str(&made, " ");
+		}
 	}
 	if (rc == SQLITE_OK)
 		rc = made.oom ? SQLITE_NOMEM : meta_set(db, "views", made.s);
@@ -1250,14 +1258,16 @@ int db_install_views(struct db *db, const char *sql)
 {
 	struct sha256 c;
 	uint8_t digest[32];
-	char hash[65], have[65];
+	char hash[65], *have;
 
 	sha256_init(&c);
 	sha256_update(&c, sql, strlen(sql));
 	sha256_final(&c, digest);
 	sha256_hex(digest, hash);
-	int rc = meta_get(db, "views_sha256", have, sizeof have);
-	if (rc != SQLITE_OK || !strcmp(have, hash))
+	int rc = meta_get(db, "views_sha256", &have);
+	bool same = rc == SQLITE_OK && !strcmp(have, hash);
+	free(have);
+	if (rc != SQLITE_OK || same)
 		return rc;
 	if ((rc = exec(db, "BEGIN IMMEDIATE")) == SQLITE_OK && (rc = replace_views(db, sql, hash)) == SQLITE_OK)
 		rc = exec(db, "COMMIT");

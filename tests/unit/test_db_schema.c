@@ -376,6 +376,24 @@ Test(db_schema, views_file_is_installed_once_and_replaced_when_it_changes)
 	cr_assert(strstr(sql, "run_uuid"), "a was replaced: %s", sql);
 	free(sql);
 
+	/* many long names (meta 'views' far over 4 KiB, one name over 300
+	 * bytes, one with a quote): the next file drops every one */
+	size_t cap = 400 * 120, len = 0;
+	char *many = malloc(cap), *name = malloc(400);
+	for (int i = 0; i < 120; i++) {
+		int w = i == 7 ? 350 : 40;
+		snprintf(name, 400, "%s%0*d", i == 9 ? "q\"\"" : "", w, i);	/* "q""0..9": q"0..9 */
+		len += (size_t)snprintf(many + len, cap - len, "CREATE VIEW \"%s\" AS SELECT %d;", name, i);
+	}
+	cr_assert_eq(db_install_views(db, many), 0, "%s", sqlite3_errmsg(db_handle(db)));
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM sqlite_schema WHERE type = 'view'"), 121, "a and c dropped, 120 made, mine kept");
+	cr_assert_eq(db_install_views(db, v2), 0, "%s", sqlite3_errmsg(db_handle(db)));
+	names = views_in(c);
+	cr_assert_str_eq(names, "a c mine", "the long file's views are all gone");
+	free(names);
+	free(many);
+	free(name);
+
 	/* a broken views file changes nothing */
 	cr_assert_neq(db_install_views(db, "CREATE VIEW d AS SELECT 4; CREATE VIEW oops AS SELEC;"), 0);
 	names = views_in(c);
