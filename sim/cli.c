@@ -57,6 +57,32 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 	return SL_EXIT_FAIL;
 }
 
+/* Where writing `path` lands, as open(O_CREAT) has it: through symbolic
+ * links (a relative target from its link's folder), also to a file that
+ * does not exist yet. 0, or -1 with errno (ELOOP, ENAMETOOLONG). */
+static int follow_links(const char *path, char *out, size_t len)
+{
+	char target[4096];
+	struct stat st;
+	if (snprintf(out, len, "%s", path) >= (int)len)
+		return errno = ENAMETOOLONG, -1;
+	for (int hops = 0; lstat(out, &st) == 0 && S_ISLNK(st.st_mode); hops++) {
+		ssize_t n = hops < 40 ? readlink(out, target, sizeof target - 1) : -1;
+		if (n < 0)
+			return errno = hops < 40 ? errno : ELOOP, -1;
+		target[n] = 0;
+		char *slash = strrchr(out, '/');
+		if (target[0] == '/' || !slash) {
+			memmove(out, target, (size_t)n + 1);
+		} else if ((size_t)(slash + 1 - out) + (size_t)n < len) {
+			memcpy(slash + 1, target, (size_t)n + 1);
+		} else {
+			return errno = ENAMETOOLONG, -1;
+		}
+	}
+	return 0;
+}
+
 int cli_out_open(struct cli_out *o, const char *path)
 {
 	struct stat st;
@@ -67,9 +93,8 @@ int cli_out_open(struct cli_out *o, const char *path)
 		o->f = fopen(path, "wb");
 		return o->f ? 0 : -1;
 	}
-	char *real = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
-	snprintf(o->dest, sizeof o->dest, "%s", real ? real : path);
-	free(real);
+	if (follow_links(path, o->dest, sizeof o->dest))
+		return -1;
 	snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%d", o->dest, (int)getpid());
 	o->f = fopen(o->tmp, "wb");
 	return o->f ? 0 : -1;

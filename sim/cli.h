@@ -27,7 +27,8 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /*
  * An output file that is written whole or not at all: a regular file (or a
  * new name) is written as NAME.tmp-PID beside it and renamed over it by
- * cli_out_commit (through a symbolic link, over the file it names); a
+ * cli_out_commit (through a symbolic link, over the file it names, or
+ * creating it if it does not exist yet, as the shell's > does); a
  * device or FIFO (-o /dev/null) is written in place, and is never
  * replaced or removed. cli_out_abort removes only the temporary file.
  */

@@ -1,7 +1,7 @@
 /*
  * gen and convert write OUT whole or not at all (sim/cli.h, cli_out): a
  * regular file through a temporary name, a symbolic link through to the
- * file it names (the link stays), a device in place (never replaced by a
+ * file it names (the link stays; made if not there yet), a device in place (never replaced by a
  * file, never removed on a failed write); output to stdout that cannot be
  * written fails. Devices are made with mknod in the test's own folder
  * (skipped without the right to), never the system's.
@@ -75,6 +75,27 @@ Test(outputs, a_link_keeps_pointing_at_the_file_written)
 	ok((const char *const[]){ "spanlab", "convert", "target.slt", "--to", "text", "-o", "link.slt", NULL });
 	cr_assert(lstat("link.slt", &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced by a file");
 	cr_assert_eq(mallocs("target.slt"), 100);
+}
+
+/* A link to a file not there yet: the file is made, as the shell's >
+ * makes it, through a chain of links, relative ones from their folder. */
+Test(outputs, a_link_to_no_file_yet_creates_that_file)
+{
+	cr_assert_eq(mkdir("sub", 0700), 0);
+	cr_assert_eq(symlink("new.slt", "sub/hop.slt"), 0);
+	cr_assert_eq(symlink("sub/hop.slt", "link.slt"), 0);
+	ok((const char *const[]){ "spanlab", "gen", "uniform", "--ops", "100", "-o", "link.slt", NULL });
+	struct stat st;
+	cr_assert(lstat("link.slt", &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced by a file");
+	cr_assert(lstat("sub/hop.slt", &st) == 0 && S_ISLNK(st.st_mode), "the second link was replaced");
+	cr_assert_eq(mallocs("sub/new.slt"), 100);
+	cr_assert_eq(symlink("loop2", "loop1"), 0);
+	cr_assert_eq(symlink("loop1", "loop2"), 0);
+	struct tl_run r = run((const char *const[]){ "spanlab", "gen", "uniform", "--ops", "10", "-o", "loop1", NULL });
+	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "loop1") && tl_count_lines(r.err) == 1, "%s", r.err);
+	tl_run_free(&r);
+	cr_assert(lstat("loop1", &st) == 0 && S_ISLNK(st.st_mode), "a link of the loop was replaced");
 }
 
 /* A copy of /dev/full (1, 7) and of /dev/null (1, 3) here: a failed gen
