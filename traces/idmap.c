@@ -76,7 +76,7 @@ int slt_ids_grow_free(struct slt_ids *ids)
 uint64_t slt_report_inconsistencies(const struct slt_report *r)
 {
 	return r->unknown_frees + r->double_allocs + r->realloc_zero + r->realloc_unknown +
-	       r->lost_alignment;
+	       r->lost_alignment + r->lost_results;
 }
 
 /* ---- the map --------------------------------------------------------- */

@@ -7,7 +7,8 @@
  *
  * Every record is followed by a goroutine traceback (and tracegc by the
  * other goroutines' tracebacks up to "end tracegc"); those lines, and
- * anything else the program printed, are skipped. Sizes are already rounded
+ * anything else the program printed, are skipped, also where the program's
+ * own stderr output shares a record's line (before the record). Sizes are already rounded
  * (size class, 16 for a new tiny block, whole pages for large objects) and
  * tiny allocations that fit an existing block are not printed at all;
  * frees are reported when the sweeper reclaims an object. tracegc becomes
@@ -56,6 +57,27 @@ static int goalloc_op(struct slt_source *s, const char *line)
 	return bad(s, line);
 }
 
+/* Where a record starts in line, or NULL. The program's own stderr output
+ * can come first on its line ("progress: tracealloc(...)"); a traceback's
+ * "runtime.tracealloc(...)" frame is not a record (the name is part of a
+ * longer one). */
+static const char *record_start(const char *line)
+{
+	static const char *const names[] = { "tracealloc(", "tracefree(", "tracegc(" };
+	const char *first = NULL;
+	for (int i = 0; i < 3; i++) {
+		for (const char *p = strstr(line, names[i]); p; p = strstr(p + 1, names[i])) {
+			char b = p > line ? p[-1] : ' ';
+			if (b == '.' || b == '_' || (b >= '0' && b <= '9') || ((b | 0x20) >= 'a' && (b | 0x20) <= 'z'))
+				continue;
+			if (!first || p < first)
+				first = p;
+			break;
+		}
+	}
+	return first;
+}
+
 static int goalloc_next(struct slt_source *s, struct slt_event *ev)
 {
 	while (!imp_pop(s, ev)) {
@@ -65,10 +87,8 @@ static int goalloc_next(struct slt_source *s, struct slt_event *ev)
 			s->complete = rc == 0;
 			return rc;
 		}
-		if (strncmp(line, "tracealloc(", 11) && strncmp(line, "tracefree(", 10) &&
-		    strncmp(line, "tracegc(", 8))
-			continue;
-		if (goalloc_op(s, line) < 0)
+		const char *r = record_start(line);
+		if (r && goalloc_op(s, r) < 0)
 			return -1;
 	}
 	return 1;

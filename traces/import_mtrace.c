@@ -10,10 +10,11 @@
  *   = End
  *
  * CALLER is "PATH:(SYM+OFF)[0xADDR]", "PATH:[0xADDR]" or "[0xADDR]"; it
- * always ends with ']', so the operation is read after the last ']'. The
- * format has no thread ids (every event is thread 0; glibc's lock makes
- * the file order a valid serialization), no time, and cannot tell calloc
- * or aligned allocations from malloc (all become malloc, and realloc(p, 0)
+ * always ends with ']', so the operation is read after the last ']'. A
+ * NULL pointer is "(nil)". The format has no thread ids (every event is
+ * thread 0; with threads the order of a free and a reuse of its address
+ * can be swapped: late_expect below), no time, and cannot tell calloc or
+ * aligned allocations from malloc (all become malloc, and realloc(p, 0)
  * is an ordinary free): docs/trace-capture.md says so.
  */
 #include "source.h"
@@ -36,14 +37,58 @@ static int bad(struct slt_source *s, const char *what, const char *line)
 	return src_fail_line(s, "%s in \"%.60s\"", what, line);
 }
 
-/* " 0xHEX" fields after the op; n of them, nothing after. */
+/* " 0xHEX" fields after the op (glibc prints a NULL pointer as "(nil)");
+ * n of them, nothing after. */
 static int hex_fields(const char *p, uint64_t *v, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (*p++ != ' ' || !(p = parse_hex(p, &v[i])))
+		if (*p++ != ' ')
 			return -1;
+		if (!strncmp(p, "(nil)", 5)) {
+			v[i] = 0;
+			p += 5;
+		} else if (!(p = parse_hex(p, &v[i]))) {
+			return -1;
+		}
 	}
 	return *p ? -1 : 0;
+}
+
+/*
+ * With threads, glibc (2.34 on) writes a free's line after the memory is
+ * free: another thread can be given the address, and write its '+',
+ * first. So an allocation of a live address (counted as double_allocs,
+ * the old object freed there) expects the old object's late '-' (or '<'
+ * of a realloc): the next one for that address within LATE_WINDOW records
+ * is taken as it, not as the new object's.
+ */
+enum { LATE_WINDOW = 4096 };
+
+static void late_expect(struct slt_source *s, uint64_t key)
+{
+	struct mt_late *l = &s->mt_late[s->mt_nlate++ % MT_LATE_SLOTS];
+	l->key = key;
+	l->lineno = s->lineno;
+}
+
+static bool late_take(struct slt_source *s, uint64_t key)
+{
+	for (int i = 0; i < MT_LATE_SLOTS; i++) {
+		struct mt_late *l = &s->mt_late[i];
+		if (l->key == key && l->lineno && s->lineno - l->lineno <= LATE_WINDOW) {
+			l->key = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* An allocation at key: of a live address, expect the old one's late free. */
+static int mt_alloc(struct slt_source *s, uint64_t key, uint64_t size)
+{
+	if (imp_live(s, key))
+		late_expect(s, key);
+	return imp_alloc(s, SLT_MALLOC, key, size, 0, 0);
 }
 
 static int mtrace_op(struct slt_source *s, const char *line)
@@ -64,8 +109,14 @@ static int mtrace_op(struct slt_source *s, const char *line)
 		return bad(s, "'<' not followed by '>'", line);
 	switch (op) {
 	case '+':
-		return v[0] ? imp_alloc(s, SLT_MALLOC, v[0], v[1], 0, 0) : 0;
+		if (!v[0]) {	/* "+ (nil) SIZE": the allocation failed */
+			s->report.failed_allocs++;
+			return 0;
+		}
+		return mt_alloc(s, v[0], v[1]);
 	case '-':
+		if (!v[0] || late_take(s, v[0]))
+			return 0;	/* free(NULL); an old object's late free */
 		return imp_free(s, v[0], 0);
 	case '<':
 		s->pend_realloc = true;
@@ -75,6 +126,14 @@ static int mtrace_op(struct slt_source *s, const char *line)
 		if (!s->pend_realloc)
 			return bad(s, "'>' without a preceding '<'", line);
 		s->pend_realloc = false;
+		if (!v[0]) {	/* "> (nil) SIZE": failed, the old object stays */
+			s->report.failed_allocs++;
+			return 0;
+		}
+		if (s->pend_old && late_take(s, s->pend_old))	/* its old object is gone already */
+			return mt_alloc(s, v[0], v[1]);
+		if (v[0] != s->pend_old && imp_live(s, v[0]))
+			late_expect(s, v[0]);
 		return imp_realloc(s, s->pend_old, v[0], v[1], 0);
 	default:
 		s->report.failed_allocs++;

@@ -9,12 +9,17 @@
  *   --PID-- free(0x4A43F30)       also _ZdlPv, _ZdaPv, _ZdlPvm, ... (C++ delete)
  *   --PID-- realloc(0x4A43A60,0)free(0x4A43A60)
  *   --PID--  = 0                  a nested call pushed the result to a new line
+ *   --PID-- realloc(0x0,77)malloc(77) = 0x4A43040   (3.19: realloc(NULL, n)
+ *                                 calls malloc, whose result is the only one)
  *   --00:00:00:00.442 PID-- ...   with --time-stamp=yes (days:h:m:s.ms)
  *
  * Lines starting "==PID==" (the tool's messages) and calls we do not know
- * (malloc_usable_size, ...) are skipped; free(0x0) is not an event. The
- * output has no thread ids (valgrind runs one thread at a time, so the file
- * order is a true serialization): every event is thread 0.
+ * (malloc_usable_size, ...) are skipped; free(0x0) is not an event. Only
+ * the first process's lines count: a child that forks without exec logs to
+ * the same file. The output has no thread ids: every event is thread 0.
+ * valgrind runs one thread at a time but can switch threads between a
+ * call's text and its " = result", so other threads' calls may come in
+ * between (calls()); the event then takes its place at the result.
  */
 #include "source.h"
 
@@ -33,9 +38,9 @@ static int stamp_ns(const uint64_t v[5], uint64_t *ns)
 
 /* Skip "--PID-- " or "--D:H:M:S.MS PID-- "; parse the time stamp into ns.
  * *stamp: 0 none, 1 in *ts, -1 a time stamp past 2^64 ns. */
-static const char *prefix(const char *l, uint64_t *ts, int *stamp)
+static const char *prefix(const char *l, uint64_t *ts, int *stamp, uint64_t *pid)
 {
-	uint64_t v[5] = { 0 }, pid;
+	uint64_t v[5] = { 0 };
 	const char *p = l + 2;
 	*stamp = 0;
 	if (l[0] != '-' || l[1] != '-')
@@ -50,7 +55,7 @@ static const char *prefix(const char *l, uint64_t *ts, int *stamp)
 		*stamp = stamp_ns(v, ts) < 0 ? -1 : 1;
 		p = q + 1;
 	}
-	if (!(q = parse_dec(p, &pid)) || q[0] != '-' || q[1] != '-' || q[2] != ' ')
+	if (!(q = parse_dec(p, pid)) || q[0] != '-' || q[1] != '-' || q[2] != ' ')
 		return NULL;
 	return q + 3;
 }
@@ -72,9 +77,9 @@ static bool known_call(const char *c)
 
 bool valgrind_line_like(const char *l)
 {
-	uint64_t ts;
+	uint64_t ts, pid;
 	int has;
-	const char *c = prefix(l, &ts, &has);
+	const char *c = prefix(l, &ts, &has, &pid);
 	return c && known_call(c);
 }
 
@@ -143,7 +148,7 @@ static int apply_alloc(struct slt_source *s, enum vg_kind kind, uint64_t a, uint
 	return imp_alloc(s, SLT_MALLOC, res, a, 0, 0);
 }
 
-/* A result " = 0x..." (or " = 0") after the call text. */
+/* A result " = 0x..." (or " = 0"), which ends its line. */
 static int result(const char *p, uint64_t *res)
 {
 	while (*p == ' ')
@@ -154,69 +159,143 @@ static int result(const char *p, uint64_t *res)
 	return p && !*p ? 0 : -1;
 }
 
-static int call(struct slt_source *s, const char *c, const char *line)
+static bool is_result(const char *c)
+{
+	while (*c == ' ')
+		c++;
+	return c[0] == '=' && c[1] == ' ';
+}
+
+/* One call "name(args)" at c, into *k (kind VG_FREE for free and C++
+ * delete); *end is after its ')'. */
+enum { VG_FREE = 3 };
+static int parse_call(struct slt_source *s, const char *c, const char *line, struct vg_call *k, const char **end)
 {
 	const char *open = strchr(c, '(');
-	uint64_t a = 0, b = 0, al = 0, res;
 	bool two;
 	if (!open)	/* "_Zn..." / "_Zd..." match known_call without a '(' */
 		return bad(s, "malformed call", line);
-	const char *p = args(open + 1, &a, &b, &al, &two);
+	const char *p = args(open + 1, &k->a, &k->b, &k->al, &two);
 	if (!p || *p != ')')
 		return bad(s, "malformed call", line);
-	p++;
-	bool is_free = !strncmp(c, "free(", 5) || !strncmp(c, "_Zd", 3);
-	if (is_free)
-		return a ? imp_free(s, a, 0) : 0;
-	enum vg_kind kind = !strncmp(c, "calloc(", 7) ? VG_CALLOC : !strncmp(c, "realloc(", 8) ? VG_REALLOC : VG_ALLOC;
-	if ((kind != VG_ALLOC) != two)
-		return bad(s, "wrong number of arguments", line);
-	if (result(p, &res) < 0) {
-		if (*p && strncmp(p, "free(", 5) && strncmp(p, "malloc(", 7))
-			return bad(s, "malformed result", line);
-		/* The result follows on a later " = X" line, after a nested call. */
-		s->pend_call = true;
-		s->pend_kind = (uint8_t)kind;
-		s->pend_a = a;
-		s->pend_b = b;
-		s->pend_al = al;
-		s->pend_lineno = s->lineno;
+	*end = p + 1;
+	k->lineno = s->lineno;
+	k->freed = false;
+	if (!strncmp(c, "free(", 5) || !strncmp(c, "_Zd", 3)) {
+		k->kind = VG_FREE;
 		return 0;
 	}
-	return apply_alloc(s, kind, a, b, al, res);
+	k->kind = !strncmp(c, "calloc(", 7) ? VG_CALLOC : !strncmp(c, "realloc(", 8) ? VG_REALLOC : VG_ALLOC;
+	if ((k->kind != VG_ALLOC) != two)
+		return bad(s, "wrong number of arguments", line);
+	return 0;
 }
 
-/* A " = X" line completing the pending call. */
-static int finish_pending(struct slt_source *s, const char *c, const char *line)
+static int push_pending(struct slt_source *s, const struct vg_call *k, const char *line)
 {
+	if (s->vg_npend == VG_MAX_PENDING)
+		return src_fail_line(s, "more than %d calls waiting for their results in \"%.60s\"", VG_MAX_PENDING, line);
+	s->vg_pend[s->vg_npend++] = *k;
+	return 0;
+}
+
+/* The innermost pending call matching f (kind, a, b), or -1. */
+static int find_pending(const struct slt_source *s, uint8_t kind, uint64_t a, uint64_t b)
+{
+	for (int i = (int)s->vg_npend - 1; i >= 0; i--) {
+		const struct vg_call *k = &s->vg_pend[i];
+		if (k->kind == kind && k->a == a && k->b == b && !k->freed)
+			return i;
+	}
+	return -1;
+}
+
+static void drop_pending(struct slt_source *s, int i)
+{
+	memmove(&s->vg_pend[i], &s->vg_pend[i + 1], (s->vg_npend - (unsigned)i - 1) * sizeof s->vg_pend[0]);
+	s->vg_npend--;
+}
+
+/* A call with no result on its line: another call follows (nested in it,
+ * or another thread's), or its result comes on a later line. valgrind
+ * 3.19's realloc(NULL, n) calls its malloc(n), whose result is the only
+ * one; a calloc whose n*m overflows returns NULL and prints no result. */
+static int call_open(struct slt_source *s, const struct vg_call *k, const char *line)
+{
+	uint64_t n;
+	if (k->kind == VG_CALLOC && __builtin_mul_overflow(k->a, k->b, &n)) {
+		s->report.failed_allocs++;
+		return 0;
+	}
+	return push_pending(s, k, line);
+}
+
+/* A call printed whole: a free, or an allocation with its result. Its
+ * own nested calls are not events: realloc(p, 0)'s free(p) (the realloc
+ * frees), realloc(NULL, n)'s malloc(n) (the malloc stands for it). */
+static int call_done(struct slt_source *s, const struct vg_call *k, bool has_res, uint64_t res, const char *line)
+{
+	int i;
+	if (k->kind == VG_FREE) {
+		if (k->a && (i = find_pending(s, VG_REALLOC, k->a, 0)) >= 0) {
+			s->vg_pend[i].freed = true;
+			return 0;
+		}
+		return k->a ? imp_free(s, k->a, 0) : 0;
+	}
+	if (k->kind == VG_ALLOC && !k->al && (i = find_pending(s, VG_REALLOC, 0, k->a)) >= 0)
+		drop_pending(s, i);
+	if (!has_res)
+		return call_open(s, k, line);
+	return apply_alloc(s, (enum vg_kind)k->kind, k->a, k->b, k->al, res);
+}
+
+/*
+ * A line of the traced process: calls in order, then at most one result
+ * " = X", which is the last call's or, with no call, the innermost
+ * pending one's. valgrind runs one thread at a time but may switch threads
+ * between a call's text and its result, so calls of other threads can
+ * come between them, on the same line or on lines between.
+ */
+static int calls(struct slt_source *s, const char *c, const char *line)
+{
+	struct vg_call k;
 	uint64_t res;
-	s->pend_call = false;
-	if (result(c, &res) < 0)
+	bool have = false;
+	while (known_call(c)) {
+		if (have && call_done(s, &k, false, 0, line) < 0)
+			return -1;
+		if (parse_call(s, c, line, &k, &c) < 0)
+			return -1;
+		have = true;
+	}
+	bool has_res = *c != 0;
+	if (has_res && result(c, &res) < 0)
 		return bad(s, "malformed result", line);
-	return apply_alloc(s, (enum vg_kind)s->pend_kind, s->pend_a, s->pend_b, s->pend_al, res);
+	if (have)
+		return call_done(s, &k, has_res, res, line);
+	if (!s->vg_npend)
+		return bad(s, "result without a call", line);
+	k = s->vg_pend[--s->vg_npend];
+	return apply_alloc(s, (enum vg_kind)k.kind, k.a, k.b, k.al, res);
 }
 
 static int valgrind_line(struct slt_source *s, const char *line)
 {
-	uint64_t ts;
+	uint64_t ts, pid;
 	int stamp;
-	const char *c = prefix(line, &ts, &stamp);
-	if (!c)
-		return 0;	/* "==PID==" messages, program output */
+	const char *c = prefix(line, &ts, &stamp, &pid);
+	if (!c || (!known_call(c) && !is_result(c)))
+		return 0;	/* "==PID==" messages, program output, other lines */
+	if (!s->vg_pid)
+		s->vg_pid = pid;
+	if (pid != s->vg_pid)
+		return 0;	/* a fork's child logging to the same file */
 	if (stamp < 0)
 		return bad(s, "time stamp out of range", line);
 	if (stamp > 0 && ts > s->ts_ns)
 		s->ts_ns = ts;
-	if (s->pend_call) {
-		if (c[0] == ' ' || c[0] == '=')
-			return finish_pending(s, c, line);
-		if (known_call(c))
-			return bad(s, "call while a result is pending", line);
-		return 0;
-	}
-	if (c[0] == ' ' && c[1] == '=')
-		return bad(s, "result without a call", line);
-	return known_call(c) ? call(s, c, line) : 0;
+	return calls(s, c, line);
 }
 
 static int valgrind_next(struct slt_source *s, struct slt_event *ev)
@@ -227,9 +306,12 @@ static int valgrind_next(struct slt_source *s, struct slt_event *ev)
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
-			if (s->pend_call) {
-				s->lineno = s->pend_lineno;
-				return src_fail_line(s, "call without its result at end of trace");
+			/* valgrind can lose a result when threads switch
+			 * (a call whose " = X" never comes): not an event. */
+			for (; s->vg_npend; s->vg_npend--) {
+				s->lineno = s->vg_pend[s->vg_npend - 1].lineno;
+				if (imp_count(s, &s->report.lost_results, "call without its result at end of trace") < 0)
+					return -1;
 			}
 			s->complete = true;
 			return 0;

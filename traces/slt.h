@@ -40,7 +40,7 @@
 #define SLT_MAGIC "\x89SLT\r\n\x1a\n"
 #define SLT_MAGIC_LEN 8
 #define SLT_FOOTER_MAGIC "SLTEND\r\n"
-#define SLT_VERSION 1
+#define SLT_VERSION 2			/* version 1 is read too (docs/trace-format.md) */
 #define SLT_HEADER_LEN 20		/* magic, version, flags, tick_ns, meta_len */
 #define SLT_FOOTER_LEN 12		/* u32 END record length, footer magic */
 #define SLT_MAX_META (1u << 20)		/* metadata JSON larger than 1 MiB is corrupt */
@@ -94,14 +94,17 @@ struct slt_event {
 	X(realloc_zero,    "realloc(p, 0) (recorded as free(p))") \
 	X(realloc_unknown, "realloc of pointers never allocated (recorded as malloc)") \
 	X(lost_alignment,  "aligned allocations whose alignment was not kept") \
-	X(failed_allocs,   "allocations that returned NULL (not recorded; not an inconsistency)")
+	X(failed_allocs,   "allocations that returned NULL (not recorded; not an inconsistency)") \
+	X(lost_results,    "calls whose result the log never gave (not recorded)")
 
 struct slt_report {
 #define X(name, doc) uint64_t name;
 	SLT_REPORT_FIELDS(X)
 #undef X
 };
-#define SLT_REPORT_NFIELDS 6
+#define SLT_REPORT_NFIELDS 7
+#define SLT_REPORT_NFIELDS_V1 6	/* version 1's END: without lost_results */
+_Static_assert(sizeof(struct slt_report) == SLT_REPORT_NFIELDS * sizeof(uint64_t), "report fields in order");
 /* The number of inconsistencies (every field but failed_allocs). */
 uint64_t slt_report_inconsistencies(const struct slt_report *r);
 

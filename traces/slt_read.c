@@ -127,9 +127,10 @@ int slt_read_open(struct slt_source *s)
 	if (memcmp(h, SLT_MAGIC, SLT_MAGIC_LEN))
 		return src_fail_byte(s, 0, "bad magic: not a .slt file");
 	unsigned version = h[8] | h[9] << 8, flags = h[10] | h[11] << 8;
-	if (version != SLT_VERSION)
-		return src_fail_byte(s, 8, "unsupported version %u (this reader knows %d)", version,
+	if (version < 1 || version > SLT_VERSION)
+		return src_fail_byte(s, 8, "unsupported version %u (this reader knows 1 to %d)", version,
 				     SLT_VERSION);
+	s->version = (uint16_t)version;
 	if (flags)
 		return src_fail_byte(s, 10, "unknown flags 0x%x", flags);
 	s->tick_ns = get_u32le(h + 12);
@@ -177,9 +178,10 @@ static int read_end(struct slt_source *s, struct cur *c)
 {
 	uint64_t events = get_varint(c), ids = get_varint(c), threads = get_varint(c);
 	(void)threads;
-#define X(name, doc) s->report.name = get_varint(c);
-	SLT_REPORT_FIELDS(X)
-#undef X
+	uint64_t *field = (uint64_t *)&s->report;	/* the fields in order, all uint64_t */
+	int nfields = s->version == 1 ? SLT_REPORT_NFIELDS_V1 : SLT_REPORT_NFIELDS;
+	for (int i = 0; i < nfields; i++)
+		field[i] = get_varint(c);
 	if (c->bad)
 		return fail(s, c);
 	uint64_t len = cur_off(c) - c->start;

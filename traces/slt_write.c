@@ -60,7 +60,7 @@ int slt_writer_init(struct slt_writer *w, slt_sink_fn sink, void *ctx,
 	memcpy(h, SLT_MAGIC, SLT_MAGIC_LEN);
 	h[8] = SLT_VERSION & 0xff;
 	h[9] = SLT_VERSION >> 8;
-	h[10] = h[11] = 0;	/* flags: none defined in version 1 */
+	h[10] = h[11] = 0;	/* flags: none defined */
 	put_u32le(h + 12, w->tick_ns);
 	put_u32le(h + 16, (uint32_t)mlen);
 	if (sink_out(w, h, sizeof h) < 0 || sink_out(w, meta_json, mlen) < 0)

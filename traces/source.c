@@ -503,6 +503,12 @@ int imp_free(struct slt_source *s, uint64_t key, uint32_t tid)
 	return rc < 0 ? -1 : 0;
 }
 
+bool imp_live(struct slt_source *s, uint64_t key)
+{
+	uint64_t id;
+	return key != UINT64_MAX && slt_idmap_get(&s->map, key, &id);
+}
+
 int imp_realloc(struct slt_source *s, uint64_t oldkey, uint64_t newkey, uint64_t size, uint32_t tid)
 {
 	if (!oldkey)

@@ -16,6 +16,8 @@
 #include <sys/types.h>
 
 #define SRC_MAX_LINE (1u << 20)	/* a longer text line is malformed */
+#define VG_MAX_PENDING 64		/* valgrind calls awaiting their results */
+#define MT_LATE_SLOTS 64		/* mtrace frees that may come late */
 
 struct slt_source {
 	char *path;		/* a copy: any length the OS takes */
@@ -35,6 +37,7 @@ struct slt_source {
 
 	/* .slt */
 	char *meta;
+	uint16_t version;	/* 1: END without lost_results */
 	uint32_t tick_ns;
 	uint32_t cur_tid;
 	uint64_t cur_tick, prev_id, events;
@@ -51,10 +54,19 @@ struct slt_source {
 	uint64_t ts_ns;		/* importers with timestamps (valgrind) */
 	uint64_t pend_old;	/* mtrace: the '<' half of a realloc */
 	bool pend_realloc;
-	/* valgrind: a call whose " = result" is on a later line, parsed */
-	bool pend_call;
-	uint8_t pend_kind;
-	uint64_t pend_a, pend_b, pend_al, pend_lineno;
+	struct mt_late {	/* mtrace: addresses whose old object's '-' may come late */
+		uint64_t key, lineno;
+	} mt_late[MT_LATE_SLOTS];
+	unsigned mt_nlate;
+	/* valgrind: calls whose " = result" has not come yet (after a nested
+	 * call, or another thread's calls), innermost last; the traced PID */
+	struct vg_call {
+		uint8_t kind;
+		bool freed;	/* realloc(p, 0): its own free(p) came */
+		uint64_t a, b, al, lineno;
+	} vg_pend[VG_MAX_PENDING];
+	unsigned vg_npend;
+	uint64_t vg_pid;
 };
 
 /* One-line error "PATH: line N: ..." (or byte N); returns -1. */
@@ -76,6 +88,8 @@ int src_line(struct slt_source *s, char **line);
 int imp_alloc(struct slt_source *s, enum slt_op op, uint64_t key, uint64_t size, uint64_t align,
 	      uint32_t tid);
 int imp_free(struct slt_source *s, uint64_t key, uint32_t tid);
+/* Is key the address of a live object? */
+bool imp_live(struct slt_source *s, uint64_t key);
 int imp_realloc(struct slt_source *s, uint64_t oldkey, uint64_t newkey, uint64_t size, uint32_t tid);
 int imp_mark(struct slt_source *s, enum slt_op op, uint32_t tid);
 /* Count an inconsistency (field index into struct slt_report order);

@@ -252,7 +252,6 @@ Test(import, malformed_lines_name_the_line)
 		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1-- malloc(x) = 0x20\n", 2, "malformed call" },
 		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1-- calloc(8) = 0x20\n", 2, "wrong number" },
 		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1--  = 0\n", 2, "result without a call" },
-		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1-- realloc(0x10,0)free(0x10)\n", 2, "without its result" },
 		{ SLT_FMT_GOALLOC, "tracealloc(0xc000, 0x10)\ntracealloc(0xc010)\n", 2, "malformed" },
 		{ SLT_FMT_GOALLOC, "tracealloc(0xc000, 0x10)\ntracefree(0xc000, 0x10, x)\n", 2, "malformed" },
 	};
@@ -303,7 +302,164 @@ Test(import, report_and_strict)
 	cr_assert(strstr(slt_error(s), "line 2: free of a pointer never allocated (--strict)"), "%s",
 		  slt_error(s));
 	slt_close(s);
+	/* A valgrind call whose result never came: counted, or under
+	 * --strict an error naming the call's line. */
+	static const char vg[] = "--1-- malloc(8) = 0x10\n--1-- realloc(0x10,0)free(0x10)\n";
+	snprintf(path, sizeof path, "%s/r.valgrind", dir);
+	tl_write_file(path, vg, strlen(vg));
+	s = slt_open(path, NULL, err, sizeof err);
+	while (slt_next(s, &ev) > 0)
+		;
+	cr_assert_eq(slt_source_report(s)->lost_results, 1);
+	slt_close(s);
+	s = slt_open(path, &oo, err, sizeof err);
+	while ((rc = slt_next(s, &ev)) > 0)
+		;
+	cr_assert_eq(rc, -1);
+	cr_assert(strstr(slt_error(s), "line 2: call without its result at end of trace (--strict)"), "%s",
+		  slt_error(s));
+	slt_close(s);
 	tl_tmpdir_remove(dir);
+}
+
+/* ---- forms of real output the samples above lack ------------------------ */
+
+/* The events of a trace as "m10 c8 a64 r50 f g" (op and size), and its report. */
+static char *events_of(const char *text, enum slt_format fmt, struct slt_report *rep)
+{
+	char *dir = tl_tmpdir(), path[4096], err[1024];
+	snprintf(path, sizeof path, "%s/t", dir);
+	tl_write_file(path, text, strlen(text));
+	struct slt_open_opts oo = { .format = fmt };
+	struct slt_source *s = slt_open(path, &oo, err, sizeof err);
+	cr_assert(s, "%s", err);
+	static char out[4096];
+	size_t n = 0;
+	struct slt_event ev;
+	int rc;
+	while ((rc = slt_next(s, &ev)) > 0) {
+		static const char op[] = "mcrfag";
+		n += (size_t)snprintf(out + n, sizeof out - n, "%s%c", n ? " " : "", op[ev.op <= SLT_GC ? ev.op : 0]);
+		if (ev.op != SLT_FREE && ev.op != SLT_GC)
+			n += (size_t)snprintf(out + n, sizeof out - n, "%llu", (unsigned long long)ev.size);
+	}
+	cr_assert_eq(rc, 0, "%s", slt_error(s));
+	*rep = *slt_source_report(s);
+	slt_close(s);
+	tl_tmpdir_remove(dir);
+	return out;
+}
+
+/* valgrind 3.19 prints realloc(NULL, n) as its nested malloc's call line;
+ * a calloc whose n*m overflows returns without a result; another thread's
+ * calls can come between a call and its " = X" (on its line or later
+ * lines); a fork's child logs to the same file; a result can be lost. */
+Test(import, valgrind_nested_calls_threads_and_forks)
+{
+	static const char text[] =
+		"--1-- malloc(10) = 0x100\n"
+		"--1-- malloc(20) = 0x300\n"
+		"--1-- realloc(0x0,77)malloc(77) = 0x200\n"
+		"--1-- realloc(0x100,324)free(0x300)\n"
+		"--1-- realloc(0x200,50)realloc(0x0,30)malloc(30) = 0x400\n"
+		"--1-- calloc(4611686018427387904,4)calloc(1,8) = 0x500\n"
+		"--1--  = 0x600\n"
+		"--1--  = 0x700\n"
+		"--2-- malloc(5) = 0x800\n"
+		"--2-- free(0x700)\n"
+		"--1-- realloc(0x600,0)free(0x600)\n"
+		"--1--  = 0\n"
+		"--1-- malloc(9)\n"
+		"--1-- free(0x0)\n";
+	struct slt_report r;
+	const char *ev = events_of(text, SLT_FMT_VALGRIND, &r);
+	cr_assert_str_eq(ev, "m10 m20 m77 f m30 c8 r50 r324 f");
+	cr_assert_eq(r.failed_allocs, 1, "the overflowing calloc");
+	cr_assert_eq(r.realloc_zero, 1);
+	cr_assert_eq(r.lost_results, 1, "malloc(9) never got its result");
+	cr_assert_eq(slt_report_inconsistencies(&r), 2, "realloc_zero and lost_results only");
+}
+
+/* Real captures (tests/data/README.md): failed calls as each tool prints
+ * them, realloc(NULL, n) and realloc(p, 0) under valgrind 3.19. */
+Test(import, real_failures_and_nested_calls)
+{
+	char p[4096];
+	struct stats st = via_source(tl_root_path("tests/data/failures.mtrace", p, sizeof p), SLT_FMT_MTRACE);
+	cr_assert_eq(st.allocs, 6);
+	cr_assert_eq(st.frees, 6);
+	cr_assert_eq(st.live, 0);
+	st = via_source(tl_root_path("tests/data/failures.valgrind", p, sizeof p), SLT_FMT_VALGRIND);
+	cr_assert_eq(st.allocs, 5, "malloc(40), two memaligns, malloc(0), calloc(0,5)");
+	cr_assert_eq(st.frees, 1, "realloc(p, 0)");
+	st = via_source(tl_root_path("tests/data/realloc-null.valgrind", p, sizeof p), SLT_FMT_VALGRIND);
+	cr_assert_eq(st.allocs, 2);
+	cr_assert_eq(st.frees, 2);
+	cr_assert_eq(st.peak, 77 + 50);
+
+	char err[1024];
+	static const struct { const char *file; uint64_t failed, zero; } rep[] = {
+		{ "tests/data/failures.mtrace", 5, 0 },
+		{ "tests/data/failures.valgrind", 6, 1 },
+		{ "tests/data/realloc-null.valgrind", 0, 1 },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		struct slt_source *s = slt_open(tl_root_path(rep[i].file, p, sizeof p), NULL, err, sizeof err);
+		cr_assert(s, "%s", err);
+		struct slt_event ev;
+		while (slt_next(s, &ev) > 0)
+			;
+		const struct slt_report *r = slt_source_report(s);
+		cr_assert_eq(r->failed_allocs, rep[i].failed, "%s", rep[i].file);
+		cr_assert_eq(r->realloc_zero, rep[i].zero, "%s", rep[i].file);
+		cr_assert_eq(r->unknown_frees + r->double_allocs + r->realloc_unknown + r->lost_results, 0, "%s",
+			     rep[i].file);
+		slt_close(s);
+	}
+}
+
+/* glibc's mtrace writes a free's line after the free: with threads
+ * another thread's '+' (or '>') of that address can come first. The next
+ * '-' (or '<') of it is the old object's, not the new one's. */
+Test(import, mtrace_late_frees_of_threads)
+{
+	static const char text[] =
+		"= Start\n"
+		"@ a:[0x1] + 0x100 0x10\n"
+		"@ a:[0x1] + 0x200 0x20\n"
+		"@ a:[0x1] + 0x100 0x30\n"	/* 0x100 freed by another thread, its '-' late */
+		"@ a:[0x1] - 0x100\n"		/* ... here: not the new object's */
+		"@ a:[0x1] + 0x300 0x8\n"
+		"@ a:[0x1] < 0x200\n"
+		"@ a:[0x1] > 0x300 0x40\n"	/* 0x300 was freed, its '-' late */
+		"@ a:[0x1] - 0x300\n"
+		"@ a:[0x1] - (nil)\n"
+		"@ a:[0x1] < 0x300\n"
+		"@ a:[0x1] > (nil) 0x1000000\n"
+		"@ a:[0x1] - 0x100\n"		/* the new object's own free */
+		"= End\n";
+	struct slt_report r;
+	const char *ev = events_of(text, SLT_FMT_MTRACE, &r);
+	cr_assert_str_eq(ev, "m16 m32 f m48 m8 f r64 f");
+	cr_assert_eq(r.double_allocs, 2);
+	cr_assert_eq(r.unknown_frees, 0, "no free was taken for the wrong object");
+	cr_assert_eq(r.failed_allocs, 1);
+}
+
+/* A program's own stderr output can start a record's line; a traceback's
+ * runtime.tracealloc frame is not a record. */
+Test(import, goalloc_records_after_program_output)
+{
+	static const char text[] =
+		"tracealloc(0xc000, 0x10, int)\n"
+		"goroutine 1 [running]:\n"
+		"runtime.tracealloc(0xc000, 0x10, 0x0)\n"
+		"\t/usr/lib/go-1.19/src/runtime/mprof.go:1000 +0x1\n"
+		"progress: tracealloc(0xc010, 0x20)\n"
+		"tracefree(0xc000, 0x10)\n";
+	struct slt_report r;
+	cr_assert_str_eq(events_of(text, SLT_FMT_GOALLOC, &r), "m16 m32 f");
+	cr_assert_eq(slt_report_inconsistencies(&r), 0);
 }
 
 /* A trace path is opened as given, whatever its length (it was cut at

@@ -290,7 +290,8 @@ Test(slt, corrupted_inputs_name_the_byte)
 {
 	static const struct corrupt cases[] = {
 		{ "bad magic", 5, "X", 1, "bad magic", 0 },
-		{ "bad version", 8, "\x02", 1, "unsupported version 2", 8 },
+		{ "bad version", 8, "\x03", 1, "unsupported version 3", 8 },
+		{ "version 0", 8, "\x00", 1, "unsupported version 0", 8 },
 		{ "unknown flags", 10, "\x01", 1, "unknown flags", 10 },
 		{ "zero tick", 12, "\0\0\0\0", 4, "tick_ns is 0", 12 },
 		{ "huge metadata", 16, "\xff\xff\xff\x7f", 4, "metadata length", 16 },
@@ -346,6 +347,46 @@ Test(slt, end_record_must_agree_and_close)
 	read_all(path, &ok, &complete, err, sizeof err);
 	cr_assert(!ok && strstr(err, "data after the END record"), "%s", err);
 	free(path);
+	free(b.p);
+	tl_tmpdir_remove(dir);
+}
+
+/* Version 2's END carries lost_results; version 1's (the bundled traces)
+ * stops at failed_allocs, and is read with lost_results 0. */
+Test(slt, version_1_and_2_reports)
+{
+	char *dir = tl_tmpdir(), err[1024];
+	struct buf b = { 0 };
+	struct slt_writer *w = malloc(sizeof *w);
+	slt_writer_init(w, mem_sink, &b, 1, "{}");
+	slt_write_alloc(w, SLT_MALLOC, 0, 0, 24, 0);
+	w->report.failed_allocs = 5;
+	w->report.lost_results = 3;
+	cr_assert_eq(slt_writer_finish(w), 0);
+	free(w);
+	cr_assert_eq(b.p[8], 2, "written as version 2");
+	for (int v = 2; v >= 1; v--) {
+		if (v == 1) {	/* drop the last varint (3), shorten the footer's END length */
+			cr_assert_eq(b.p[b.len - SLT_FOOTER_LEN - 1], 3);
+			memmove(b.p + b.len - SLT_FOOTER_LEN - 1, b.p + b.len - SLT_FOOTER_LEN, SLT_FOOTER_LEN);
+			b.len--;
+			b.p[b.len - SLT_FOOTER_LEN]--;
+			b.p[8] = 1;
+		}
+		char *path = tmp_file(dir, "v.slt", b.p, b.len);
+		struct slt_source *s = slt_open(path, NULL, err, sizeof err);
+		cr_assert(s, "%s", err);
+		struct slt_event ev;
+		int rc;
+		while ((rc = slt_next(s, &ev)) > 0)
+			;
+		cr_assert_eq(rc, 0, "version %d: %s", v, slt_error(s));
+		cr_assert(slt_source_complete(s));
+		cr_assert_eq(slt_source_report(s)->failed_allocs, 5);
+		cr_assert_eq(slt_source_report(s)->lost_results, v == 2 ? 3 : 0);
+		slt_close(s);
+		free(path);
+	}
 	free(b.p);
 	tl_tmpdir_remove(dir);
 }
