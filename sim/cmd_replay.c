@@ -421,7 +421,7 @@ int cmd_replay(int argc, char **argv)
 	if (config_resolve(&c.o.cfg, err, sizeof err))
 		return cli_bad_input("replay", "%s: 'sizeclasses': %s", c.config ? c.config : "config", err);
 	if (config_check_heap(&c.o.cfg, err, sizeof err))
-		return cli_bad_input("replay", "%s: %s", c.config ? c.config : "config", err);
+		return cli_bad_input("replay", "%s: %s", c.config ? c.config : "command line", err);
 	/* Fault injection for tests (os_fault.h): not an option users meet. */
 	static struct os_fault fault;
 	const char *fault_spec = getenv("SPANLAB_FAULT_OS");
