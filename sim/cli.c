@@ -11,6 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int cli_parse_from(const char *cmd, const char *name, enum slt_format *out)
+{
+	if (slt_format_parse(name, out))
+		return 0;
+	return cli_usage(cmd, "unknown trace format '%s'", name);
+}
+
 void cli_one_line(char *s)
 {
 	for (; *s; s++)

@@ -15,12 +15,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "slt.h"
+
 enum { SL_EXIT_OK = 0, SL_EXIT_FAIL = 1, SL_EXIT_USAGE = 2 };
 
 #define SL_VERSION "0.1.0"
 
 /* "spanlab CMD: <msg>" + "Try 'spanlab CMD --help'." on stderr; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --from FORMAT, for every command that reads a trace: a format name of
+ * slt_format_parse (or "auto": detect). 0, or the usage error's 2 after
+ * "spanlab CMD: unknown trace format 'X'" (docs/errors.md use-from). */
+int cli_parse_from(const char *cmd, const char *name, enum slt_format *out);
 /* "spanlab CMD: <msg>" on stderr; return 2 (bad input) or 1 (failure). */
 int cli_bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -42,7 +42,7 @@ static int parse_args(int argc, char **argv, struct conv *c)
 		{ "to", required_argument, 0, 't' },	  { "strict", no_argument, 0, 's' },
 		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
 	};
-	int o;
+	int o, rc;
 	optind = 0;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":o:f:t:sh", opts, NULL)) != -1) {
@@ -50,8 +50,8 @@ static int parse_args(int argc, char **argv, struct conv *c)
 		case 'o': c->out = optarg; break;
 		case 's': c->oo.strict = true; break;
 		case 'f':
-			if (!slt_format_parse(optarg, &c->oo.format) || !c->oo.format)
-				return cli_usage("convert", "unknown format '%s'", optarg);
+			if ((rc = cli_parse_from("convert", optarg, &c->oo.format)))
+				return rc;
 			break;
 		case 't':
 			if (strcmp(optarg, "slt") && strcmp(optarg, "text"))

@@ -363,6 +363,35 @@ ParameterizedTest(int *i, errors, catalogue)
 	run_row(&rows[*i]);
 }
 
+/* The use-from row holds for every command that takes --from, word for
+ * word, and they take the same names: one helper (cli_parse_from). */
+Test(errors, use_from_is_one_message_for_every_command)
+{
+	static const char *const cmds[] = { "replay", "info", "convert" };
+	const struct row *from = NULL;
+	for (int k = 0; k < NROWS; k++)
+		if (!strcmp(rows[k].id, "use-from"))
+			from = &rows[k];
+	cr_assert(from);
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		char want[128];
+		struct row r = *from;
+		r.argv[0] = cmds[i];
+		snprintf(want, sizeof want, "spanlab %s: %s", cmds[i], from->expect[0]);
+		r.expect[0] = want;
+		fprintf(stderr, "  use-from: %s\n", cmds[i]);
+		run_row(&r);
+	}
+	/* and the same names are taken: "auto" (detect) too, which replay
+	 * took and info and convert refused */
+	char git[4096];
+	struct tl_run run;
+	tl_root_path("traces/data/git.slt", git, sizeof git);
+	cr_assert_eq(tl_run(&run, NULL, (const char *const[]){ "spanlab", "info", "--from", "auto", git, NULL }), 0);
+	cr_assert_eq(run.status, 0, "%s", run.err);
+	tl_run_free(&run);
+}
+
 /* docs/errors.md rows are "| `id` | ..." with "test_errors" in the last
  * column; every one is a case above and every case is a row. */
 Test(errors, catalogue_and_cases_agree)
