@@ -36,13 +36,18 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
  * cli_out_commit (through a symbolic link, over the file it names, or
  * creating it if it does not exist yet, as the shell's > does); a
  * device or FIFO (-o /dev/null) is written in place, and is never
- * replaced or removed. cli_out_abort removes only the temporary file.
+ * replaced or removed. "-" is stdout (dest "stdout"): flushed by
+ * cli_out_commit, never closed. cli_out_abort removes only the temporary
+ * file. A command whose output is binary refuses "-" on a terminal
+ * first (cli_out_is_stdout).
  */
 struct cli_out {
 	FILE *f;
 	char dest[4096], tmp[4200];
 	bool direct;
+	bool std;			/* "-": f is stdout */
 };
+static inline bool cli_out_is_stdout(const char *path) { return path[0] == '-' && !path[1]; }
 int cli_out_open(struct cli_out *o, const char *path);	/* 0, or -1 with errno */
 int cli_out_commit(struct cli_out *o);			/* 0, or -1 with errno */
 void cli_out_abort(struct cli_out *o);

@@ -249,6 +249,8 @@ static const struct row rows[] = {
 	  { "spanlab record: /nonexistent/dir/x.slt: cannot create the trace: No such file or directory" } },
 	{ "rec-out-directory", P_DIR, TXT(""), { "record", "-o", "@IN", "--", "true" }, 0, 2,
 	  { ": cannot create the trace: Is a directory" } },
+	{ "rec-out-stdout", P_NONE, TXT(""), { "record", "-o", "-", "--", "true" }, 0, 2,
+	  { "spanlab record: -o -: the trace cannot go to stdout (PROG's output goes there); name a file" } },
 	{ "rec-cannot-run", P_NONE, TXT(""), { "record", "-o", "@IN", "--", "/nonexistent/prog" }, 0, 2,
 	  { "spanlab record: /nonexistent/prog: cannot run: No such file or directory" } },
 
