@@ -677,6 +677,15 @@ Test(sweep_cli, figures_and_the_jw4_table)
 	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	cr_assert_str_eq(r.err, "", "gnuplot said something");
 	tl_run_free(&r);
+	/* Relative DB and OUTDIR are the caller's, wherever the script lives
+	 * (an installed one under share/spanlab wrote into its own folder). */
+	char sh[9000];
+	snprintf(sh, sizeof sh, "cd '%s' && bash '%s' out/r.db relfigs", dir, script);
+	RUN(&r, "/bin/sh", "-c", sh);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	tl_run_free(&r);
+	path(p, "relfigs/sweep-s-frag.png");
+	cr_assert(file_starts(p, "\x89PNG"), "%s: a relative OUTDIR is not the caller's", p);
 	static const char *const names[] = { "frag", "heap", "cache", "jw4" };
 	for (int i = 0; i < 4; i++) {
 		snprintf(p, sizeof p, "%s/sweep-s-%s.png", figs, names[i]);
