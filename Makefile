@@ -320,6 +320,10 @@ sweep-demo: deps
 	$(Q)scripts/sweep-figures.sh $(SWEEP_DEMO_DB) results/sweep
 
 # --- install -------------------------------------------------------------
+# The figure scripts find analysis/ (views, compat.sql, plots) and each
+# other as ../analysis and ./ from their own folder, as in this tree: they
+# go to $(datadir)/spanlab/scripts/, beside $(datadir)/spanlab/analysis/.
+INSTALL_SCRIPTS := figures.sh report.sh sweep-figures.sh
 install: all
 	install -Dm755 $(BIN) $(DESTDIR)$(bindir)/spanlab
 	install -Dm755 $(RECLIB) $(DESTDIR)$(libdir)/spanlab/libspanlab-record.so
@@ -328,6 +332,7 @@ install: all
 	  [ -f $$f ] && install -Dm644 $$f $(DESTDIR)$(prefix)/include/spanlab/$$(basename $$f) || true; done
 	install -d $(DESTDIR)$(datadir)/spanlab
 	cp -r analysis $(DESTDIR)$(datadir)/spanlab/
+	for f in $(INSTALL_SCRIPTS); do install -Dm755 scripts/$$f $(DESTDIR)$(datadir)/spanlab/scripts/$$f; done
 
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/spanlab $(DESTDIR)$(libdir)/libspanlab.a

@@ -46,6 +46,18 @@ void sl_heap_config_default(struct sl_heap_config *cfg)
 	cfg->os = NULL;
 }
 
+/* An arena holds whole chunks (the page allocator's bitmaps and summaries
+ * are per chunk) and is indexed by a power-of-two split of the address. */
+int sl_arena_bytes_check(uint64_t arena_bytes, uint32_t page_size, char *err, size_t errlen)
+{
+	uint64_t chunk = (uint64_t)CHUNK_PAGES * page_size;
+	if (is_pow2(arena_bytes) && arena_bytes >= chunk && arena_bytes <= ((uint64_t)1 << 40))
+		return 0;
+	snprintf(err, errlen, "must be a power of two from one page-allocator chunk (%llu MiB: %u pages of %u bytes) to 1 TiB",
+		 (unsigned long long)(chunk >> 20), (unsigned)CHUNK_PAGES, page_size);
+	return -1;
+}
+
 static int config_check(const struct sl_heap_config *cfg, char *err, size_t len)
 {
 	const struct sl_sizeclasses *t = &cfg->classes;
@@ -58,10 +70,8 @@ static int config_check(const struct sl_heap_config *cfg, char *err, size_t len)
 		snprintf(err, len, "page size %u: must be a power of two in 4..64 KiB", t->page_size);
 		return -1;
 	}
-	uint64_t chunk = (uint64_t)CHUNK_PAGES * t->page_size;
-	if (!is_pow2(cfg->arena_bytes) || cfg->arena_bytes < chunk || cfg->arena_bytes > ((uint64_t)1 << 40)) {
-		snprintf(err, len, "arena size %zu: must be a power of two from one chunk (%lu) to 1 TiB",
-			 cfg->arena_bytes, (unsigned long)chunk);
+	if (sl_arena_bytes_check(cfg->arena_bytes, t->page_size, why, sizeof why)) {
+		snprintf(err, len, "arena size %zu: %s", cfg->arena_bytes, why);
 		return -1;
 	}
 	if (cfg->nprocs < 1 || cfg->nprocs > SL_MAX_PROCS) {

@@ -72,7 +72,7 @@ enum sl_sweep_mode {
 
 struct sl_heap_config {
 	struct sl_sizeclasses classes;	/* copied in; page_size is the heap's page */
-	size_t arena_bytes;		/* power of two >= 512 pages; default 64 MiB */
+	size_t arena_bytes;		/* sl_arena_bytes_check; default 64 MiB */
 	int nprocs;			/* 1..SL_MAX_PROCS */
 	enum sl_free_policy free_policy;
 	enum sl_sweep_mode sweep_mode;
@@ -88,6 +88,13 @@ enum { SL_MAX_PROCS = 64 };
 
 /* Fill a config with Go 1.19's defaults and Go's size-class table. */
 void sl_heap_config_default(struct sl_heap_config *cfg);
+
+/* The arena rule sl_heap_new applies: a power of two from one
+ * page-allocator chunk (512 pages of page_size, a valid page size) to
+ * 1 TiB. 0, or -1 with what it must be ("must be ...", naming no key) in
+ * err. A config reader calls it once it knows the page size, so a bad
+ * arena is refused as input instead of failing at heap creation. */
+int sl_arena_bytes_check(uint64_t arena_bytes, uint32_t page_size, char *err, size_t errlen);
 
 /* Create a heap; NULL with a one-line reason in err on a bad config or when
  * the OS refuses the first metadata mapping. */

@@ -29,6 +29,9 @@ done
 [ -f "$1" ] || { echo "sweep-figures: $1: no such database" >&2; exit 2; }
 db=$(realpath "$1")
 want=${3-}
+# A relative OUTDIR is the caller's: the plots are read from the tree (or
+# the install's share/spanlab) after this cd.
+case $2 in /*) out=$2 ;; *) out=$PWD/$2 ;; esac
 cd "$(dirname "$0")/.."
 
 # Read-only: drawing never changes the database.
@@ -44,8 +47,8 @@ if [ -n "$want" ] && ! printf '%s\n' "${ids[@]}" | grep -qxF -- "$want"; then
   echo "sweep-figures: $db has no sweep '$want' (it has: ${ids[*]})" >&2
   exit 2 # before OUTDIR is created: bad input writes nothing
 fi
-mkdir -p "$2"
-outdir=$(realpath "$2")
+mkdir -p "$out"
+outdir=$(realpath "$out")
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 

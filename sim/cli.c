@@ -11,6 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int cli_parse_from(const char *cmd, const char *name, enum slt_format *out)
+{
+	if (slt_format_parse(name, out))
+		return 0;
+	return cli_usage(cmd, "unknown trace format '%s'", name);
+}
+
 void cli_one_line(char *s)
 {
 	for (; *s; s++)
@@ -87,6 +94,12 @@ int cli_out_open(struct cli_out *o, const char *path)
 {
 	struct stat st;
 	memset(o, 0, sizeof *o);
+	if (cli_out_is_stdout(path)) {
+		o->f = stdout;
+		o->direct = o->std = true;
+		snprintf(o->dest, sizeof o->dest, "stdout");
+		return 0;
+	}
 	o->direct = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
 	if (o->direct) {
 		snprintf(o->dest, sizeof o->dest, "%s", path);
@@ -102,6 +115,14 @@ int cli_out_open(struct cli_out *o, const char *path)
 
 int cli_out_commit(struct cli_out *o)
 {
+	if (o->std) {
+		o->f = NULL;
+		if (fflush(stdout) == 0 && !ferror(stdout))
+			return 0;
+		if (!errno)
+			errno = EIO;
+		return -1;
+	}
 	int rc = fclose(o->f);
 	o->f = NULL;
 	if (rc == 0 && (o->direct || rename(o->tmp, o->dest) == 0))
@@ -114,6 +135,10 @@ int cli_out_commit(struct cli_out *o)
 
 void cli_out_abort(struct cli_out *o)
 {
+	if (o->std) {
+		o->f = NULL;
+		return;
+	}
 	if (o->f)
 		fclose(o->f);
 	o->f = NULL;

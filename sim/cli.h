@@ -15,12 +15,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "slt.h"
+
 enum { SL_EXIT_OK = 0, SL_EXIT_FAIL = 1, SL_EXIT_USAGE = 2 };
 
 #define SL_VERSION "0.1.0"
 
 /* "spanlab CMD: <msg>" + "Try 'spanlab CMD --help'." on stderr; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --from FORMAT, for every command that reads a trace: a format name of
+ * slt_format_parse (or "auto": detect). 0, or the usage error's 2 after
+ * "spanlab CMD: unknown trace format 'X'" (docs/errors.md use-from). */
+int cli_parse_from(const char *cmd, const char *name, enum slt_format *out);
 /* "spanlab CMD: <msg>" on stderr; return 2 (bad input) or 1 (failure). */
 int cli_bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -30,13 +36,18 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
  * cli_out_commit (through a symbolic link, over the file it names, or
  * creating it if it does not exist yet, as the shell's > does); a
  * device or FIFO (-o /dev/null) is written in place, and is never
- * replaced or removed. cli_out_abort removes only the temporary file.
+ * replaced or removed. "-" is stdout (dest "stdout"): flushed by
+ * cli_out_commit, never closed. cli_out_abort removes only the temporary
+ * file. A command whose output is binary refuses "-" on a terminal
+ * first (cli_out_is_stdout).
  */
 struct cli_out {
 	FILE *f;
 	char dest[4096], tmp[4200];
 	bool direct;
+	bool std;			/* "-": f is stdout */
 };
+static inline bool cli_out_is_stdout(const char *path) { return path[0] == '-' && !path[1]; }
 int cli_out_open(struct cli_out *o, const char *path);	/* 0, or -1 with errno */
 int cli_out_commit(struct cli_out *o);			/* 0, or -1 with errno */
 void cli_out_abort(struct cli_out *o);

@@ -21,9 +21,9 @@ static const char usage_text[] =
 	"usage: spanlab convert IN [-o OUT] [--from FORMAT] [--to slt|text] [--strict]\n\n"
 	"Convert a trace (.slt, text, glibc mtrace, valgrind --trace-malloc, Go\n"
 	"allocfreetrace; gzip accepted; format detected from content) to .slt or to\n"
-	"the plain text form. Without -o the output goes to stdout (text only when\n"
-	"stdout is a terminal).\n\n"
-	"  -o, --output OUT  output file\n"
+	"the plain text form. Without -o (or with -o -) the output goes to stdout\n"
+	"(text only when stdout is a terminal).\n\n"
+	"  -o, --output OUT  output file (-: stdout)\n"
 	"  --from FORMAT     slt, text, mtrace, valgrind or goalloc: skip detection\n"
 	"  --to slt|text     output format (default slt)\n"
 	"  --strict          any inconsistency in the input is an error\n"
@@ -42,7 +42,7 @@ static int parse_args(int argc, char **argv, struct conv *c)
 		{ "to", required_argument, 0, 't' },	  { "strict", no_argument, 0, 's' },
 		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
 	};
-	int o;
+	int o, rc;
 	optind = 0;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":o:f:t:sh", opts, NULL)) != -1) {
@@ -50,8 +50,8 @@ static int parse_args(int argc, char **argv, struct conv *c)
 		case 'o': c->out = optarg; break;
 		case 's': c->oo.strict = true; break;
 		case 'f':
-			if (!slt_format_parse(optarg, &c->oo.format) || !c->oo.format)
-				return cli_usage("convert", "unknown format '%s'", optarg);
+			if ((rc = cli_parse_from("convert", optarg, &c->oo.format)))
+				return rc;
 			break;
 		case 't':
 			if (strcmp(optarg, "slt") && strcmp(optarg, "text"))
@@ -67,6 +67,8 @@ static int parse_args(int argc, char **argv, struct conv *c)
 		return cli_usage("convert", optind >= argc ? "missing IN" : "unexpected argument '%s'",
 				 argv[optind + 1 < argc ? optind + 1 : optind]);
 	c->in = argv[optind];
+	if (c->out && cli_out_is_stdout(c->out))
+		c->out = NULL;		/* -o -: stdout, as without -o */
 	if (!c->out && !c->text && isatty(1))
 		return cli_usage("convert", "refusing to write .slt to a terminal: use -o OUT");
 	return 0;

@@ -1,6 +1,6 @@
 /*
  * spanlab gen KIND [--ops N] [--seed S] [--threads T] -o OUT.slt: seeded
- * synthetic workloads for tests and benchmarks. The same KIND, N, S and T
+ * synthetic workloads for tests and benchmarks (-o -: to stdout). The same KIND, N, S and T
  * always give the same file (splitmix64; no clock, no addresses).
  *
  *   uniform    sizes uniform in 16..512 B; mallocs and random frees keep
@@ -36,7 +36,7 @@ static const char usage_text[] =
 	"  --ops N       allocation operations (default 100000)\n"
 	"  --seed S      random seed (default 1)\n"
 	"  --threads T   threads for prodcons (2..64, default 2)\n"
-	"  -o, --output  the .slt file to write\n"
+	"  -o, --output  the .slt file to write (-: stdout, not a terminal)\n"
 	"  -h, --help    this text\n";
 
 struct gen {
@@ -213,6 +213,8 @@ static int parse_args(int argc, char **argv, int *kind, struct gen *g, uint64_t 
 				 argv[optind]);
 	if (!*out)
 		return cli_usage("gen", "missing -o OUT.slt");
+	if (cli_out_is_stdout(*out) && isatty(1))
+		return cli_usage("gen", "refusing to write .slt to a terminal: use -o OUT.slt");
 	return 0;
 }
 
@@ -261,7 +263,7 @@ int cmd_gen(int argc, char **argv)
 	else
 		g->err = cli_out_commit(&o) != 0;
 	free(g->live);
-	rc = g->err ? cli_fail("gen", "%s: write failed: %m", out) : SL_EXIT_OK;
+	rc = g->err ? cli_fail("gen", "%s: write failed: %m", cli_out_is_stdout(out) ? "stdout" : out) : SL_EXIT_OK;
 	free(g);
 	return rc;
 }

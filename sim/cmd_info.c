@@ -202,7 +202,7 @@ static int parse_args(int argc, char **argv, bool *json, struct slt_open_opts *o
 		{ "strict", no_argument, 0, 's' }, { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	int o;
+	int o, rc;
 	optind = 0;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":jf:sh", opts, NULL)) != -1) {
@@ -210,8 +210,8 @@ static int parse_args(int argc, char **argv, bool *json, struct slt_open_opts *o
 		case 'j': *json = true; break;
 		case 's': oo->strict = true; break;
 		case 'f':
-			if (!slt_format_parse(optarg, &oo->format) || !oo->format)
-				return cli_usage("info", "unknown format '%s'", optarg);
+			if ((rc = cli_parse_from("info", optarg, &oo->format)))
+				return rc;
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':': return cli_usage("info", "option '%s' needs a value", argv[optind - 1]);

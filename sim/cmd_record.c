@@ -62,7 +62,7 @@ static const char usage_text[] =
 	"Run PROG (an unmodified, dynamically linked program) with the spanlab\n"
 	"recorder preloaded and write its allocation trace to OUT.slt (default:\n"
 	"PROG's name + .slt in the current directory).\n\n"
-	"  -o, --output OUT  the trace to write (replaced if it exists)\n"
+	"  -o, --output OUT  the trace to write (replaced if it exists; not -)\n"
 	"  --children        also record child processes, each to OUT-base.PID.slt\n"
 	"  --tick NS         timestamp resolution in ns (default 1000)\n"
 	"  -h, --help        this text\n\n"
@@ -115,7 +115,13 @@ static int parse_args(int argc, char **argv, struct rec *r, char *defout, size_t
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "+:o:h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'o': r->out = optarg; break;
+		case 'o':
+			/* The trace is written while PROG runs, and PROG's own
+			 * output goes to stdout: the two would interleave. */
+			if (cli_out_is_stdout(optarg))
+				return cli_usage("record", "-o -: the trace cannot go to stdout (PROG's output goes there); name a file");
+			r->out = optarg;
+			break;
 		case 'c': r->children = true; break;
 		case 't':
 			if (!cli_parse_u64(optarg, 1, 1000000000, &r->tick))

@@ -100,7 +100,7 @@ static int parse_args(int argc, char **argv, struct replay_cli *c)
 		{ "baseline-child", required_argument, 0, O_CHILD },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	int o;
+	int o, rc;
 
 	optind = 0;
 	opterr = 0;
@@ -119,8 +119,8 @@ static int parse_args(int argc, char **argv, struct replay_cli *c)
 				return cli_usage("replay", "--snapshot-every needs a positive integer, not '%s'", optarg);
 			break;
 		case O_FROM:
-			if (!slt_format_parse(optarg, &c->o.open.format))
-				return cli_usage("replay", "unknown trace format '%s'", optarg);
+			if ((rc = cli_parse_from("replay", optarg, &c->o.open.format)))
+				return rc;
 			break;
 		case O_STRICT: c->o.open.strict = true; break;
 		case O_TOUCH: c->o.touch = true; break;
@@ -421,7 +421,7 @@ int cmd_replay(int argc, char **argv)
 	if (config_resolve(&c.o.cfg, err, sizeof err))
 		return cli_bad_input("replay", "%s: 'sizeclasses': %s", c.config ? c.config : "config", err);
 	if (config_check_heap(&c.o.cfg, err, sizeof err))
-		return cli_bad_input("replay", "%s: %s", c.config ? c.config : "config", err);
+		return cli_bad_input("replay", "%s: %s", c.config ? c.config : "command line", err);
 	/* Fault injection for tests (os_fault.h): not an option users meet. */
 	static struct os_fault fault;
 	const char *fault_spec = getenv("SPANLAB_FAULT_OS");

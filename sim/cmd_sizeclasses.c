@@ -170,6 +170,10 @@ int cmd_sizeclasses(int argc, char **argv)
 	config_defaults(&cfg);
 	if (config && config_load_file(config, &cfg, err, sizeof err))
 		return cli_bad_input("sizeclasses", "%s", err);
+	/* The table needs no heap, but the file is a replay config: it is
+	 * refused here as replay would refuse it. */
+	if (config && config_check_arena(&cfg, err, sizeof err))
+		return cli_bad_input("sizeclasses", "%s: %s", config, err);
 	/* A fit needs the generator's bounds, not its table: where it fails
 	 * (division magic above about 64 KiB), the fit goes on without a
 	 * baseline if the bounds can have a table at all. */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "spanlab.h"
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
@@ -358,17 +359,10 @@ static int parse_top(struct ctx *x, const cJSON *v, struct sim_config *c)
 	if (!strcmp(k, "sizeclasses"))
 		return parse_sizeclasses(x, v, c);
 	if (!strcmp(k, "arena_size")) {
-		/* The heap's own rule (sl_heap_new), checked here so a bad value
-		 * is bad input (exit 2) naming the key, not a failed run. Its
-		 * lower bound is one page-allocator chunk, 512 pages: 4 MiB with
-		 * Go's 8 KiB page (a larger page_size raises it; sl_heap_new
-		 * still says so). */
-		if (get_bytes(x, v, k, &c->arena_size))
-			return -1;
-		if (c->arena_size & (c->arena_size - 1) || c->arena_size < (4u << 20) ||
-		    c->arena_size > ((uint64_t)1 << 40))
-			return bad(x, k, "must be a power of two from 4 MiB to 1 TiB");
-		return 0;
+		/* Only a byte count here: its lower bound is one page-allocator
+		 * chunk of the page size, which a later key (or the command
+		 * line) may set. config_check_arena applies the heap's rule. */
+		return get_bytes(x, v, k, &c->arena_size);
 	}
 	if (!strcmp(k, "procs"))
 		return get_u32(x, v, k, 1, 64, &c->procs);
@@ -493,9 +487,23 @@ int config_resolve(struct sim_config *c, char *err, size_t errlen)
 	return sl_sizeclasses_generate(&c->sc_params, &c->classes, err, errlen);
 }
 
+int config_check_arena(const struct sim_config *c, char *err, size_t errlen)
+{
+	/* The page size of the settings, known before a table is made (a
+	 * sweep's fitted table uses the generator's). */
+	uint32_t page = c->sc_explicit ? c->sc_page_size : c->sc_params.page_size;
+	char why[160];
+	if (!sl_arena_bytes_check(c->arena_size, page, why, sizeof why))
+		return 0;
+	snprintf(err, errlen, "'arena_size' %s", why);
+	return -1;
+}
+
 int config_check_heap(const struct sim_config *c, char *err, size_t errlen)
 {
 	const struct sl_sizeclasses *t = &c->classes;
+	if (config_check_arena(c, err, errlen))
+		return -1;
 	if (c->tiny && (t->nclasses <= 2 || t->class_to_size[2] != 16)) {
 		snprintf(err, errlen, "'tiny' needs size class 2 to be 16 bytes (it is %u); set \"tiny\": false",
 			 t->nclasses > 2 ? t->class_to_size[2] : 0);

@@ -75,10 +75,15 @@ int config_apply_json(const struct cJSON *root, const char *what, const char *ba
 
 /* Build c->classes from the size-class settings. */
 int config_resolve(struct sim_config *c, char *err, size_t errlen);
-/* Can the heap serve this resolved config? The tiny allocator needs size
- * class 2 to be 16 bytes (alloc/heap.c refuses it at creation): 0, or -1
- * with a message naming the keys, for the caller to prefix with the file. */
+/* Can the heap serve this resolved config? The rules alloc/heap.c applies
+ * at creation, checked before anything runs: the arena (config_check_arena)
+ * and the tiny allocator's size class 2 of 16 bytes. 0, or -1 with a
+ * message naming the keys, for the caller to prefix with the file. */
 int config_check_heap(const struct sim_config *c, char *err, size_t errlen);
+/* The arena alone: 'arena_size' a power of two from one page-allocator
+ * chunk of the settings' page size (sl_arena_bytes_check) to 1 TiB. Needs
+ * no resolved table. */
+int config_check_arena(const struct sim_config *c, char *err, size_t errlen);
 
 /* The effective configuration as JSON (resolve first). Caller frees. */
 struct cJSON *config_to_json(const struct sim_config *c);

@@ -353,9 +353,10 @@ static int apply(struct ld *l, cJSON *cfg, const char *what, struct sim_config *
 	if (config_resolve(c, why, sizeof why) &&
 	    (!*k || fit_check_bounds(c->sc_params.max_small_size, c->sc_params.page_size, bounds, sizeof bounds)))
 		return bad_at(l, what, "'sizeclasses': %s", why);
-	/* The heap refuses this at creation (alloc/heap.c); here it fails the
-	 * plan instead of every run. A fitted table always complies. */
-	if (!*k && config_check_heap(c, why, sizeof why))
+	/* The heap refuses these at creation (alloc/heap.c); here they fail
+	 * the plan instead of its runs. A fitted table always has the tiny
+	 * allocator's class; its arena must still hold a chunk of its pages. */
+	if (*k ? config_check_arena(c, why, sizeof why) : config_check_heap(c, why, sizeof why))
 		return bad_at(l, what, "%s", why);
 	if (*k && (*k < fit_min_classes(c->tiny)))
 		return bad_at(l, what, "'sizeclasses.fit' %u: a table needs at least %u classes%s", *k,

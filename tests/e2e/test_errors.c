@@ -207,7 +207,10 @@ static const struct row rows[] = {
 	{ "cfg-bytes", P_FILE, TXT("{\"arena_size\": \"lots\"}"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
 	  { ": 'arena_size' must be a byte count such as 67108864 or \"64MiB\"" } },
 	{ "cfg-arena", P_FILE, TXT("{\"arena_size\": \"3MiB\"}"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
-	  { ": 'arena_size' must be a power of two from 4 MiB to 1 TiB" } },
+	  { ": 'arena_size' must be a power of two from one page-allocator chunk (4 MiB: 512 pages of 8192 bytes) to 1 TiB" } },
+	{ "cfg-arena-page", P_FILE, TXT("{\"arena_size\": \"4MiB\", \"sizeclasses\": {\"page_size\": 16384}}"),
+	  { "replay", "--config", "@IN", "@GIT" }, 0, 2,
+	  { ": 'arena_size' must be a power of two from one page-allocator chunk (8 MiB: 512 pages of 16384 bytes) to 1 TiB" } },
 	{ "cfg-real", P_FILE, TXT("{\"trigger_fraction\": 2}"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
 	  { ": 'trigger_fraction' must be a number in " } },
 	{ "cfg-bool", P_FILE, TXT("{\"tiny\": \"yes\"}"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
@@ -249,6 +252,8 @@ static const struct row rows[] = {
 	  { "spanlab record: /nonexistent/dir/x.slt: cannot create the trace: No such file or directory" } },
 	{ "rec-out-directory", P_DIR, TXT(""), { "record", "-o", "@IN", "--", "true" }, 0, 2,
 	  { ": cannot create the trace: Is a directory" } },
+	{ "rec-out-stdout", P_NONE, TXT(""), { "record", "-o", "-", "--", "true" }, 0, 2,
+	  { "spanlab record: -o -: the trace cannot go to stdout (PROG's output goes there); name a file" } },
 	{ "rec-cannot-run", P_NONE, TXT(""), { "record", "-o", "@IN", "--", "/nonexistent/prog" }, 0, 2,
 	  { "spanlab record: /nonexistent/prog: cannot run: No such file or directory" } },
 
@@ -361,6 +366,35 @@ ParameterizedTest(int *i, errors, catalogue)
 {
 	fprintf(stderr, "  %s\n", rows[*i].id);
 	run_row(&rows[*i]);
+}
+
+/* The use-from row holds for every command that takes --from, word for
+ * word, and they take the same names: one helper (cli_parse_from). */
+Test(errors, use_from_is_one_message_for_every_command)
+{
+	static const char *const cmds[] = { "replay", "info", "convert" };
+	const struct row *from = NULL;
+	for (int k = 0; k < NROWS; k++)
+		if (!strcmp(rows[k].id, "use-from"))
+			from = &rows[k];
+	cr_assert(from);
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		char want[128];
+		struct row r = *from;
+		r.argv[0] = cmds[i];
+		snprintf(want, sizeof want, "spanlab %s: %s", cmds[i], from->expect[0]);
+		r.expect[0] = want;
+		fprintf(stderr, "  use-from: %s\n", cmds[i]);
+		run_row(&r);
+	}
+	/* and the same names are taken: "auto" (detect) too, which replay
+	 * took and info and convert refused */
+	char git[4096];
+	struct tl_run run;
+	tl_root_path("traces/data/git.slt", git, sizeof git);
+	cr_assert_eq(tl_run(&run, NULL, (const char *const[]){ "spanlab", "info", "--from", "auto", git, NULL }), 0);
+	cr_assert_eq(run.status, 0, "%s", run.err);
+	tl_run_free(&run);
 }
 
 /* docs/errors.md rows are "| `id` | ..." with "test_errors" in the last

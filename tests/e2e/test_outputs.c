@@ -2,8 +2,8 @@
  * gen and convert write OUT whole or not at all (sim/cli.h, cli_out): a
  * regular file through a temporary name, a symbolic link through to the
  * file it names (the link stays; made if not there yet), a device in place (never replaced by a
- * file, never removed on a failed write); output to stdout that cannot be
- * written fails. Devices are made with mknod in the test's own folder
+ * file, never removed on a failed write); -o - is stdout (record refuses
+ * it); output to stdout that cannot be written fails. Devices are made with mknod in the test's own folder
  * (skipped without the right to), never the system's.
  */
 #define _GNU_SOURCE
@@ -118,21 +118,56 @@ Test(outputs, a_device_is_written_in_place_and_never_removed)
 	cr_assert_neq(stat("null.tmp", &st), 0);
 }
 
-/* The text and .slt forms to a full stdout: exit 1 with one line (a
- * small output sat in the buffer and was lost with exit 0). */
+/* The text and .slt forms to a full stdout, without -o or with -o -:
+ * exit 1 with one line (a small output sat in the buffer and was lost
+ * with exit 0). */
 Test(outputs, a_full_stdout_fails)
 {
 	ok((const char *const[]){ "spanlab", "gen", "uniform", "--ops", "3", "-o", "t.slt", NULL });
 	const char *bin = getenv("SPANLAB_BIN");
 	cr_assert(bin);
-	for (int text = 0; text < 2; text++) {
+	for (int i = 0; i < 4; i++) {
 		char sh[4200];
-		snprintf(sh, sizeof sh, "'%s' convert t.slt %s >/dev/full", bin, text ? "--to text" : "");
+		static const char *const cmd[] = { "convert t.slt", "convert t.slt --to text", "convert t.slt -o -",
+						   "gen uniform --ops 3 -o -" };
+		snprintf(sh, sizeof sh, "'%s' %s >/dev/full", bin, cmd[i]);
 		struct tl_run r = run((const char *const[]){ "/bin/sh", "-c", sh, NULL });
 		cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
 		cr_assert(tl_count_lines(r.err) == 1 && strstr(r.err, "stdout: write failed"), "%s", r.err);
 		tl_run_free(&r);
 	}
+}
+
+/* -o - is stdout, as without convert's -o (a file named "-" was written,
+ * exit 0); gen writes its .slt there too. record refuses it: PROG's own
+ * output goes to stdout while the trace is written. */
+Test(outputs, dash_is_stdout_for_gen_and_convert_and_refused_by_record)
+{
+	struct stat st;
+	ok((const char *const[]){ "spanlab", "gen", "uniform", "--ops", "3", "-o", "t.slt", NULL });
+	struct tl_run r = run((const char *const[]){ "spanlab", "convert", "t.slt", "--to", "text", "-o", "-", NULL });
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(!strncmp(r.out, "# spanlab text trace v1\n", 24), "stdout: '%s'", r.out);
+	tl_run_free(&r);
+	cr_assert_neq(lstat("-", &st), 0, "convert wrote a file named '-'");
+
+	const char *const *const slt[] = {
+		(const char *const[]){ "spanlab", "convert", "t.slt", "-o", "-", NULL },
+		(const char *const[]){ "spanlab", "gen", "uniform", "--ops", "3", "-o", "-", NULL },
+	};
+	for (size_t i = 0; i < sizeof slt / sizeof *slt; i++) {
+		r = run(slt[i]);
+		cr_assert_eq(r.status, 0, "%s: exit %d: %s", slt[i][1], r.status, r.err);
+		cr_assert(r.out_len > 8 && !memcmp(r.out, "\x89SLT\r\n\x1a\n", 8), "%s: stdout is not a .slt", slt[i][1]);
+		tl_run_free(&r);
+		cr_assert_neq(lstat("-", &st), 0, "%s wrote a file named '-'", slt[i][1]);
+	}
+
+	r = run((const char *const[]){ "spanlab", "record", "-o", "-", "--", "true", NULL });
+	cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "spanlab record: -o -: ") && tl_count_lines(r.err) == 2, "%s", r.err);
+	tl_run_free(&r);
+	cr_assert_neq(lstat("-", &st), 0, "record wrote a file named '-'");
 }
 
 /* phases: exactly --ops allocations over its 8 phases (ops/8 + 1 per

@@ -1,6 +1,7 @@
 /*
  * spanlab replay --db, around the replay itself: a trace that does not
- * open is refused before a database is created for it; a trace read from
+ * open, or a config whose arena is below one chunk of its page size, is
+ * refused before a database is created for it; a trace read from
  * a pipe replays into a database (it was drained by its SHA-256 first);
  * ^C while a FIFO's open waits for a writer interrupts the run;
  * the run records the trace's format and the snapshot interval it used;
@@ -81,6 +82,41 @@ Test(replay_cli, a_trace_that_does_not_open_is_refused_before_a_database_exists)
 		struct stat st;
 		cr_assert_neq(stat(db, &st), 0, "%s: a database was created", bad[i][0]);
 	}
+}
+
+/* The arena's lower bound is one page-allocator chunk of the config's page
+ * size (512 pages: 8 MiB with 16 KiB pages), whichever key sets it: bad
+ * input naming the file and the key, before a database exists, not a run
+ * that fails at heap creation. */
+Test(replay_cli, an_arena_below_one_chunk_of_its_page_size_is_refused_before_a_database_exists)
+{
+	const char *cfgs[] = {
+		"{\"arena_size\": \"4MiB\", \"sizeclasses\": {\"page_size\": 16384}}",
+		"{\"sizeclasses\": {\"page_size\": 65536}, \"arena_size\": \"16MiB\"}",
+	};
+	for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+		struct tl_run r;
+		const char *cfg = at("p.json"), *db = at("never.db");
+		cr_assert_eq(tl_write_file(cfg, cfgs[i], strlen(cfgs[i])), 0);
+		cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ "spanlab", "replay", trace("git.slt"), "--config", cfg,
+								      "--db", db, "-q", NULL }), 0);
+		cr_assert_eq(r.status, 2, "%s: exit %d (%s)", cfgs[i], r.status, r.err);
+		cr_assert_eq(tl_count_lines(r.err), 1, "%s", r.err);
+		cr_assert(strstr(r.err, cfg) && strstr(r.err, "'arena_size'") && strstr(r.err, "page-allocator chunk"),
+			  "%s", r.err);
+		tl_run_free(&r);
+		struct stat st;
+		cr_assert_neq(stat(db, &st), 0, "%s: a database was created", cfgs[i]);
+	}
+	/* One chunk of 4 KiB pages is 2 MiB: the heap takes it, and so does
+	 * the config. */
+	const char *ok = "{\"arena_size\": \"2MiB\", \"sizeclasses\": {\"page_size\": 4096}}";
+	struct tl_run r;
+	cr_assert_eq(tl_write_file(at("ok.json"), ok, strlen(ok)), 0);
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ "spanlab", "replay", trace("git.slt"), "--config",
+							      at("ok.json"), "-q", NULL }), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
 }
 
 /* Replay from a FIFO that a child fills with the trace's bytes. */

@@ -471,6 +471,26 @@ Test(sweep_cli, bad_sweep_file_is_one_line_and_writes_nothing)
 	tl_run_free(&r);
 }
 
+/* A grid page size whose one page-allocator chunk outgrows base's arena
+ * (16 KiB pages: 8 MiB) fails the plan, naming that grid value, before
+ * anything is written; it used to pass and fail that run at heap creation. */
+Test(sweep_cli, an_arena_below_a_grid_page_sizes_chunk_is_refused_before_any_run)
+{
+	struct tl_run r;
+	char f[4096];
+	struct stat st;
+	write_text("arena.json", "{\"traces\": [\"t1.txt\"], \"base\": {\"arena_size\": \"4MiB\"},"
+				 " \"grid\": {\"sizeclasses.page_size\": [8192, 16384]}}");
+	path(f, "arena.json");
+	RUN(&r, "spanlab", "sweep", f, "--db", db);
+	cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "%s", r.err);
+	cr_assert(strstr(r.err, f) && strstr(r.err, "grid['sizeclasses.page_size'][1]: 'arena_size'"), "%s", r.err);
+	cr_assert_neq(stat(db, &st), 0, "no database before the plan is valid");
+	cr_assert_neq(stat(work, &st), 0, "no work folder before the plan is valid");
+	tl_run_free(&r);
+}
+
 /* ---- sizeclasses --fit ------------------------------------------------------- */
 
 static cJSON *fit_json(const char *trace, const char *k, const char *config)
@@ -657,6 +677,15 @@ Test(sweep_cli, figures_and_the_jw4_table)
 	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	cr_assert_str_eq(r.err, "", "gnuplot said something");
 	tl_run_free(&r);
+	/* Relative DB and OUTDIR are the caller's, wherever the script lives
+	 * (an installed one under share/spanlab wrote into its own folder). */
+	char sh[9000];
+	snprintf(sh, sizeof sh, "cd '%s' && bash '%s' out/r.db relfigs", dir, script);
+	RUN(&r, "/bin/sh", "-c", sh);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	tl_run_free(&r);
+	path(p, "relfigs/sweep-s-frag.png");
+	cr_assert(file_starts(p, "\x89PNG"), "%s: a relative OUTDIR is not the caller's", p);
 	static const char *const names[] = { "frag", "heap", "cache", "jw4" };
 	for (int i = 0; i < 4; i++) {
 		snprintf(p, sizeof p, "%s/sweep-s-%s.png", figs, names[i]);

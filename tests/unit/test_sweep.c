@@ -261,6 +261,12 @@ static const struct bad_case bad_cases[] = {
 	{ "tiny_needs_16", "{\"traces\": [\"t1.txt\"], \"base\": {\"tiny\": false}, \"grid\": {\"tiny\": [false, true],"
 	  " \"sizeclasses.table\": [[[8, 1], [24, 1], [32768, 4]]]}}",
 	  { "grid point 1 (tiny=true): 'tiny' needs size class 2 to be 16 bytes (it is 24)" } },
+	{ "arena_below_a_grid_page_size", "{\"traces\": [\"t1.txt\"], \"base\": {\"arena_size\": \"4MiB\"},"
+	  " \"grid\": {\"sizeclasses.page_size\": [8192, 16384]}}",
+	  { "grid['sizeclasses.page_size'][1]: 'arena_size' must be a power of two from one page-allocator chunk (8 MiB" } },
+	{ "arena_below_a_fitted_page_size", "{\"traces\": [\"t1.txt\"], \"base\": {\"arena_size\": \"4MiB\"},"
+	  " \"grid\": {\"sizeclasses\": [{\"fit\": 16}, {\"fit\": 16, \"page_size\": 16384}]}}",
+	  { "grid['sizeclasses'][1]: 'arena_size'", "(8 MiB" } },
 	{ "repeats_zero", "{\"traces\": [\"t1.txt\"], \"repeats\": 0}", { "'repeats' must be an integer from 1 to 1000" } },
 	{ "repeats_fraction", "{\"traces\": [\"t1.txt\"], \"repeats\": 1.5}", { "'repeats'" } },
 	{ "sweep_id_empty", "{\"traces\": [\"t1.txt\"], \"sweep_id\": \"\"}", { "'sweep_id'" } },
