@@ -56,7 +56,7 @@ struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl
 				break;
 			span_set_remove(s->in_set, s);
 			sweep_acquire(h, s);
-			mspan_sweep(h, s, true);
+			mspan_sweep(h, s, true, 0);
 			sweep_check_done(h);
 			*src = SL_REFILL_PARTIAL_UNSWEPT;
 			move = 3;
@@ -68,7 +68,7 @@ struct mspan *mcentral_cache_span(struct mheap *h, struct mcentral *c, struct sl
 				break;
 			span_set_remove(s->in_set, s);
 			sweep_acquire(h, s);
-			mspan_sweep(h, s, true);
+			mspan_sweep(h, s, true, 0);
 			sweep_check_done(h);
 			if (s->alloc_count < s->nelems) {
 				*src = SL_REFILL_FULL_UNSWEPT;
@@ -108,7 +108,7 @@ void mcentral_uncache_span(struct mheap *h, struct mcentral *c, struct mspan *s,
 		sl_throw("uncaching span %#lx with allocCount == 0", (unsigned long)s->base);
 	if (s->sweepgen == sg + 1) {
 		s->sweepgen = sg - 1;
-		mspan_sweep(h, s, false);
+		mspan_sweep(h, s, false, 7);
 		return;
 	}
 	s->sweepgen = sg;

@@ -24,7 +24,7 @@
  *                of the span the P now holds.
  *   span_move    a span changed place: from/to are enum sl_span_set, move
  *                is the number of Go's move catalogue M1..M12
- *                (go-allocator-facts.md 5.6); alloc_count/nelems after it.
+ *                (docs/database.md, span_moves); alloc_count/nelems after it.
  *   span_alloc   mheap_alloc_span handed out npages at base for spc; source
  *                is enum sl_page_source; scav_bytes were Prepared and made
  *                Ready for it.

@@ -737,8 +737,8 @@ static inline struct span_set *mcentral_set(struct mheap *h, span_class_t spc, e
 
 /*
  * Move s to the place `to` (a set, a P's mcache, the heap) and report it
- * as move number `move` of Go's catalogue (go-allocator-facts.md 5.6; 0 =
- * the immediate policy's moves, not in Go). The one place span membership
+ * as move number `move` of Go's catalogue of span moves, M1-M12 (docs/
+ * database.md, span_moves.move; 0 = the immediate policy's moves, not in Go). The one place span membership
  * changes, so every move is counted and, with a sink, an event.
  */
 static inline void span_move_to(struct mheap *h, struct mspan *s, enum sl_span_set to, int move)
@@ -877,7 +877,8 @@ static inline uint64_t heap_retained(const struct mheap *h) { return h->heap_inu
 
 /* ---- sweep.c: sweeping (mgcsweep.go) ---------------------------------- */
 
-bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve);
+/* move: the catalogue number of the span's move (unused if preserve). */
+bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve, int move);
 void sweep_acquire(struct mheap *h, struct mspan *s);
 /* After any sweep: when no unswept span is left, sweeping is done (and the
  * post-sweep scavenger runs, outside a cycle). */

@@ -52,10 +52,12 @@ void sweep_check_done(struct mheap *h)
 
 /*
  * The second half of sweepLocked.sweep: the bitmaps already say what the
- * mark kept (nalloc slots); count what was freed and file the span.
+ * mark kept (nalloc slots); count what was freed and file the span, as
+ * move `move` of Go's catalogue (7 a stale span from a P, 8 sweepone and
+ * the eager sweep, 9 the reclaimer; a large span's is 11 whoever sweeps).
  * Returns true if the span went back to the heap.
  */
-static bool sweep_apply(struct mheap *h, struct mspan *s, uint32_t nalloc, bool preserve)
+static bool sweep_apply(struct mheap *h, struct mspan *s, uint32_t nalloc, bool preserve, int move)
 {
 	if (nalloc > s->alloc_count)
 		sl_throw("span %#lx: %u marked > %u allocated", (unsigned long)s->base, nalloc, s->alloc_count);
@@ -74,11 +76,11 @@ static bool sweep_apply(struct mheap *h, struct mspan *s, uint32_t nalloc, bool 
 		}
 		if (!preserve) {
 			if (nalloc == 0) {
-				span_move_to(h, s, SL_SET_HEAP, 8);
+				span_move_to(h, s, SL_SET_HEAP, move);
 				mheap_free_span(h, s);
 				return true;
 			}
-			span_move_to(h, s, nalloc == s->nelems ? SL_SET_FULL_SWEPT : SL_SET_PARTIAL_SWEPT, 8);
+			span_move_to(h, s, nalloc == s->nelems ? SL_SET_FULL_SWEPT : SL_SET_PARTIAL_SWEPT, move);
 		}
 		return false;
 	}
@@ -90,11 +92,11 @@ static bool sweep_apply(struct mheap *h, struct mspan *s, uint32_t nalloc, bool 
 	}
 	if (!preserve) {
 		if (nfreed > 0) {
-			span_move_to(h, s, SL_SET_HEAP, 8);
+			span_move_to(h, s, SL_SET_HEAP, 11);
 			mheap_free_span(h, s);
 			return true;
 		}
-		span_move_to(h, s, SL_SET_FULL_SWEPT, 8);
+		span_move_to(h, s, SL_SET_FULL_SWEPT, 11);
 	}
 	return false;
 }
@@ -110,7 +112,7 @@ static void sweep_check_state(struct mheap *h, struct mspan *s)
  * sweepLocked.sweep. Precondition: s->sweepgen == sg - 1 (acquired).
  * Returns true if the span went back to the heap.
  */
-bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
+bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve, int move)
 {
 	sweep_check_state(h, s);
 	/* one pass: count marks, free what is not marked (allocBits =
@@ -123,7 +125,7 @@ bool mspan_sweep(struct mheap *h, struct mspan *s, bool preserve)
 		live[w] &= mark[w];
 		fb[w] = ~mark[w] & mspan_valid(s, w);
 	}
-	return sweep_apply(h, s, nalloc, preserve);
+	return sweep_apply(h, s, nalloc, preserve, move);
 }
 
 /* A FIFO being built: spans appended in order, spliced onto a set once. */
@@ -266,11 +268,11 @@ static void sweep_other_eager(struct mheap *h, struct mspan *s, uint64_t *marked
 	if (span_class_sizeclass(s->spanclass) == 0) {
 		uint32_t nalloc = (uint32_t)(s->live_bits[0] & 1);
 		*marked += nalloc ? (uint64_t)s->npages << h->page_shift : 0;
-		sweep_apply(h, s, nalloc, false);
+		sweep_apply(h, s, nalloc, false, 8);
 		return;
 	}
 	gc_mark_span(h, s, marked);
-	mspan_sweep(h, s, false);
+	mspan_sweep(h, s, false, 8);
 }
 
 /*
@@ -324,7 +326,7 @@ bool sweepone(struct mheap *h)
 		span_set_remove(b, s);
 		sweep_acquire(h, s);
 		uint32_t np = s->npages;
-		if (mspan_sweep(h, s, false))
+		if (mspan_sweep(h, s, false, 8))
 			h->reclaim_credit += np;	/* freed pages pre-pay the reclaimer */
 		sweep_check_done(h);
 		return true;
@@ -346,7 +348,7 @@ void sweep_finish(struct mheap *h)
 		while ((s = b->head) != NULL) {
 			span_set_remove(b, s);
 			sweep_acquire(h, s);
-			mspan_sweep(h, s, false);
+			mspan_sweep(h, s, false, 8);
 		}
 	}
 	h->sweep_central_index = 2 * h->nspc;
@@ -409,7 +411,7 @@ static uint64_t reclaim_chunk(struct mheap *h, uint32_t ai, uint32_t first, uint
 			uint32_t np = s->npages;
 			span_set_remove(s->in_set, s);
 			sweep_acquire(h, s);
-			if (mspan_sweep(h, s, false))
+			if (mspan_sweep(h, s, false, 9))
 				freed += np;
 		}
 	}

@@ -520,7 +520,7 @@ Test(sweep_cli, fit_exact_sizes)
 {
 	char t[4096], cfg[4096], out[4096];
 	/* 272, 560, 1664 are valid classes that Go's table lacks: Go serves
-	 * them from 288, 576 and 1792 (go-allocator-facts.md 1.2). */
+	 * them from 288, 576 and 1792 (Go 1.19 sizeclasses.go). */
 	write_text("few.txt", "# spanlab text trace v1\nm 1 272\nm 2 272\nm 3 560\nm 4 1664\nm 5 1664\nm 6 1664\n"
 			      "m 7 32768\nm 8 5\nm 9 100000\n");
 	write_text("notiny.json", "{\"tiny\": false}");

@@ -153,3 +153,51 @@ Test(mcentral, gc_policy_moves_only_at_sweep)
 	sl_heap_destroy(h);
 	ct_events_free(&rec);
 }
+
+/* A sweep's move says who swept: 7 a P's stale span at its uncache, 8
+ * sweepone, 9 the reclaimer before a page allocation, 11 a large span. */
+Test(mcentral, sweeps_are_numbered_by_who_sweeps)
+{
+	struct ct_events rec = { 0 };
+	struct sl_heap *h = heap(SL_FREE_GC, SL_SWEEP_LAZY, &rec);
+	struct sl_p *p = sl_heap_p(h, 0);
+	void *o[4][PER_SPAN];
+	for (int s = 0; s < 4; s++)		/* spans A..D; D stays cached */
+		for (int i = 0; i < PER_SPAN; i++)
+			o[s][i] = sl_malloc(p, OBJ);
+	void *big = sl_malloc(p, 64 << 10);
+	for (int i = 0; i < PER_SPAN; i++) {	/* A, B and D all dead, C one dead */
+		sl_free(p, o[0][i]);
+		sl_free(p, o[1][i]);
+		sl_free(p, o[3][i]);
+	}
+	sl_free(p, o[2][0]);
+	sl_free(p, big);
+	uintptr_t base[4], bigbase = (uintptr_t)big;
+	for (int s = 0; s < 4; s++)
+		base[s] = (uintptr_t)o[s][0] & ~(uintptr_t)8191;
+	ct_events_clear(&rec);
+	sl_heap_gc_marker(h);			/* lazy: D uncached stale (M7), the rest left */
+	cr_assert(sweepone(&h->h), "background step 1: the large span (class 0 comes first)");
+	cr_assert(sweepone(&h->h), "background step 2: A");
+	ct_check(h, "after two sweepone steps");
+	/* a 16-page allocation: the reclaimer sweeps what is left first */
+	cr_assert_not_null(sl_malloc(p, 128 << 10));
+	ct_check(h, "after the reclaim");
+	/* Each span's move to the heap: D 7, the large span 11, A 8, B 9. */
+	const uintptr_t span[4] = { base[3], bigbase, base[0], base[1] };
+	const int want[4] = { 7, 11, 8, 9 };
+	int got[4] = { 0 };
+	for (size_t i = 0; i < rec.n; i++) {
+		const struct sl_event *e = &rec.ev[i];
+		if (e->kind != SL_EV_SPAN_MOVE || e->u.span_move.to_set != SL_SET_HEAP)
+			continue;
+		for (int k = 0; k < 4; k++)
+			if ((uintptr_t)e->u.span_move.span_base == span[k])
+				got[k] = (int)e->u.span_move.move;
+	}
+	for (int k = 0; k < 4; k++)
+		cr_assert_eq(got[k], want[k], "span %d went to the heap as move %d, want %d", k, got[k], want[k]);
+	sl_heap_destroy(h);
+	ct_events_free(&rec);
+}
