@@ -489,8 +489,10 @@ static void finished(struct sweep *s, struct job *j, int status, struct prog *g)
 	prog_clear(g);
 	fprintf(stderr, "spanlab sweep: run %s [%s] repeat %u %s: %s (log: %s)\n", p->traces[c->trace].name,
 		p->points[c->point].label, j->repeat, intr ? "interrupted" : "failed", why, j->log);
-	if (sweep_db_record_failure(s->db, p, c, j->argc, j->argv, intr ? DB_RUN_INTERRUPTED : DB_RUN_FAILED, why, err,
-				    sizeof err))
+	/* argv as the replay itself records it: from the command name on (the
+	 * program's path is the machine's, not the run's) */
+	if (sweep_db_record_failure(s->db, p, c, j->argc - 1, j->argv + 1, intr ? DB_RUN_INTERRUPTED : DB_RUN_FAILED,
+				    why, err, sizeof err))
 		fprintf(stderr, "spanlab sweep: cannot record the failure: %s\n", err);
 	if (intr)
 		s->interrupted++;

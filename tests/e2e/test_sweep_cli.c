@@ -263,6 +263,9 @@ Test(sweep_cli, failed_and_killed_runs_do_not_stop_the_others)
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE trace_name = 'long.slt' AND sweep_id = 'f'"
 			       " AND config_json = (SELECT config_json FROM sweep_points WHERE trace_name = 'long.slt')"),
 		     1, "the failed run carries the cell's identity");
+	e = tq_text(c, "SELECT json_extract(argv, '$[0]') FROM runs WHERE trace_name = 'long.slt'");
+	cr_assert_str_eq(e, "replay", "argv from the command on, as a replay records it");
+	free(e);
 	sqlite3_close(c);
 
 	/* The next sweep retries what did not complete. */
