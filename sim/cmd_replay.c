@@ -127,7 +127,7 @@ static int parse_args(int argc, char **argv, struct replay_cli *c)
 		case O_CHECK:
 			c->o.check = true;
 			if (optarg && !cli_parse_u64(optarg, 1, UINT64_MAX, &c->o.check_every))
-				return cli_usage("replay", "--check=N needs a positive integer, not '%s'", optarg);
+				return cli_usage("replay", "--check needs a positive integer, not '%s'", optarg);
 			break;
 		case O_SWEEPID: c->sweep_id = optarg; break;
 		case O_NOEVENTS: c->no_events = true; break;
