@@ -152,8 +152,11 @@ void heap_stats_compute(struct mheap *h, struct sl_stats *st)
 	st->scavenged_bytes = h->scavenged_bytes;
 	st->heap_live = h->heap_live;
 	st->heap_marked = h->heap_marked;
-	st->heap_goal = h->heap_goal == UINT64_MAX ? 0 : h->heap_goal;
-	st->gc_trigger = h->trigger == UINT64_MAX ? 0 : h->trigger;
+	/* The immediate policy runs no GC: no goal, no trigger (the pacer's
+	 * values from the heap's creation mean nothing there). */
+	bool gc = h->cfg.free_policy != SL_FREE_IMMEDIATE;
+	st->heap_goal = !gc || h->heap_goal == UINT64_MAX ? 0 : h->heap_goal;
+	st->gc_trigger = !gc || h->trigger == UINT64_MAX ? 0 : h->trigger;
 	st->gc_cycles = h->gc_cycles;
 	st->objects_swept_free = h->objects_swept_free;
 	st->immediate_frees = h->immediate_frees;

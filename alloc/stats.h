@@ -65,8 +65,8 @@
 	X(scavenged_bytes,         C, "bytes released Ready->Prepared by the scavenger, ever") \
 	X(heap_live,               A, "Go heapLive (pacer input; counts whole cached spans)") \
 	X(heap_marked,             C, "Go heapMarked at the last cycle") \
-	X(heap_goal,               C, "Go NextGC (heap goal); 0 when GOGC is off") \
-	X(gc_trigger,              C, "heapLive value that starts the next cycle") \
+	X(heap_goal,               C, "Go NextGC (heap goal); 0 when GOGC is off or under the immediate policy") \
+	X(gc_trigger,              C, "heapLive value that starts the next cycle; 0 as heap_goal is") \
 	X(gc_cycles,               C, "completed GC cycles") \
 	X(objects_swept_free,      C, "objects reclaimed by sweeping, ever") \
 	X(immediate_frees,         C, "objects reclaimed at once by the immediate policy") \

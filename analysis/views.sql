@@ -127,12 +127,14 @@ FROM v_memory;
 -- v_jw: Johnstone & Wilson's fragmentation measures #1-#4 (ISMM 1998), one
 -- row per run and memory measure M ('heap_inuse', 'ready'), as fractions
 -- over live bytes L (0.25: M is 25% above L):
---   jw1 = mean(M) / mean(L) - 1 over the periodic snapshots;
---   jw2 = M / L - 1 at the peak of L;
---   jw3 = M / L - 1 at the peak of M;
+--   jw1 = mean(M) / mean(L) - 1 over the periodic snapshots, each weighted
+--         by the operations it stands for (a pipe's interval doubles);
+--   jw2 = M / L - 1 at the (first) peak of L;
+--   jw3 = M / L - 1 at the first operation where M reaches its maximum;
 --   jw4 = max(M) / max(L) - 1.
 -- These are the replay's own figures (runs.frag_*), exact: the maxima for
--- #3 and #4 are taken after every operation, not only at snapshots.
+-- #3 and #4 are taken after every operation, not only at snapshots (a
+-- baseline's: at its snapshots).
 CREATE VIEW v_jw AS
 SELECT run_id, 'heap_inuse' AS memory, 1 AS memory_order,
        peak_heap_inuse_bytes AS peak_memory_bytes, peak_live_bytes,
@@ -157,8 +159,9 @@ FROM runs;
 --              misses: those that grew the heap (source 'grow').
 -- hit_rate = hits / lookups = 1 - misses / lookups; summary_hit_rate is the replay's
 -- figure from its counters (runs.hit_rate_*), equal for every tier. A run
--- logged without its events ("log_events": false) has no rows to count:
--- its lookups, hits and misses are NULL and hit_rate is the summary's.
+-- logged without its events ("log_events": false) has no rows to count,
+-- nor has a baseline's (no tiers): their lookups, hits and misses are
+-- NULL and hit_rate is the summary's (NULL for a baseline).
 CREATE VIEW v_hit_rates AS
 WITH refills AS (
 	SELECT c.run_id, count(*) AS n, count(*) FILTER (WHERE s.name = 'grow') AS grow
@@ -193,7 +196,7 @@ SELECT t.run_id, tier_order, tier,
        CASE WHEN e.logged THEN CAST(lookups - misses AS REAL) / nullif(lookups, 0)
             ELSE summary_hit_rate END AS hit_rate,
        summary_hit_rate
-FROM t JOIN (SELECT run_id, coalesce(json_extract(config_json, '$.log_events'), 1) <> 0 AS logged
+FROM t JOIN (SELECT run_id, allocator = 'go' AND coalesce(json_extract(config_json, '$.log_events'), 1) <> 0 AS logged
              FROM runs) e ON e.run_id = t.run_id;
 
 -- v_size_classes: one row per run and size class (class 0: large objects,
@@ -251,17 +254,22 @@ WHERE r.ops IS NOT NULL;
 -- v_refill_sources: where mcache refills found their span, one row per run
 -- and source (every source, zero counts included): partial_swept,
 -- partial_unswept, full_unswept (an existing span of the mcentral) or grow
--- (a new span from the page heap); fraction of the run's refills.
+-- (a new span from the page heap); fraction of the run's refills. NULL
+-- (unknown, not 0) for a baseline's run and a run logged without events.
 CREATE VIEW v_refill_sources AS
 WITH n AS (
 	SELECT run_id, source, count(*) AS refills FROM cache_refills GROUP BY run_id, source
+), e AS (
+	SELECT run_id, allocator = 'go' AND coalesce(json_extract(config_json, '$.log_events'), 1) <> 0 AS logged
+	FROM runs
 )
-SELECT r.run_id, s.id AS source_order, s.name AS source, coalesce(n.refills, 0) AS refills,
-       CAST(coalesce(n.refills, 0) AS REAL) / nullif(sum(coalesce(n.refills, 0)) OVER (PARTITION BY r.run_id), 0)
-         AS fraction
-FROM runs r
+SELECT e.run_id, s.id AS source_order, s.name AS source,
+       CASE WHEN e.logged THEN coalesce(n.refills, 0) END AS refills,
+       CASE WHEN e.logged THEN CAST(coalesce(n.refills, 0) AS REAL) /
+                               nullif(sum(coalesce(n.refills, 0)) OVER (PARTITION BY e.run_id), 0) END AS fraction
+FROM e
 CROSS JOIN refill_sources s
-LEFT JOIN n ON n.run_id = r.run_id AND n.source = s.id;
+LEFT JOIN n ON n.run_id = e.run_id AND n.source = s.id;
 
 -- v_gc_cycles: one row per GC cycle with its reason by name: when it
 -- started (op, clock_bytes), Go's heapLive that crossed the trigger, the

@@ -102,6 +102,7 @@ struct replay {
 	uint64_t peak_op;		/* from the first pass; UINT64_MAX: unknown */
 	uint64_t requested_by_class[SL_MAX_CLASSES];	/* by the class the object got */
 	uint32_t tiny_class;		/* the 16-byte class tiny blocks come from */
+	uint32_t zero_class;		/* the class a 0-byte request (1 byte to the core) gets */
 
 	/* allocator maxima, sampled after every operation (a baseline: at
 	 * every snapshot) */
@@ -311,8 +312,10 @@ static void fill_snapshot(struct replay *r, struct sim_snapshot *sn, enum sim_sn
 	struct stats_timer t = stats_begin();
 	sl_heap_stats(r->h, st);
 	stats_end(r, t);
+	/* The core serves a 0-byte request as 1 byte: that byte is waste too,
+	 * so that live_rounded = live_bytes (the trace's) + internal_frag. */
 	sn->live_rounded_bytes = (int64_t)(st->live_bytes + st->internal_frag_bytes);
-	sn->internal_frag_bytes = (int64_t)st->internal_frag_bytes;
+	sn->internal_frag_bytes = (int64_t)(st->internal_frag_bytes + r->live_zero);
 	sn->dead_bytes = (int64_t)st->dead_bytes;
 	sn->heap_inuse_bytes = (int64_t)st->heap_inuse;
 	sn->heap_sys_bytes = (int64_t)st->heap_sys;
@@ -389,6 +392,7 @@ static void take_peak_snapshot(struct replay *r)
 		return;
 	for (uint32_t c = 0; c < r->st->nclasses; c++)
 		r->frag_at_peak[c] = r->st->by_class[c].internal_frag;
+	r->frag_at_peak[r->zero_class] += r->live_zero;	/* as fill_snapshot */
 }
 
 /* ---- the operations ----------------------------------------------------- */
@@ -976,6 +980,7 @@ static enum replay_status setup(struct replay *r)
 	if (!events && !r->o->snapshot_every && !r->o->cfg.snapshot_every)
 		r->snaps_to_double = SNAPSHOTS_PER_TRACE;	/* length unknown */
 	r->tiny_class = r->o->cfg.tiny ? sl_size_to_class(&r->o->cfg.classes, 16) : UINT32_MAX;
+	r->zero_class = r->o->cfg.tiny ? r->tiny_class : sl_size_to_class(&r->o->cfg.classes, 1);
 	progress_init(&r->prog, "replay", "ops", events, r->o->quiet);
 	r->next_snap = r->snap_every;
 	r->next_check = !r->bl && r->o->check && r->o->check_every ? r->o->check_every : UINT64_MAX;

@@ -23,9 +23,10 @@
  * Fragmentation (Johnstone & Wilson, "The memory fragmentation problem:
  * solved?", ISMM 1998), for allocator memory M (heap in-use, or Ready
  * bytes) against live bytes L, all as fractions (0.25 = 25% over live):
- *   #1  mean(M) / mean(L) - 1 over the run's snapshots (time-averaged);
- *   #2  M / L - 1 at the point of peak L;
- *   #3  M / L - 1 at the point of peak M;
+ *   #1  mean(M) / mean(L) - 1 over the periodic snapshots, weighted by
+ *       the operations each stands for (a pipe's interval doubles);
+ *   #2  M / L - 1 after the operation that first reaches peak L;
+ *   #3  M / L - 1 after the first operation at which M reaches its maximum;
  *   #4  max(M) / max(L) - 1.
  */
 #ifndef SPANLAB_SUMMARY_H
@@ -58,12 +59,12 @@ struct cJSON;
 	X(hit_rate_mcache,            REAL, "hit_rates.mcache",                "small allocations without a refill / small allocations") \
 	X(hit_rate_mcentral,          REAL, "hit_rates.mcentral",              "refills served by an existing span / refills") \
 	X(hit_rate_pagecache,         REAL, "hit_rates.pagecache",             "page allocations served by the P's page cache / page allocations") \
-	X(hit_rate_heap,              REAL, "hit_rates.heap",                  "page allocations served without heap growth / page allocations") \
-	X(frag_inuse_jw1,             REAL, "fragmentation.heap_inuse.jw1",    "J&W #1 with M = heap in-use: time-averaged") \
+	X(hit_rate_heap,              REAL, "hit_rates.heap",                  "page allocations not served by the page cache that did not grow the heap / those") \
+	X(frag_inuse_jw1,             REAL, "fragmentation.heap_inuse.jw1",    "J&W #1 with M = heap in-use: averaged over operations") \
 	X(frag_inuse_jw2,             REAL, "fragmentation.heap_inuse.jw2",    "J&W #2 with M = heap in-use: at peak live") \
 	X(frag_inuse_jw3,             REAL, "fragmentation.heap_inuse.jw3",    "J&W #3 with M = heap in-use: at peak M") \
 	X(frag_inuse_jw4,             REAL, "fragmentation.heap_inuse.jw4",    "J&W #4 with M = heap in-use: max M over max live") \
-	X(frag_ready_jw1,             REAL, "fragmentation.ready.jw1",         "J&W #1 with M = Ready bytes: time-averaged") \
+	X(frag_ready_jw1,             REAL, "fragmentation.ready.jw1",         "J&W #1 with M = Ready bytes: averaged over operations") \
 	X(frag_ready_jw2,             REAL, "fragmentation.ready.jw2",         "J&W #2 with M = Ready bytes: at peak live") \
 	X(frag_ready_jw3,             REAL, "fragmentation.ready.jw3",         "J&W #3 with M = Ready bytes: at peak M") \
 	X(frag_ready_jw4,             REAL, "fragmentation.ready.jw4",         "J&W #4 with M = Ready bytes: max M over max live") \

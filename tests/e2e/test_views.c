@@ -642,3 +642,45 @@ Test(views, hit_rates_of_a_run_logged_without_events)
 	sqlite3_close(d);
 	tl_tmpdir_remove(tmp);
 }
+
+/* Unknown is NULL, never 0: a baseline's run has no tiers (hit-rate
+ * counts and refill sources NULL, not zeros), nor refill sources has a run
+ * logged without events; the immediate policy has no GC goal (0, as with
+ * GOGC off). And a 0-byte request, served as 1 byte, is waste: live
+ * rounded = live + internal fragmentation at every snapshot, the
+ * per-class figures summing to the run's. */
+Test(views, unknowns_and_identities_of_odd_runs)
+{
+	char *tmp = tl_tmpdir(), path[4096], trace[4096], zero[4096];
+	cr_assert(tmp);
+	snprintf(path, sizeof path, "%s/odd.db", tmp);
+	snprintf(zero, sizeof zero, "%s/zero.txt", tmp);
+	const char *z = "# spanlab text trace v1\nm 1 0\nm 2 0\nm 3 100\nm 4 40000\nf 3\nm 5 0\n";
+	cr_assert_eq(tl_write_file(zero, z, strlen(z)), 0);
+	tl_root_path("traces/data/go-wordtree.slt", trace, sizeof trace);
+	cr_assert_eq(replay(path, trace, (const char *const[]){ "--allocator", "glibc", NULL }), 0);
+	cr_assert_eq(replay(path, trace, (const char *const[]){ "--no-events", NULL }), 0);
+	cr_assert_eq(replay(path, trace, (const char *const[]){ "--free", "immediate", NULL }), 0);
+	cr_assert_eq(replay(path, zero, (const char *const[]){ "--snapshot-every", "1", NULL }), 0);
+	cr_assert_eq(replay(path, zero, (const char *const[]){ "--snapshot-every", "1", "--tiny", "off", NULL }), 0);
+	sqlite3 *d;
+	cr_assert_eq(sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM v_hit_rates WHERE run_id = 1 AND lookups IS NULL AND hits IS NULL"
+			      " AND misses IS NULL AND hit_rate IS NULL"), 4, "a baseline's tiers are unknown");
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM v_refill_sources WHERE run_id IN (1, 2) AND refills IS NULL"
+			      " AND fraction IS NULL"), 8, "a baseline's and an eventless run's sources are unknown");
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM v_refill_sources WHERE run_id = 3 AND refills IS NULL"), 0);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 3 AND heap_goal_bytes <> 0"), 0,
+		     "the immediate policy has no GC goal");
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id IN (4, 5)"
+			      " AND live_rounded_bytes <> live_bytes + internal_frag_bytes"), 0);
+	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs r WHERE run_id IN (4, 5) AND internal_frag_bytes_at_peak ="
+			      " (SELECT sum(internal_frag_bytes_at_peak) FROM size_class_stats s WHERE s.run_id = r.run_id)"
+			      " AND internal_frag_bytes_at_peak = (SELECT internal_frag_bytes FROM snapshots s"
+			      "   WHERE s.run_id = r.run_id AND s.kind = (SELECT id FROM snapshot_kinds WHERE name = 'peak_live'))"),
+		     2);
+	cr_assert_eq(tl_q1(d, "SELECT internal_frag_bytes FROM snapshots WHERE run_id = 4 AND op = 2"), 16,
+		     "two 0-byte objects in a 16-byte tiny block: 16 bytes of waste");
+	sqlite3_close(d);
+	tl_tmpdir_remove(tmp);
+}
