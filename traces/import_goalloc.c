@@ -8,7 +8,8 @@
  * Every record is followed by a goroutine traceback (and tracegc by the
  * other goroutines' tracebacks up to "end tracegc"); those lines, and
  * anything else the program printed, are skipped, also where the program's
- * own stderr output shares a record's line (before the record). Sizes are already rounded
+ * own stderr output shares a record's line (before the record, which is
+ * read if it parses whole: prose that names a record is not one). Sizes are already rounded
  * (size class, 16 for a new tiny block, whole pages for large objects) and
  * tiny allocations that fit an existing block are not printed at all;
  * frees are reported when the sweeper reclaims an object. tracegc becomes
@@ -35,6 +36,19 @@ static const char *two_hex(const char *p, uint64_t *ptr, uint64_t *size)
 	if (!(p = parse_hex(p, ptr)) || p[0] != ',' || p[1] != ' ' || !(p = parse_hex(p + 2, size)))
 		return NULL;
 	return p;
+}
+
+/* Does line hold exactly one record, as goalloc_op reads it? */
+static bool record_ok(const char *line)
+{
+	uint64_t ptr, size;
+	const char *p;
+	size_t n = strlen(line);
+	if (!strncmp(line, "tracealloc(", 11))
+		return (p = two_hex(line + 11, &ptr, &size)) && (*p == ')' || !strncmp(p, ", ", 2)) && line[n - 1] == ')';
+	if (!strncmp(line, "tracefree(", 10))
+		return (p = two_hex(line + 10, &ptr, &size)) && !strcmp(p, ")");
+	return !strcmp(line, "tracegc()");
 }
 
 static int goalloc_op(struct slt_source *s, const char *line)
@@ -88,7 +102,12 @@ static int goalloc_next(struct slt_source *s, struct slt_event *ev)
 			return rc;
 		}
 		const char *r = record_start(line);
-		if (r && goalloc_op(s, r) < 0)
+		if (!r)
+			continue;
+		/* At the start of its line a record must parse; after other
+		 * text it may be the program's prose ("calls tracegc() twice"),
+		 * skipped unless it parses whole. */
+		if (r == line ? goalloc_op(s, r) < 0 : record_ok(r) && goalloc_op(s, r) < 0)
 			return -1;
 	}
 	return 1;

@@ -59,10 +59,13 @@ static int hex_fields(const char *p, uint64_t *v, int n)
  * free: another thread can be given the address, and write its '+',
  * first. So an allocation of a live address (counted as double_allocs,
  * the old object freed there) expects the old object's late '-' (or '<'
- * of a realloc): the next one for that address within LATE_WINDOW records
- * is taken as it, not as the new object's.
+ * of a realloc that moved it): the next one for that address within
+ * LATE_WINDOW records is taken as it, not as the new object's. The window
+ * is wide (a descheduled thread writes its line thousands of records
+ * later); the late line comes in every real trace, so a window that
+ * swallowed a genuine free would need a free missing from the file.
  */
-enum { LATE_WINDOW = 4096 };
+enum { LATE_WINDOW = 1 << 20 };
 
 static void late_expect(struct slt_source *s, uint64_t key)
 {
@@ -130,7 +133,9 @@ static int mtrace_op(struct slt_source *s, const char *line)
 			s->report.failed_allocs++;
 			return 0;
 		}
-		if (s->pend_old && late_take(s, s->pend_old))	/* its old object is gone already */
+		/* the old object's late realloc moved it (in place it would
+		 * be the new owner's, the old object being free) */
+		if (s->pend_old && v[0] != s->pend_old && late_take(s, s->pend_old))
 			return mt_alloc(s, v[0], v[1]);
 		if (v[0] != s->pend_old && imp_live(s, v[0]))
 			late_expect(s, v[0]);

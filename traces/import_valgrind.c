@@ -36,14 +36,15 @@ static int stamp_ns(const uint64_t v[5], uint64_t *ns)
 	return __builtin_mul_overflow(t, 1000000ull, ns) ? -1 : 0;
 }
 
-/* Skip "--PID-- " or "--D:H:M:S.MS PID-- "; parse the time stamp into ns.
+/* Skip "--PID-- " or "--D:H:M:S.MS PID-- " (the malloc trace; with mark
+ * '=' the tool's "==PID== " messages); parse the time stamp into ns.
  * *stamp: 0 none, 1 in *ts, -1 a time stamp past 2^64 ns. */
-static const char *prefix(const char *l, uint64_t *ts, int *stamp, uint64_t *pid)
+static const char *prefix(const char *l, char mark, uint64_t *ts, int *stamp, uint64_t *pid)
 {
 	uint64_t v[5] = { 0 };
 	const char *p = l + 2;
 	*stamp = 0;
-	if (l[0] != '-' || l[1] != '-')
+	if (l[0] != mark || l[1] != mark)
 		return NULL;
 	const char *q = parse_dec(p, &v[0]);
 	if (q && *q == ':') {
@@ -55,9 +56,9 @@ static const char *prefix(const char *l, uint64_t *ts, int *stamp, uint64_t *pid
 		*stamp = stamp_ns(v, ts) < 0 ? -1 : 1;
 		p = q + 1;
 	}
-	if (!(q = parse_dec(p, pid)) || q[0] != '-' || q[1] != '-' || q[2] != ' ')
+	if (!(q = parse_dec(p, pid)) || q[0] != mark || q[1] != mark || (q[2] != ' ' && q[2] != 0))
 		return NULL;
-	return q + 3;
+	return q[2] ? q + 3 : q + 2;
 }
 
 static const char *const alloc_names[] = {
@@ -79,7 +80,7 @@ bool valgrind_line_like(const char *l)
 {
 	uint64_t ts, pid;
 	int has;
-	const char *c = prefix(l, &ts, &has, &pid);
+	const char *c = prefix(l, '-', &ts, &has, &pid);
 	return c && known_call(c);
 }
 
@@ -199,7 +200,50 @@ static int push_pending(struct slt_source *s, const struct vg_call *k, const cha
 	return 0;
 }
 
-/* The innermost pending call matching f (kind, a, b), or -1. */
+static void drop_pending(struct slt_source *s, int i)
+{
+	memmove(&s->vg_pend[i], &s->vg_pend[i + 1], (s->vg_npend - (unsigned)i - 1) * sizeof s->vg_pend[0]);
+	s->vg_npend--;
+}
+
+/* valgrind before 3.21 serves realloc(NULL, n) by calling its malloc(n),
+ * whose line and result are the only ones: "realloc(0x0,n)malloc(n) = P"
+ * (on one line unless threads switch in between). Known from the header's
+ * version, or from the first such pair seen. */
+static bool null_realloc_nested(const struct slt_source *s)
+{
+	return s->vg_null_nested > 0;
+}
+
+static bool is_null_realloc(const struct vg_call *k)
+{
+	return k->kind == VG_REALLOC && k->a == 0;
+}
+
+/* Can pending call k take the result res? realloc(p, 0) whose free(p)
+ * came only returns NULL; a nested realloc(NULL, n) takes none. */
+static bool takes(const struct slt_source *s, const struct vg_call *k, uint64_t res)
+{
+	if (k->freed)
+		return res == 0;
+	return !(is_null_realloc(k) && null_realloc_nested(s));
+}
+
+/* The innermost pending call that can take res, or -1. A NULL goes first
+ * to a realloc(p, 0) whose free(p) came: its thread prints " = 0" next,
+ * where another call's NULL would be a failed allocation. */
+static int taker(const struct slt_source *s, uint64_t res)
+{
+	for (int i = (int)s->vg_npend - 1; i >= 0 && res == 0; i--)
+		if (s->vg_pend[i].freed)
+			return i;
+	for (int i = (int)s->vg_npend - 1; i >= 0; i--)
+		if (takes(s, &s->vg_pend[i], res))
+			return i;
+	return -1;
+}
+
+/* The innermost pending call matching (kind, a, b), not yet freed, or -1. */
 static int find_pending(const struct slt_source *s, uint8_t kind, uint64_t a, uint64_t b)
 {
 	for (int i = (int)s->vg_npend - 1; i >= 0; i--) {
@@ -210,30 +254,38 @@ static int find_pending(const struct slt_source *s, uint8_t kind, uint64_t a, ui
 	return -1;
 }
 
-static void drop_pending(struct slt_source *s, int i)
-{
-	memmove(&s->vg_pend[i], &s->vg_pend[i + 1], (s->vg_npend - (unsigned)i - 1) * sizeof s->vg_pend[0]);
-	s->vg_npend--;
-}
-
-/* A call with no result on its line: another call follows (nested in it,
- * or another thread's), or its result comes on a later line. valgrind
- * 3.19's realloc(NULL, n) calls its malloc(n), whose result is the only
- * one; a calloc whose n*m overflows returns NULL and prints no result. */
-static int call_open(struct slt_source *s, const struct vg_call *k, const char *line)
+/* A calloc whose n*m overflows returns NULL before printing a result. */
+static bool calloc_overflows(const struct vg_call *k)
 {
 	uint64_t n;
-	if (k->kind == VG_CALLOC && __builtin_mul_overflow(k->a, k->b, &n)) {
+	return k->kind == VG_CALLOC && __builtin_mul_overflow(k->a, k->b, &n);
+}
+
+/* A call with no result of its own on its line: another call follows
+ * (nested in it, or another thread's), or its result comes later. */
+static int call_open(struct slt_source *s, const struct vg_call *k, const char *line)
+{
+	if (calloc_overflows(k)) {
 		s->report.failed_allocs++;
 		return 0;
 	}
 	return push_pending(s, k, line);
 }
 
+/* Pending call i takes res: its event. */
+static int complete(struct slt_source *s, int i, uint64_t res)
+{
+	struct vg_call k = s->vg_pend[i];
+	drop_pending(s, i);
+	return apply_alloc(s, (enum vg_kind)k.kind, k.a, k.b, k.al, res);
+}
+
 /* A call printed whole: a free, or an allocation with its result. Its
  * own nested calls are not events: realloc(p, 0)'s free(p) (the realloc
- * frees), realloc(NULL, n)'s malloc(n) (the malloc stands for it). */
-static int call_done(struct slt_source *s, const struct vg_call *k, bool has_res, uint64_t res, const char *line)
+ * frees), a nested realloc(NULL, n)'s malloc(n) (the malloc stands for
+ * it). prev: the call before k on its line, if it was left open. */
+static int call_done(struct slt_source *s, const struct vg_call *k, const struct vg_call *prev, bool has_res,
+		     uint64_t res, const char *line)
 {
 	int i;
 	if (k->kind == VG_FREE) {
@@ -243,50 +295,87 @@ static int call_done(struct slt_source *s, const struct vg_call *k, bool has_res
 		}
 		return k->a ? imp_free(s, k->a, 0) : 0;
 	}
-	if (k->kind == VG_ALLOC && !k->al && (i = find_pending(s, VG_REALLOC, 0, k->a)) >= 0)
-		drop_pending(s, i);
+	if (k->kind == VG_ALLOC && !k->al) {
+		if (prev && is_null_realloc(prev) && prev->b == k->a && s->vg_null_nested < 0)
+			s->vg_null_nested = 1;	/* "realloc(0x0,n)malloc(n)": this valgrind nests */
+		if (null_realloc_nested(s) && (i = find_pending(s, VG_REALLOC, 0, k->a)) >= 0)
+			drop_pending(s, i);
+	}
 	if (!has_res)
 		return call_open(s, k, line);
+	/* a call that prints no result of its own: the result is an earlier
+	 * pending call's (another thread's), if one can take it */
+	if (calloc_overflows(k) || (is_null_realloc(k) && null_realloc_nested(s))) {
+		if ((i = taker(s, res)) >= 0) {
+			if (call_open(s, k, line) < 0)
+				return -1;
+			return complete(s, i, res);
+		}
+	}
 	return apply_alloc(s, (enum vg_kind)k->kind, k->a, k->b, k->al, res);
 }
 
 /*
  * A line of the traced process: calls in order, then at most one result
- * " = X", which is the last call's or, with no call, the innermost
- * pending one's. valgrind runs one thread at a time but may switch threads
- * between a call's text and its result, so calls of other threads can
- * come between them, on the same line or on lines between.
+ * " = X", which is the last call's or, with no call, the innermost pending
+ * one's that can take it. valgrind runs one thread at a time but may
+ * switch threads between a call's text and its result, so calls of other
+ * threads can come between them, on the same line or on lines between.
  */
+enum { VG_MAX_CALLS_PER_LINE = 16 };	/* events per line stay within the queue */
+
 static int calls(struct slt_source *s, const char *c, const char *line)
 {
-	struct vg_call k;
-	uint64_t res;
-	bool have = false;
+	struct vg_call k, prev;
+	uint64_t res = 0;
+	int n = 0;
 	while (known_call(c)) {
-		if (have && call_done(s, &k, false, 0, line) < 0)
+		if (n && call_done(s, &k, n > 1 ? &prev : NULL, false, 0, line) < 0)
 			return -1;
+		if (++n > VG_MAX_CALLS_PER_LINE)
+			return src_fail_line(s, "more than %d calls on one line in \"%.60s\"", VG_MAX_CALLS_PER_LINE,
+					     line);
+		prev = k;
 		if (parse_call(s, c, line, &k, &c) < 0)
 			return -1;
-		have = true;
 	}
 	bool has_res = *c != 0;
 	if (has_res && result(c, &res) < 0)
 		return bad(s, "malformed result", line);
-	if (have)
-		return call_done(s, &k, has_res, res, line);
-	if (!s->vg_npend)
+	if (n)
+		return call_done(s, &k, n > 1 ? &prev : NULL, has_res, res, line);
+	int i = taker(s, res);
+	if (i < 0)
 		return bad(s, "result without a call", line);
-	k = s->vg_pend[--s->vg_npend];
-	return apply_alloc(s, (enum vg_kind)k.kind, k.a, k.b, k.al, res);
+	return complete(s, i, res);
+}
+
+/* "==PID== ..." lines: the first names the traced process (valgrind's
+ * header comes before any call, also before a fork's child's); "Using
+ * Valgrind-X.Y.Z" says how realloc(NULL, n) is printed. */
+static void tool_line(struct slt_source *s, const char *m, uint64_t pid)
+{
+	unsigned major, minor;
+	if (!s->vg_pid)
+		s->vg_pid = pid;
+	const char *v = strstr(m, "Using Valgrind-");
+	if (v && sscanf(v + 15, "%u.%u", &major, &minor) == 2 && s->vg_null_nested < 0)
+		s->vg_null_nested = major < 3 || (major == 3 && minor < 21);
 }
 
 static int valgrind_line(struct slt_source *s, const char *line)
 {
 	uint64_t ts, pid;
 	int stamp;
-	const char *c = prefix(line, &ts, &stamp, &pid);
-	if (!c || (!known_call(c) && !is_result(c)))
-		return 0;	/* "==PID==" messages, program output, other lines */
+	const char *c = prefix(line, '-', &ts, &stamp, &pid);
+	if (!c) {
+		const char *m = prefix(line, '=', &ts, &stamp, &pid);
+		if (m)
+			tool_line(s, m, pid);
+		return 0;	/* the tool's messages, program output, other lines */
+	}
+	if (!known_call(c) && !is_result(c))
+		return 0;
 	if (!s->vg_pid)
 		s->vg_pid = pid;
 	if (pid != s->vg_pid)
@@ -306,12 +395,17 @@ static int valgrind_next(struct slt_source *s, struct slt_event *ev)
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
-			/* valgrind can lose a result when threads switch
-			 * (a call whose " = X" never comes): not an event. */
-			for (; s->vg_npend; s->vg_npend--) {
-				s->lineno = s->vg_pend[s->vg_npend - 1].lineno;
-				if (imp_count(s, &s->report.lost_results, "call without its result at end of trace") < 0)
+			/* A call whose " = X" never came (the program ended
+			 * inside it) is not an event, but a realloc(p, 0) whose
+			 * free(p) came did free p: one at a time, its events
+			 * popped before the next. */
+			if (s->vg_npend) {
+				struct vg_call k = s->vg_pend[--s->vg_npend];
+				s->lineno = k.lineno;
+				if (k.freed ? apply_alloc(s, VG_REALLOC, k.a, 0, 0, 0) < 0
+					    : imp_count(s, &s->report.lost_results, "call without its result at end of trace") < 0)
 					return -1;
+				continue;
 			}
 			s->complete = true;
 			return 0;
@@ -325,5 +419,6 @@ static int valgrind_next(struct slt_source *s, struct slt_event *ev)
 int valgrind_open(struct slt_source *s)
 {
 	s->next = valgrind_next;
+	s->vg_null_nested = -1;	/* unknown until the header or a nested pair says */
 	return 0;
 }

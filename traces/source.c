@@ -425,7 +425,7 @@ const char *parse_dec(const char *p, uint64_t *v)
 static void push(struct slt_source *s, enum slt_op op, uint32_t tid, uint64_t id,
 		 uint64_t size, uint64_t align)
 {
-	struct slt_event *e = &s->queue[(s->qhead + s->qlen++) % 4];
+	struct slt_event *e = &s->queue[(s->qhead + s->qlen++) % SRC_QUEUE];
 	*e = (struct slt_event){ .op = op, .tid = tid, .id = id, .old_id = id, .size = size,
 				 .align = align, .ts_ns = s->ts_ns };
 }
@@ -435,7 +435,7 @@ int imp_pop(struct slt_source *s, struct slt_event *ev)
 	if (!s->qlen)
 		return 0;
 	*ev = s->queue[s->qhead];
-	s->qhead = (s->qhead + 1) % 4;
+	s->qhead = (s->qhead + 1) % SRC_QUEUE;
 	s->qlen--;
 	return 1;
 }

@@ -18,6 +18,7 @@
 #define SRC_MAX_LINE (1u << 20)	/* a longer text line is malformed */
 #define VG_MAX_PENDING 64		/* valgrind calls awaiting their results */
 #define MT_LATE_SLOTS 64		/* mtrace frees that may come late */
+#define SRC_QUEUE 64			/* events queued from one input line */
 
 struct slt_source {
 	char *path;		/* a copy: any length the OS takes */
@@ -49,7 +50,7 @@ struct slt_source {
 	/* importers */
 	struct slt_idmap map;
 	struct slt_report report;
-	struct slt_event queue[4];
+	struct slt_event queue[SRC_QUEUE];	/* an input line's events (valgrind: up to 16 calls) */
 	int qhead, qlen;
 	uint64_t ts_ns;		/* importers with timestamps (valgrind) */
 	uint64_t pend_old;	/* mtrace: the '<' half of a realloc */
@@ -67,6 +68,7 @@ struct slt_source {
 	} vg_pend[VG_MAX_PENDING];
 	unsigned vg_npend;
 	uint64_t vg_pid;
+	int8_t vg_null_nested;	/* realloc(NULL, n) printed with its malloc(n): 1, 0, -1 unknown */
 };
 
 /* One-line error "PATH: line N: ..." (or byte N); returns -1. */

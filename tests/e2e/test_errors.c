@@ -162,6 +162,9 @@ static const struct row rows[] = {
 	  { ": line 3: result without a call" } },
 	{ "vg-no-result", P_FILE, TXT(VG "--1-- malloc(8) = 0x20\n--1-- malloc(24)\n"), { "info", "--strict", "@IN" }, 0, 2,
 	  { ": line 3: call without its result at end of trace (--strict)" } },
+	{ "vg-calls", P_FILE, TXT(VG "--1-- free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)"
+				 "free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)\n"),
+	  { "info", "@IN" }, 0, 2, { ": line 2: more than 16 calls on one line" } },
 	{ "vg-align", P_FILE, TXT(VG "--1-- memalign(al 4398046511104, size 8) = 0x10\n"), { "info", "@IN" }, 0, 2,
 	  { ": line 2: alignment 4398046511104 out of range" } },
 	{ "vg-time", P_FILE, TXT(VG "--00:00:00:18446744074.000 1-- malloc(8) = 0x10\n"), { "info", "@IN" }, 0, 2,
