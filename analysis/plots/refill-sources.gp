@@ -6,7 +6,7 @@
 #% order    20
 #% per      all
 #% when     SELECT count(*) > 0 FROM cache_refills WHERE run_id IN (SELECT run_id FROM selected_runs)
-#% data     SELECT v.label, length(v.label) AS label_len,
+#% data     SELECT v.run_id, v.label, length(v.label) AS label_len,
 #%+           100 * coalesce(max(CASE s.source WHEN 'partial_swept' THEN s.fraction END), 0) AS partial_swept,
 #%+           100 * coalesce(max(CASE s.source WHEN 'partial_unswept' THEN s.fraction END), 0) AS partial_unswept,
 #%+           100 * coalesce(max(CASE s.source WHEN 'full_unswept' THEN s.fraction END), 0) AS full_unswept,
@@ -23,7 +23,7 @@ set ylabel 'refills (%)'
 set yrange [0:100]
 set ytics 20
 
-plot data using "partial_swept":xtic(bar_label(stringcolumn("label"))) lt 1 lw 0.5 fc rgb bar1 title 'partial swept', \
+plot data using "partial_swept":xtic(bar_tic(0)) lt 1 lw 0.5 fc rgb bar1 title 'partial swept', \
      ''   using "partial_unswept" lt 1 lw 0.5 fc rgb bar2 title 'partial unswept', \
      ''   using "full_unswept" lt 1 lw 0.5 fc rgb bar3 title 'full unswept', \
      ''   using "grow" lt 1 lw 0.5 fc rgb bar4 title 'grow (new span)'

@@ -29,7 +29,11 @@ trace_name(t) = system(sprintf('sqlite3 -readonly "$SWEEP_DB" "SELECT trace_name
 s_trace(s) = int(s[1:strstrt(s, ':') - 1])
 s_fit(s) = int(s[strstrt(s, ':') + 1:])
 s_title(s) = trace_name(s_trace(s)) . (mixed ? (s_fit(s) ? ' (fitted)' : ' (generated)') : '')
-s_pt(s) = 4 + 2 * (s_trace(s) % 5) + (mixed ? s_fit(s) : 1)
+# A trace's marker family (open/filled pairs, then + and x) cycles through
+# 7, its dash type through 5: 35 traces before a style repeats (7 when
+# fitted and generated tables share the figure: the dash tells those).
+s_family(t) = int(word("4 6 8 10 12 14 1", t % 7 + 1))
+s_pt(s) = s_family(s_trace(s)) + (mixed ? s_fit(s) : 1)
 s_dt(s) = mixed ? (s_fit(s) ? 1 : 2) : 1 + s_trace(s) % 5
 # The figure's values for one series: x, then a per-run expression, averaged.
 series_q(s, expr, xcol) = q(sprintf("%s SELECT %s, avg(%s) FROM c WHERE trace = %d AND fitted = %d GROUP BY point ORDER BY 1", \
