@@ -658,17 +658,22 @@ Test(views, unknowns_and_identities_of_odd_runs)
 	const char *z = "# spanlab text trace v1\nm 1 0\nm 2 0\nm 3 100\nm 4 40000\nf 3\nm 5 0\n";
 	cr_assert_eq(tl_write_file(zero, z, strlen(z)), 0);
 	tl_root_path("traces/data/go-wordtree.slt", trace, sizeof trace);
-	cr_assert_eq(replay(path, trace, (const char *const[]){ "--allocator", "glibc", NULL }), 0);
+	/* A baseline needs a build without ASan (it replaces malloc): run 1
+	 * is then a Go run, and the baseline's checks are left out. */
+	const char *variant = getenv("SPANLAB_VARIANT");
+	bool baseline = !variant || strcmp(variant, "asan");
+	cr_assert_eq(replay(path, trace, (const char *const[]){ "--allocator", baseline ? "glibc" : "go", NULL }), 0);
 	cr_assert_eq(replay(path, trace, (const char *const[]){ "--no-events", NULL }), 0);
 	cr_assert_eq(replay(path, trace, (const char *const[]){ "--free", "immediate", NULL }), 0);
 	cr_assert_eq(replay(path, zero, (const char *const[]){ "--snapshot-every", "1", NULL }), 0);
 	cr_assert_eq(replay(path, zero, (const char *const[]){ "--snapshot-every", "1", "--tiny", "off", NULL }), 0);
 	sqlite3 *d;
 	cr_assert_eq(sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM v_hit_rates WHERE run_id = 1 AND lookups IS NULL AND hits IS NULL"
-			      " AND misses IS NULL AND hit_rate IS NULL"), 4, "a baseline's tiers are unknown");
+	if (baseline)
+		cr_assert_eq(tl_q1(d, "SELECT count(*) FROM v_hit_rates WHERE run_id = 1 AND lookups IS NULL AND hits IS NULL"
+				      " AND misses IS NULL AND hit_rate IS NULL"), 4, "a baseline's tiers are unknown");
 	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM v_refill_sources WHERE run_id IN (1, 2) AND refills IS NULL"
-			      " AND fraction IS NULL"), 8, "a baseline's and an eventless run's sources are unknown");
+			      " AND fraction IS NULL"), baseline ? 8 : 4, "a baseline's and an eventless run's sources are unknown");
 	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM v_refill_sources WHERE run_id = 3 AND refills IS NULL"), 0);
 	cr_assert_eq(tl_q1(d, "SELECT count(*) FROM snapshots WHERE run_id = 3 AND heap_goal_bytes <> 0"), 0,
 		     "the immediate policy has no GC goal");
