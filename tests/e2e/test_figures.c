@@ -366,6 +366,20 @@ Test(figures, degenerate_runs_draw_without_a_warning)
 	free(rows);
 }
 
+/* The three bar charts, both widths, drawn into out. */
+static void assert_bars_drawn(const char *out)
+{
+	for (int i = 0; i < 3; i++) {
+		static const char *const bars[] = { "hit-rates", "refill-sources", "fragmentation-jw" };
+		for (int w = 0; w < 2; w++) {
+			char f[2200];
+			struct stat st;
+			snprintf(f, sizeof f, "%s/%s-%s.pdf", out, bars[i], w ? "2col" : "1col");
+			cr_assert(stat(f, &st) == 0 && st.st_size > 2000, "%s was not drawn", f);
+		}
+	}
+}
+
 /* Four runs whose labels do not fit under their bars in a one-column
  * figure: the bar charts break them into lines and draw without a
  * gnuplot warning (slanted whole, they took more height than the figure
@@ -385,15 +399,7 @@ Test(figures, long_labels_draw_without_a_warning)
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	cr_assert_eq(tl_count_lines(r.err), 1, "stderr: '%s'", r.err);
 	tl_run_free(&r);
-	for (int i = 0; i < 3; i++) {
-		static const char *const bars[] = { "hit-rates", "refill-sources", "fragmentation-jw" };
-		for (int w = 0; w < 2; w++) {
-			char f[2200];
-			struct stat st;
-			snprintf(f, sizeof f, "%s/%s-%s.pdf", out, bars[i], w ? "2col" : "1col");
-			cr_assert(stat(f, &st) == 0 && st.st_size > 2000, "%s was not drawn", f);
-		}
-	}
+	assert_bars_drawn(out);
 }
 
 /* A sweep's tens of runs: the bar charts' groups are too narrow for any
@@ -419,15 +425,7 @@ Test(figures, many_runs_and_baselines_draw_without_a_warning)
 	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ script("figures.sh"), path, out, NULL }), 0);
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	tl_run_free(&r);
-	for (int i = 0; i < 3; i++) {
-		static const char *const bars[] = { "hit-rates", "refill-sources", "fragmentation-jw" };
-		for (int w = 0; w < 2; w++) {
-			char f[2200];
-			struct stat st;
-			snprintf(f, sizeof f, "%s/%s-%s.pdf", out, bars[i], w ? "2col" : "1col");
-			cr_assert(stat(f, &st) == 0 && st.st_size > 2000, "%s was not drawn", f);
-		}
-	}
+	assert_bars_drawn(out);
 	const char *variant = getenv("SPANLAB_VARIANT");
 	if (variant && !strcmp(variant, "asan"))
 		return;	/* a baseline needs a build without ASan */
