@@ -6,7 +6,7 @@
 # bytes it drops to), the live requested bytes, and per cycle the heapLive
 # at its start: triangles where the pacer's trigger started it, diamonds
 # where a trace marker or a forced GC did, and the bytes it marked live
-# (circles).
+# (circles); past 40 cycles no per-cycle markers (the line shows them).
 #% order    100
 #% per      run
 #% when     SELECT count(*) > 0 FROM v_gc_cycles WHERE run_id = :run AND heap_goal IS NOT NULL
@@ -46,21 +46,26 @@ set key outside top center horizontal samplen 2 title label
 n_pacer = 0
 n_other = 0
 stats data_cycles using (column("pacer") > 0.5 ? (n_pacer = n_pacer + 1) : (n_other = n_other + 1)) nooutput
+# Past 40 cycles the per-cycle markers would cover the lines (a long run
+# has a thousand): the heapLive line's drops still show each cycle.
+few = n_pacer + n_other <= 40
+if (!few) { n_pacer = 0; n_other = 0 }
 
 plot keyentry with lines lt 3 title 'goal', \
      keyentry with linespoints lt 2 title 'heapLive', \
      keyentry with linespoints lt 1 title 'live', \
      keyentry with points lt 5 pt 8 ps 0.8 title (n_pacer > 0 ? 'trigger' : ''), \
      keyentry with points lt 5 pt 12 ps 0.8 title (n_other > 0 ? 'marker/forced' : ''), \
-     keyentry with points lt 4 pt 6 ps 0.8 title 'marked', \
+     keyentry with points lt 4 pt 6 ps 0.8 title (few ? 'marked' : ''), \
      data_goal using (@X):(column("heap_goal_bytes") > 0 ? column("heap_goal_bytes") / MiB : NaN) \
           with steps lt 3, \
      data_heaplive using (@X):(column("heap_live") / MiB) with lines lt 2, \
      data_heaplive using (mark(@X, 2)):(column("heap_live") / MiB) with points lt 2, \
      data using (@X):(column("live_bytes") / MiB) with lines lt 1, \
      ''   using (mark(@X, 1)):(column("live_bytes") / MiB) with points lt 1, \
-     data_cycles using (column("clock_bytes") / clock_div):(column("pacer") > 0.5 ? column("heap_live") / MiB : NaN) \
+     data_cycles using (column("clock_bytes") / clock_div):(few && column("pacer") > 0.5 ? column("heap_live") / MiB : NaN) \
           with points lt 5 pt 8 ps 0.8, \
-     ''          using (column("clock_bytes") / clock_div):(column("pacer") > 0.5 ? NaN : column("heap_live") / MiB) \
+     ''          using (column("clock_bytes") / clock_div):(few && column("pacer") < 0.5 ? column("heap_live") / MiB : NaN) \
           with points lt 5 pt 12 ps 0.8, \
-     ''          using (column("end_clock_bytes") / clock_div):(column("heap_marked") / MiB) with points lt 4 pt 6 ps 0.8
+     ''          using (column("end_clock_bytes") / clock_div):(few ? column("heap_marked") / MiB : NaN) \
+          with points lt 4 pt 6 ps 0.8
