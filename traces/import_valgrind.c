@@ -76,12 +76,18 @@ static bool known_call(const char *c)
 	return !strncmp(c, "free(", 5) || !strncmp(c, "_Zn", 3) || !strncmp(c, "_Zd", 3);
 }
 
+/* A call line, or valgrind's own header line "==PID== Using Valgrind-...",
+ * which comes first in every log (with -v, over a hundred lines come
+ * before the first call). */
 bool valgrind_line_like(const char *l)
 {
 	uint64_t ts, pid;
 	int has;
 	const char *c = prefix(l, '-', &ts, &has, &pid);
-	return c && known_call(c);
+	if (c)
+		return known_call(c);
+	c = prefix(l, '=', &ts, &has, &pid);
+	return c && !strncmp(c, "Using Valgrind-", 15);
 }
 
 static int bad(struct slt_source *s, const char *what, const char *line)
@@ -380,6 +386,7 @@ static int valgrind_line(struct slt_source *s, const char *line)
 		s->vg_pid = pid;
 	if (pid != s->vg_pid)
 		return 0;	/* a fork's child logging to the same file */
+	s->vg_calls = true;
 	if (stamp < 0)
 		return bad(s, "time stamp out of range", line);
 	if (stamp > 0 && ts > s->ts_ns)
@@ -407,6 +414,8 @@ static int valgrind_next(struct slt_source *s, struct slt_event *ev)
 					return -1;
 				continue;
 			}
+			if (!s->vg_calls)
+				return src_fail_line(s, "no allocation calls in the log (run valgrind with --trace-malloc=yes)");
 			s->complete = true;
 			return 0;
 		}

@@ -68,7 +68,8 @@ struct slt_source {
 	} vg_pend[VG_MAX_PENDING];
 	unsigned vg_npend;
 	uint64_t vg_pid;
-	int8_t vg_null_nested;	/* realloc(NULL, n) printed with its malloc(n): 1, 0, -1 unknown */
+	int8_t vg_null_nested;
+	bool vg_calls;		/* a call or result line of the traced process came */	/* realloc(NULL, n) printed with its malloc(n): 1, 0, -1 unknown */
 };
 
 /* One-line error "PATH: line N: ..." (or byte N); returns -1. */

@@ -162,6 +162,9 @@ static const struct row rows[] = {
 	  { ": line 3: result without a call" } },
 	{ "vg-no-result", P_FILE, TXT(VG "--1-- malloc(8) = 0x20\n--1-- malloc(24)\n"), { "info", "--strict", "@IN" }, 0, 2,
 	  { ": line 3: call without its result at end of trace (--strict)" } },
+	{ "vg-no-calls", P_FILE, TXT("==1== Memcheck, a memory error detector\n==1== Using Valgrind-3.19.0 and LibVEX\n"
+				    "==1== HEAP SUMMARY:\n"), { "info", "@IN" }, 0, 2,
+	  { ": line 3: no allocation calls in the log (run valgrind with --trace-malloc=yes)" } },
 	{ "vg-calls", P_FILE, TXT(VG "--1-- free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)"
 				 "free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)free(0x0)\n"),
 	  { "info", "@IN" }, 0, 2, { ": line 2: more than 16 calls on one line" } },

@@ -429,6 +429,11 @@ Test(import, valgrind_results_find_their_calls)
 	cr_assert_eq(st.allocs, 5);
 	cr_assert_eq(st.frees, 5);
 	cr_assert_eq(st.peak, 204);
+	/* a real capture with -v: over a hundred lines of valgrind's own come
+	 * before the first call; its header says it is a valgrind log */
+	char v[4096];
+	st = via_source(tl_root_path("tests/data/verbose.valgrind", v, sizeof v), SLT_FMT_VALGRIND);
+	cr_assert_eq(st.allocs, 2);
 }
 
 /* Go: prose that names a record is not one (and is no error). */
