@@ -187,7 +187,7 @@ static int parse_call(struct slt_source *s, const char *c, const char *line, str
 		return bad(s, "malformed call", line);
 	*end = p + 1;
 	k->lineno = s->lineno;
-	k->freed = false;
+	k->freed = k->early = false;
 	if (!strncmp(c, "free(", 5) || !strncmp(c, "_Zd", 3)) {
 		k->kind = VG_FREE;
 		return 0;
@@ -226,27 +226,25 @@ static bool is_null_realloc(const struct vg_call *k)
 	return k->kind == VG_REALLOC && k->a == 0;
 }
 
-/* Can pending call k take the result res? realloc(p, 0) whose free(p)
- * came only returns NULL; a nested realloc(NULL, n) takes none. */
-static bool takes(const struct slt_source *s, const struct vg_call *k, uint64_t res)
+static bool is_zero_realloc(const struct vg_call *k)
 {
-	if (k->freed)
-		return res == 0;
-	return !(is_null_realloc(k) && null_realloc_nested(s));
+	return k->kind == VG_REALLOC && k->a != 0 && k->b == 0;
 }
 
-/* The innermost pending call that can take res, or -1. A NULL goes first
- * to a realloc(p, 0) whose free(p) came: its thread prints " = 0" next,
- * where another call's NULL would be a failed allocation. */
-static int taker(const struct slt_source *s, uint64_t res)
+/* A calloc whose n*m overflows returns NULL before printing a result. */
+static bool calloc_overflows(const struct vg_call *k)
 {
-	for (int i = (int)s->vg_npend - 1; i >= 0 && res == 0; i--)
-		if (s->vg_pend[i].freed)
-			return i;
-	for (int i = (int)s->vg_npend - 1; i >= 0; i--)
-		if (takes(s, &s->vg_pend[i], res))
-			return i;
-	return -1;
+	uint64_t n;
+	return k->kind == VG_CALLOC && __builtin_mul_overflow(k->a, k->b, &n);
+}
+
+/* Can call k return res? realloc(p, 0) returns NULL (it frees p); a
+ * nested realloc(NULL, n) and an overflowing calloc print no result. */
+static bool takes(const struct slt_source *s, const struct vg_call *k, uint64_t res)
+{
+	if (is_zero_realloc(k))
+		return res == 0;
+	return !calloc_overflows(k) && !(is_null_realloc(k) && null_realloc_nested(s));
 }
 
 /* The innermost pending call matching (kind, a, b), not yet freed, or -1. */
@@ -260,13 +258,6 @@ static int find_pending(const struct slt_source *s, uint8_t kind, uint64_t a, ui
 	return -1;
 }
 
-/* A calloc whose n*m overflows returns NULL before printing a result. */
-static bool calloc_overflows(const struct vg_call *k)
-{
-	uint64_t n;
-	return k->kind == VG_CALLOC && __builtin_mul_overflow(k->a, k->b, &n);
-}
-
 /* A call with no result of its own on its line: another call follows
  * (nested in it, or another thread's), or its result comes later. */
 static int call_open(struct slt_source *s, const struct vg_call *k, const char *line)
@@ -278,12 +269,61 @@ static int call_open(struct slt_source *s, const struct vg_call *k, const char *
 	return push_pending(s, k, line);
 }
 
+/*
+ * Call k's event, with its result res. valgrind's realloc moves and frees
+ * the old block inside the call, before its result is printed: another
+ * allocation can get that address first. That realloc has happened by
+ * then: its event is taken there (imp_realloc_early), its new address
+ * mapped when its result comes.
+ */
+static int finish(struct slt_source *s, const struct vg_call *k, uint64_t res)
+{
+	if (res) {
+		for (unsigned i = 0; i < s->vg_npend; i++) {
+			struct vg_call *p = &s->vg_pend[i];
+			if (p->kind == VG_REALLOC && p->a == res && p->b && !p->early) {
+				if (imp_realloc_early(s, p->a, p->b, 0, &p->id) < 0)
+					return -1;
+				p->early = p->id != UINT64_MAX;
+			}
+		}
+	}
+	if (k->early) {
+		if (!res)
+			return imp_count(s, &s->report.lost_results, "realloc taken early returned NULL");
+		return imp_realloc_late(s, res, k->id, 0);
+	}
+	return apply_alloc(s, (enum vg_kind)k->kind, k->a, k->b, k->al, res);
+}
+
 /* Pending call i takes res: its event. */
 static int complete(struct slt_source *s, int i, uint64_t res)
 {
 	struct vg_call k = s->vg_pend[i];
 	drop_pending(s, i);
-	return apply_alloc(s, (enum vg_kind)k.kind, k.a, k.b, k.al, res);
+	return finish(s, &k, res);
+}
+
+/* The innermost realloc(p, 0) whose free(p) came: it prints " = 0" next,
+ * unless threads switch first; then its NULL can end another thread's
+ * call line ("malloc(185) = 0"). -1 if none. */
+static int freed_pending(const struct slt_source *s)
+{
+	for (int i = (int)s->vg_npend - 1; i >= 0; i--)
+		if (s->vg_pend[i].freed)
+			return i;
+	return -1;
+}
+
+/* The innermost pending call that can take res, or -1; a NULL first to a
+ * freed realloc(p, 0), which owes one. */
+static int taker(const struct slt_source *s, uint64_t res)
+{
+	int i = res == 0 ? freed_pending(s) : -1;
+	for (i = i >= 0 ? i : (int)s->vg_npend - 1; i >= 0; i--)
+		if (takes(s, &s->vg_pend[i], res))
+			return i;
+	return -1;
 }
 
 /* A call printed whole: a free, or an allocation with its result. Its
@@ -309,16 +349,18 @@ static int call_done(struct slt_source *s, const struct vg_call *k, const struct
 	}
 	if (!has_res)
 		return call_open(s, k, line);
-	/* a call that prints no result of its own: the result is an earlier
-	 * pending call's (another thread's), if one can take it */
-	if (calloc_overflows(k) || (is_null_realloc(k) && null_realloc_nested(s))) {
-		if ((i = taker(s, res)) >= 0) {
-			if (call_open(s, k, line) < 0)
-				return -1;
-			return complete(s, i, res);
-		}
+	/* The result on k's line is another pending call's (another thread's,
+	 * printed after a switch) if k cannot return it, or if it is the NULL
+	 * a freed realloc(p, 0) still owes (a malloc's NULL is a rare failure) */
+	i = res == 0 && !is_zero_realloc(k) ? freed_pending(s) : -1;
+	if (i < 0 && !takes(s, k, res))
+		i = taker(s, res);
+	if (i >= 0) {
+		if (call_open(s, k, line) < 0)
+			return -1;
+		return complete(s, i, res);
 	}
-	return apply_alloc(s, (enum vg_kind)k->kind, k->a, k->b, k->al, res);
+	return finish(s, k, res);
 }
 
 /*
@@ -351,8 +393,8 @@ static int calls(struct slt_source *s, const char *c, const char *line)
 	if (n)
 		return call_done(s, &k, n > 1 ? &prev : NULL, has_res, res, line);
 	int i = taker(s, res);
-	if (i < 0)
-		return bad(s, "result without a call", line);
+	if (i < 0)	/* its call's line was lost, or it was paired wrongly before */
+		return imp_count(s, &s->report.lost_results, "result without a call");
 	return complete(s, i, res);
 }
 

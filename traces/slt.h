@@ -95,7 +95,7 @@ struct slt_event {
 	X(realloc_unknown, "realloc of pointers never allocated (recorded as malloc)") \
 	X(lost_alignment,  "aligned allocations whose alignment was not kept") \
 	X(failed_allocs,   "allocations that returned NULL (not recorded; not an inconsistency)") \
-	X(lost_results,    "calls whose result the log never gave (not recorded)")
+	X(lost_results,    "calls and results the log could not pair (not recorded)")
 
 struct slt_report {
 #define X(name, doc) uint64_t name;

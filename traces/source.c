@@ -503,6 +503,24 @@ int imp_free(struct slt_source *s, uint64_t key, uint32_t tid)
 	return rc < 0 ? -1 : 0;
 }
 
+int imp_realloc_early(struct slt_source *s, uint64_t oldkey, uint64_t size, uint32_t tid, uint64_t *id)
+{
+	*id = UINT64_MAX;
+	if (oldkey == UINT64_MAX || !slt_idmap_del(&s->map, oldkey, id)) {
+		*id = UINT64_MAX;
+		return 0;
+	}
+	push(s, SLT_REALLOC, tid, *id, size, 0);
+	return 0;
+}
+
+int imp_realloc_late(struct slt_source *s, uint64_t newkey, uint64_t id, uint32_t tid)
+{
+	if (claim_key(s, newkey, tid) < 0 || slt_idmap_put(&s->map, newkey, id) < 0)
+		return s->failed ? -1 : oom(s);
+	return 0;
+}
+
 bool imp_live(struct slt_source *s, uint64_t key)
 {
 	uint64_t id;

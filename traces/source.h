@@ -64,7 +64,8 @@ struct slt_source {
 	struct vg_call {
 		uint8_t kind;
 		bool freed;	/* realloc(p, 0): its own free(p) came */
-		uint64_t a, b, al, lineno;
+		bool early;	/* realloc applied before its result: id is the object's */
+		uint64_t a, b, al, lineno, id;
 	} vg_pend[VG_MAX_PENDING];
 	unsigned vg_npend;
 	uint64_t vg_pid;
@@ -91,6 +92,12 @@ int src_line(struct slt_source *s, char **line);
 int imp_alloc(struct slt_source *s, enum slt_op op, uint64_t key, uint64_t size, uint64_t align,
 	      uint32_t tid);
 int imp_free(struct slt_source *s, uint64_t key, uint32_t tid);
+/* A realloc applied before its new address is known (valgrind: its old
+ * address was given out again before the log printed its result): the
+ * event now, *id the object's (UINT64_MAX: oldkey not live, nothing
+ * done); imp_realloc_late maps the new address to it. */
+int imp_realloc_early(struct slt_source *s, uint64_t oldkey, uint64_t size, uint32_t tid, uint64_t *id);
+int imp_realloc_late(struct slt_source *s, uint64_t newkey, uint64_t id, uint32_t tid);
 /* Is key the address of a live object? */
 bool imp_live(struct slt_source *s, uint64_t key);
 int imp_realloc(struct slt_source *s, uint64_t oldkey, uint64_t newkey, uint64_t size, uint32_t tid);

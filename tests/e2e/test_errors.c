@@ -158,8 +158,8 @@ static const struct row rows[] = {
 	  { ": line 2: malformed result" } },
 	{ "vg-pending", P_FILE, TXT(VG VG64 "--1-- malloc(8)\n"), { "info", "@IN" }, 0, 2,
 	  { ": line 66: more than 64 calls waiting for their results" } },
-	{ "vg-orphan-result", P_FILE, TXT(VG "--1-- malloc(8) = 0x20\n--1--  = 0x10\n"), { "info", "@IN" }, 0, 2,
-	  { ": line 3: result without a call" } },
+	{ "vg-orphan-result", P_FILE, TXT(VG "--1-- malloc(8) = 0x20\n--1--  = 0x10\n"), { "info", "--strict", "@IN" }, 0, 2,
+	  { ": line 3: result without a call (--strict)" } },
 	{ "vg-no-result", P_FILE, TXT(VG "--1-- malloc(8) = 0x20\n--1-- malloc(24)\n"), { "info", "--strict", "@IN" }, 0, 2,
 	  { ": line 3: call without its result at end of trace (--strict)" } },
 	{ "vg-no-calls", P_FILE, TXT("==1== Memcheck, a memory error detector\n==1== Using Valgrind-3.19.0 and LibVEX\n"

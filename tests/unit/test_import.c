@@ -251,7 +251,6 @@ Test(import, malformed_lines_name_the_line)
 		{ SLT_FMT_MTRACE, "= Start\n@ a:[0x1] * 0x10\n", 2, "malformed" },
 		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1-- malloc(x) = 0x20\n", 2, "malformed call" },
 		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1-- calloc(8) = 0x20\n", 2, "wrong number" },
-		{ SLT_FMT_VALGRIND, "--1-- malloc(8) = 0x10\n--1--  = 0\n", 2, "result without a call" },
 		{ SLT_FMT_GOALLOC, "tracealloc(0xc000, 0x10)\ntracealloc(0xc010)\n", 2, "malformed" },
 		{ SLT_FMT_GOALLOC, "tracealloc(0xc000, 0x10)\ntracefree(0xc000, 0x10, x)\n", 2, "malformed" },
 	};
@@ -399,6 +398,23 @@ Test(import, valgrind_results_find_their_calls)
 		  "--1-- malloc(1) = 0x5000\n--1-- free(0x1000)free(0x2000)free(0x3000)free(0x4000)free(0x5000)\n",
 		  "m1 m1 m1 m1 m1 f f f f f", 0, 0 },
 		{ "--1-- malloc(8) = 0x1000\n--1-- realloc(0x1000,0)free(0x1000)\n", "m8 f", 0, 0 },
+		/* a realloc's old address given out again before its result: the
+		 * realloc happened there (memcheck's realloc always moves) */
+		{ "--1-- malloc(10) = 0x100\n--1-- malloc(20) = 0x200\n--1-- realloc(0x100,50)free(0x0)\n"
+		  "--1-- malloc(8) = 0x100\n--1--  = 0x400\n--1-- free(0x400)\n--1-- free(0x100)\n--1-- free(0x200)\n",
+		  "m10 m20 r50 m8 f f f", 0, 0 },
+		/* realloc(p, 0) returns only NULL: a lone non-NULL result waiting
+		 * behind it is another call's, and so is one on its own line */
+		{ "--1-- malloc(10) = 0x100\n--1-- malloc(20) = 0x200\n--1-- calloc(4,4)free(0x0)\n"
+		  "--1-- realloc(0x100,0)free(0x200)\n--1--  = 0x300\n--1-- free(0x100)\n--1--  = 0\n--1-- free(0x300)\n",
+		  "m10 m20 f c16 f f", 0, 0 },
+		{ "--1-- malloc(10) = 0x100\n--1-- malloc(7)free(0x0)\n--1-- realloc(0x100,0) = 0x300\n"
+		  "--1-- free(0x100)\n--1--  = 0\n--1-- free(0x300)\n",
+		  "m10 m7 f f", 0, 0 },
+		/* the NULL a freed realloc(p, 0) owes, on another call's line */
+		{ "--1-- malloc(10) = 0x100\n--1-- realloc(0x100,0)free(0x100)\n--1-- malloc(185) = 0\n"
+		  "--1--  = 0x500\n--1-- free(0x500)\n",
+		  "m10 f m185 f", 0, 0 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct slt_report r;
