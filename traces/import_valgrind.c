@@ -13,13 +13,16 @@
  *                                 calls malloc, whose result is the only one)
  *   --00:00:00:00.442 PID-- ...   with --time-stamp=yes (days:h:m:s.ms)
  *
- * Lines starting "==PID==" (the tool's messages) and calls we do not know
- * (malloc_usable_size, ...) are skipped; free(0x0) is not an event. Only
- * the first process's lines count: a child that forks without exec logs to
- * the same file. The output has no thread ids: every event is thread 0.
- * valgrind runs one thread at a time but can switch threads between a
- * call's text and its " = result", so other threads' calls may come in
- * between (calls()); the event then takes its place at the result.
+ * Lines starting "==PID==" (the tool's messages: the first names the
+ * traced process, "Using Valgrind-X.Y" its version) and calls we do not
+ * know (malloc_usable_size, ...) are skipped; free(0x0) is not an event.
+ * Only the traced process's lines count: a child that forks without exec
+ * logs to the same file. The output has no thread ids: every event is
+ * thread 0. valgrind runs one thread at a time but can switch threads
+ * between a call's text and its " = result", so other threads' calls may
+ * come in between (calls(): pending calls, each result to the latest that
+ * can return it); the event takes its place at the result (finish(): but
+ * a realloc's where its old address is reused first).
  */
 #include "source.h"
 
