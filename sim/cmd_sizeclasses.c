@@ -174,17 +174,12 @@ int cmd_sizeclasses(int argc, char **argv)
 	 * refused here as replay would refuse it. */
 	if (config && config_check_arena(&cfg, err, sizeof err))
 		return cli_bad_input("sizeclasses", "%s: %s", config, err);
-	/* A fit needs the generator's bounds, not its table: where it fails
-	 * (division magic above about 64 KiB), the fit goes on without a
-	 * baseline if the bounds can have a table at all. */
-	bool no_base = false;
-	if (config_resolve(&cfg, err, sizeof err)) {
-		char why[256];
-		if (!fit || cfg.sc_explicit ||
-		    fit_check_bounds(cfg.sc_params.max_small_size, cfg.sc_params.page_size, why, sizeof why))
-			return cli_bad_input("sizeclasses", "%s: 'sizeclasses': %s", config ? config : "defaults", err);
-		no_base = true;
-	}
+	/* A fit goes on without a baseline where the generator makes no
+	 * table of bounds a fitted table can have (fit_resolve_config). */
+	int resolved = fit ? fit_resolve_config(&cfg, err, sizeof err) : config_resolve(&cfg, err, sizeof err);
+	if (resolved < 0)
+		return cli_bad_input("sizeclasses", "%s: 'sizeclasses': %s", config ? config : "defaults", err);
+	bool no_base = resolved == 1;
 
 	if (fit) {
 		int code = fit_report(fit, k, &cfg, no_base ? err : NULL, json);

@@ -3,6 +3,7 @@
  * exact dynamic programme of fit.h.
  */
 #include "fit.h"
+#include "config.h"
 
 #include <errno.h>
 #include <math.h>
@@ -170,13 +171,17 @@ static uint32_t count_allowed(struct allowed *a, uint32_t floor)
 	return n;
 }
 
-int fit_check_bounds(uint32_t max_small, uint32_t page_size, char *err, size_t errlen)
+int fit_resolve_config(struct sim_config *c, char *err, size_t errlen)
 {
 	struct allowed a;
-	if (max_small_check(max_small, err, errlen) || allowed_init(&a, max_small, page_size, err, errlen))
+	char why[256];
+	if (!config_resolve(c, err, errlen))
+		return 0;
+	if (c->sc_explicit || max_small_check(c->sc_params.max_small_size, why, sizeof why) ||
+	    allowed_init(&a, c->sc_params.max_small_size, c->sc_params.page_size, why, sizeof why))
 		return -1;
 	allowed_free(&a);
-	return 0;
+	return 1;
 }
 
 uint32_t fit_min_classes(bool tiny)

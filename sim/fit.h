@@ -91,12 +91,15 @@ struct fit_result {
 int fit_table(const struct fit_hist *h, uint32_t k, uint32_t page_size, struct fit_result *r, char *err,
 	      size_t errlen);
 
-/* Can a table be fitted with these bounds at all (max_small_size in range
- * and itself a valid class, page_size a power of two in range)? Fitting
- * needs only these of a config: not the generator's table, which may not
- * exist for them (its division magic fails above about 64 KiB). 0, or -1
- * with the reason. */
-int fit_check_bounds(uint32_t max_small, uint32_t page_size, char *err, size_t errlen);
+/* A config's size classes for a fit, which needs only their bounds
+ * (page_size, max_small_size), not the generator's table, which may not
+ * exist for them (its division magic fails above about 64 KiB): 0 when
+ * config_resolve made the table; 1 when the generator refused, with its
+ * reason in err, but the bounds can have a table (max_small_size in range
+ * and itself a valid class, page_size a power of two in range); -1 with
+ * the generator's reason otherwise (and for an explicit table). */
+struct sim_config;
+int fit_resolve_config(struct sim_config *c, char *err, size_t errlen);
 
 /* Fewest and most classes fit_table accepts for these settings. */
 uint32_t fit_min_classes(bool tiny);

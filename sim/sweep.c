@@ -347,11 +347,8 @@ static int apply(struct ld *l, cJSON *cfg, const char *what, struct sim_config *
 		l->code = SL_EXIT_USAGE;
 		return -1;
 	}
-	/* A fit needs the generator's bounds, not its table, which may not
-	 * exist for them (division magic above about 64 KiB). */
-	char bounds[256];
-	if (config_resolve(c, why, sizeof why) &&
-	    (!*k || fit_check_bounds(c->sc_params.max_small_size, c->sc_params.page_size, bounds, sizeof bounds)))
+	/* A fit needs the generator's bounds, not its table (fit_resolve_config). */
+	if ((*k ? fit_resolve_config(c, why, sizeof why) : config_resolve(c, why, sizeof why)) < 0)
 		return bad_at(l, what, "'sizeclasses': %s", why);
 	/* The heap refuses these at creation (alloc/heap.c); here they fail
 	 * the plan instead of its runs. A fitted table always has the tiny

@@ -38,37 +38,28 @@ static const char *two_hex(const char *p, uint64_t *ptr, uint64_t *size)
 	return p;
 }
 
-/* Does line hold exactly one record, as goalloc_op reads it? */
-static bool record_ok(const char *line)
+/* One record, the whole of line: its op (SLT_MALLOC, SLT_FREE, SLT_GC),
+ * pointer and size. false if line is not exactly one record. */
+static bool parse_record(const char *line, enum slt_op *op, uint64_t *ptr, uint64_t *size)
 {
-	uint64_t ptr, size;
 	const char *p;
-	size_t n = strlen(line);
-	if (!strncmp(line, "tracealloc(", 11))
-		return (p = two_hex(line + 11, &ptr, &size)) && (*p == ')' || !strncmp(p, ", ", 2)) && line[n - 1] == ')';
-	if (!strncmp(line, "tracefree(", 10))
-		return (p = two_hex(line + 10, &ptr, &size)) && !strcmp(p, ")");
+	if (!strncmp(line, "tracealloc(", 11)) {
+		*op = SLT_MALLOC;
+		return (p = two_hex(line + 11, ptr, size)) && (*p == ')' || !strncmp(p, ", ", 2)) &&
+		       line[strlen(line) - 1] == ')';
+	}
+	if (!strncmp(line, "tracefree(", 10)) {
+		*op = SLT_FREE;
+		return (p = two_hex(line + 10, ptr, size)) && !strcmp(p, ")");
+	}
+	*op = SLT_GC;
 	return !strcmp(line, "tracegc()");
 }
 
-static int goalloc_op(struct slt_source *s, const char *line)
+static int goalloc_op(struct slt_source *s, enum slt_op op, uint64_t ptr, uint64_t size)
 {
-	uint64_t ptr, size;
-	const char *p;
-	if (!strncmp(line, "tracealloc(", 11)) {
-		if (!(p = two_hex(line + 11, &ptr, &size)) || (*p != ')' && strncmp(p, ", ", 2)) ||
-		    line[strlen(line) - 1] != ')')
-			return bad(s, line);
-		return imp_alloc(s, SLT_MALLOC, ptr, size, 0, 0);
-	}
-	if (!strncmp(line, "tracefree(", 10)) {
-		if (!(p = two_hex(line + 10, &ptr, &size)) || strcmp(p, ")"))
-			return bad(s, line);
-		return imp_free(s, ptr, 0);
-	}
-	if (!strcmp(line, "tracegc()"))
-		return imp_mark(s, SLT_GC, 0);
-	return bad(s, line);
+	return op == SLT_MALLOC ? imp_alloc(s, SLT_MALLOC, ptr, size, 0, 0)
+	     : op == SLT_FREE ? imp_free(s, ptr, 0) : imp_mark(s, SLT_GC, 0);
 }
 
 /* Where a record starts in line, or NULL. The program's own stderr output
@@ -107,7 +98,12 @@ static int goalloc_next(struct slt_source *s, struct slt_event *ev)
 		/* At the start of its line a record must parse; after other
 		 * text it may be the program's prose ("calls tracegc() twice"),
 		 * skipped unless it parses whole. */
-		if (r == line ? goalloc_op(s, r) < 0 : record_ok(r) && goalloc_op(s, r) < 0)
+		enum slt_op op;
+		uint64_t ptr = 0, size = 0;
+		bool ok = parse_record(r, &op, &ptr, &size);
+		if (!ok && r == line)
+			return bad(s, line);
+		if (ok && goalloc_op(s, op, ptr, size) < 0)
 			return -1;
 	}
 	return 1;

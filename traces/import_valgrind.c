@@ -285,8 +285,7 @@ static int finish(struct slt_source *s, const struct vg_call *k, uint64_t res)
 		for (unsigned i = 0; i < s->vg_npend; i++) {
 			struct vg_call *p = &s->vg_pend[i];
 			if (p->kind == VG_REALLOC && p->a == res && p->b && !p->early) {
-				if (imp_realloc_early(s, p->a, p->b, 0, &p->id) < 0)
-					return -1;
+				p->id = imp_realloc_early(s, p->a, p->b, 0);
 				p->early = p->id != UINT64_MAX;
 			}
 		}
@@ -381,12 +380,14 @@ static int calls(struct slt_source *s, const char *c, const char *line)
 	uint64_t res = 0;
 	int n = 0;
 	while (known_call(c)) {
-		if (n && call_done(s, &k, n > 1 ? &prev : NULL, false, 0, line) < 0)
-			return -1;
+		if (n) {	/* the call before this one had no result on the line */
+			if (call_done(s, &k, n > 1 ? &prev : NULL, false, 0, line) < 0)
+				return -1;
+			prev = k;
+		}
 		if (++n > VG_MAX_CALLS_PER_LINE)
 			return src_fail_line(s, "more than %d calls on one line in \"%.60s\"", VG_MAX_CALLS_PER_LINE,
 					     line);
-		prev = k;
 		if (parse_call(s, c, line, &k, &c) < 0)
 			return -1;
 	}

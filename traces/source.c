@@ -503,15 +503,13 @@ int imp_free(struct slt_source *s, uint64_t key, uint32_t tid)
 	return rc < 0 ? -1 : 0;
 }
 
-int imp_realloc_early(struct slt_source *s, uint64_t oldkey, uint64_t size, uint32_t tid, uint64_t *id)
+uint64_t imp_realloc_early(struct slt_source *s, uint64_t oldkey, uint64_t size, uint32_t tid)
 {
-	*id = UINT64_MAX;
-	if (oldkey == UINT64_MAX || !slt_idmap_del(&s->map, oldkey, id)) {
-		*id = UINT64_MAX;
-		return 0;
-	}
-	push(s, SLT_REALLOC, tid, *id, size, 0);
-	return 0;
+	uint64_t id;
+	if (oldkey == UINT64_MAX || !slt_idmap_del(&s->map, oldkey, &id))
+		return UINT64_MAX;
+	push(s, SLT_REALLOC, tid, id, size, 0);
+	return id;
 }
 
 int imp_realloc_late(struct slt_source *s, uint64_t newkey, uint64_t id, uint32_t tid)
@@ -542,8 +540,8 @@ int imp_realloc(struct slt_source *s, uint64_t oldkey, uint64_t newkey, uint64_t
 			return -1;
 		return imp_alloc(s, SLT_MALLOC, newkey, size, 0, tid);
 	}
-	if (claim_key(s, newkey, tid) < 0 || slt_idmap_put(&s->map, newkey, id) < 0)
-		return s->failed ? -1 : oom(s);
+	if (imp_realloc_late(s, newkey, id, tid) < 0)
+		return -1;
 	push(s, SLT_REALLOC, tid, id, size, 0);
 	return 0;
 }

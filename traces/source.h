@@ -69,8 +69,8 @@ struct slt_source {
 	} vg_pend[VG_MAX_PENDING];
 	unsigned vg_npend;
 	uint64_t vg_pid;
-	int8_t vg_null_nested;
-	bool vg_calls;		/* a call or result line of the traced process came */	/* realloc(NULL, n) printed with its malloc(n): 1, 0, -1 unknown */
+	int8_t vg_null_nested;	/* realloc(NULL, n) printed with its malloc(n): 1, 0, -1 unknown */
+	bool vg_calls;		/* a call or result line of the traced process came */
 };
 
 /* One-line error "PATH: line N: ..." (or byte N); returns -1. */
@@ -94,9 +94,10 @@ int imp_alloc(struct slt_source *s, enum slt_op op, uint64_t key, uint64_t size,
 int imp_free(struct slt_source *s, uint64_t key, uint32_t tid);
 /* A realloc applied before its new address is known (valgrind: its old
  * address was given out again before the log printed its result): the
- * event now, *id the object's (UINT64_MAX: oldkey not live, nothing
- * done); imp_realloc_late maps the new address to it. */
-int imp_realloc_early(struct slt_source *s, uint64_t oldkey, uint64_t size, uint32_t tid, uint64_t *id);
+ * event now; the object's id (UINT64_MAX: oldkey not live, nothing done).
+ * imp_realloc_late maps the new address to id (the second half of every
+ * realloc: a live object at newkey is freed first). */
+uint64_t imp_realloc_early(struct slt_source *s, uint64_t oldkey, uint64_t size, uint32_t tid);
 int imp_realloc_late(struct slt_source *s, uint64_t newkey, uint64_t id, uint32_t tid);
 /* Is key the address of a live object? */
 bool imp_live(struct slt_source *s, uint64_t key);
