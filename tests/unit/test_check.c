@@ -304,6 +304,30 @@ Test(check, a_spans_map_entry_naming_the_wrong_span)
 	passes();
 }
 
+/* page_alloc_check counts a large span's pages a run at a time: a wrong
+ * entry inside a run, at either end of a bitmap word or at the span's
+ * last page, is still named page by page. */
+Test(check, page_alloc_check_names_a_wrong_entry_inside_a_large_span)
+{
+	unsigned char *big = sl_malloc(sl_heap_p(w.hp, 0), 6u << 20);
+	cr_assert_not_null(big);
+	struct mspan *s = span_of_heap(w.h, (uintptr_t)big), *other = span_of_heap(w.h, (uintptr_t)w.large);
+	uint32_t pages[] = { 1, 63, 64, 65, s->npages / 2, s->npages - 2, s->npages - 1 };
+	for (size_t k = 0; k < sizeof pages / sizeof *pages; k++) {
+		uintptr_t a = s->base + ((uintptr_t)pages[k] << w.h->page_shift);
+		struct heap_arena *ha = arena_of(w.h, a);
+		struct mspan **e = &ha->spans[(a - ha->base) >> w.h->page_shift];
+		char err[512] = "", want[64];
+		*e = other;
+		cr_assert_eq(page_alloc_check(w.h, err, sizeof err), -1, "page %u mapped elsewhere not caught", pages[k]);
+		snprintf(want, sizeof want, "page %#lx: spans map points", (unsigned long)a);
+		cr_assert(strstr(err, want), "caught as '%s', expected '%s'", err, want);
+		*e = s;
+		cr_assert_eq(page_alloc_check(w.h, err, sizeof err), 0, "%s", err);
+	}
+	passes();
+}
+
 Test(check, a_chunk_summary_that_disagrees_with_its_bitmap)
 {
 	struct page pg = find_page(false, true, -1);
