@@ -677,6 +677,10 @@ int cmd_sweep(int argc, char **argv)
 		code = code == SL_EXIT_USAGE ? cli_bad_input("sweep", "%s", err) : cli_fail("sweep", "%s", err);
 		goto out;
 	}
+	if (db && db_write_path_check(db, err, sizeof err)) {
+		code = cli_bad_input("sweep", "%s", err);
+		goto out;
+	}
 	s.db_path = db ? strdup(db) : default_db(argv[optind]);
 	s.work = s.db_path ? work_dir(s.db_path) : NULL;
 	if (!s.work) {

@@ -787,6 +787,15 @@ static bool orphan_wal(const char *path)
 	return stat(wal, &st) == 0;
 }
 
+int db_write_path_check(const char *path, char *err, size_t errlen)
+{
+	if (strcmp(path, "-") != 0)
+		return 0;
+	snprintf(err, errlen, "-: a database is a file and cannot be written to standard output "
+		 "(./- names a file called -)");
+	return SL_EXIT_USAGE;
+}
+
 int db_open(const char *path, enum db_open_mode mode, struct db **out, char *err, size_t errlen)
 {
 	struct stat st;
@@ -794,6 +803,8 @@ int db_open(const char *path, enum db_open_mode mode, struct db **out, char *err
 	struct db *db;
 
 	*out = NULL;
+	if (mode == DB_OPEN_WRITE && db_write_path_check(path, err, errlen))
+		return SL_EXIT_USAGE;
 	if (existed && S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s: is a directory, not a database", path);
 		return SL_EXIT_USAGE;

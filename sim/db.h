@@ -104,6 +104,9 @@ struct db_run_info {
 };
 
 int db_open(const char *path, enum db_open_mode mode, struct db **out, char *err, size_t errlen);
+/* A database to write is a file: "-" (standard output to the other
+ * commands) is refused, naming ./- for a file of that name. */
+int db_write_path_check(const char *path, char *err, size_t errlen);
 /* Closes the handle; a run still open is finished as failed first. */
 void db_close(struct db *db);
 const char *db_path(const struct db *db);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "testlib.h"
 
@@ -252,6 +253,8 @@ static const struct row rows[] = {
 	  { ": written by a newer spanlab (schema version 99; this one reads up to " } },
 	{ "db-no-dir", P_NONE, TXT(""), { "replay", "-q", "@GIT", "--db", "/nonexistent/dir/x.db" }, 0, 1,
 	  { "/nonexistent/dir/x.db: cannot create the database: /nonexistent" } },
+	{ "db-stdout", P_NONE, TXT(""), { "replay", "-q", "@GIT", "--db", "-" }, 0, 2,
+	  { "-: a database is a file and cannot be written to standard output (./- names a file called -)" } },
 
 	/* recording */
 	{ "rec-out-missing", P_NONE, TXT(""), { "record", "-o", "/nonexistent/dir/x.slt", "--", "true" }, 0, 2,
@@ -401,6 +404,41 @@ Test(errors, use_from_is_one_message_for_every_command)
 	cr_assert_eq(tl_run(&run, NULL, (const char *const[]){ "spanlab", "info", "--from", "auto", git, NULL }), 0);
 	cr_assert_eq(run.status, 0, "%s", run.err);
 	tl_run_free(&run);
+}
+
+/* The db-stdout row holds for every command that writes a database, and
+ * none of them leaves a file (or a sweep's work folder) called "-". */
+Test(errors, db_stdout_is_refused_by_every_command_that_writes_a_database)
+{
+	char *d = tl_tmpdir(), git[4096], sweep[8192];
+	cr_assert_eq(chdir(d), 0);
+	tl_root_path("traces/data/git.slt", git, sizeof git);
+	snprintf(sweep, sizeof sweep, "{\"traces\": [\"%s\"]}", git);
+	cr_assert_eq(tl_write_file("s.json", sweep, strlen(sweep)), 0);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ "spanlab", "replay", "-q", git, "--db", "in.db", NULL }), 0);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	const char *const cmds[][6] = {
+		{ "spanlab", "replay", "-q", git, "--db", "-" },
+		{ "spanlab", "merge", "-", "in.db" },
+		{ "spanlab", "sweep", "s.json", "--db", "-", "-q" },
+	};
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		const char *argv[7] = { 0 };
+		memcpy(argv, cmds[i], sizeof cmds[i]);
+		cr_assert_eq(tl_run(&r, NULL, argv), 0);
+		cr_assert_eq(r.status, 2, "%s: exit %d (%s)", cmds[i][1], r.status, r.err);
+		cr_assert_eq(tl_count_lines(r.err), 1, "%s: %s", cmds[i][1], r.err);
+		cr_assert(strstr(r.err, "-: a database is a file and cannot be written to standard output"), "%s: %s",
+			  cmds[i][1], r.err);
+		tl_run_free(&r);
+		struct stat st;
+		cr_assert_neq(stat("-", &st), 0, "%s created a file called -", cmds[i][1]);
+		cr_assert_neq(stat("-.work", &st), 0, "%s created a work folder for -", cmds[i][1]);
+	}
+	cr_assert_eq(chdir("/"), 0);
+	tl_tmpdir_remove(d);
 }
 
 /* docs/errors.md rows are "| `id` | ..." with "test_errors" in the last
