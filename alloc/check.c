@@ -50,14 +50,29 @@ static bool is_tiny(const struct mspan *s)
 	return s->spanclass == make_span_class(TINY_SIZE_CLASS, true);
 }
 
-/* How many entries of spans[lo, hi) point at s: without a branch per
- * page, so that the compiler vectorizes it (a large span has thousands). */
-static uint32_t spans_equal(struct mspan *const *spans, uint32_t lo, uint32_t hi, const struct mspan *s)
+/*
+ * Do all entries of spans[lo, hi) point at s? Does any hold NULL? A large
+ * span has thousands of pages, so both are bitwise, without a branch or a
+ * compare per page: baseline x86-64 (SSE2) has no 64-bit compare, and a
+ * count of equal entries was not vectorized, while xor/or and sub/or/and
+ * are. (x | -x has its top bit set exactly when x is not 0.)
+ */
+static bool spans_all(struct mspan *const *spans, uint32_t lo, uint32_t hi, const struct mspan *s)
 {
-	uint32_t n = 0;
+	uintptr_t diff = 0;
 	for (uint32_t i = lo; i < hi; i++)
-		n += spans[i] == s;
-	return n;
+		diff |= (uintptr_t)spans[i] ^ (uintptr_t)s;
+	return diff == 0;
+}
+
+static bool spans_any_null(struct mspan *const *spans, uint32_t lo, uint32_t hi)
+{
+	uint64_t all = ~UINT64_C(0);
+	for (uint32_t i = lo; i < hi; i++) {
+		uint64_t x = (uintptr_t)spans[i];
+		all &= x | (0 - x);
+	}
+	return !(all >> 63);
 }
 
 /* How many of bits [lo, hi) of bitmap w are set. */
@@ -128,7 +143,7 @@ int mspan_check(struct mheap *h, struct mspan *s, char *err, size_t len)
 		CHECK(ha != NULL, "span %#lx: page %u is in no arena", b, i);
 		uint32_t lo = (uint32_t)((a - ha->base) >> h->page_shift);
 		uint32_t left = s->npages - i, hi = left < h->arena_pages - lo ? lo + left : h->arena_pages;
-		if (spans_equal(ha->spans, lo, hi, s) != hi - lo) {
+		if (!spans_all(ha->spans, lo, hi, s)) {
 			while (ha->spans[lo] == s)
 				lo++, i++;
 			return fail(err, len, "span %#lx: spans map entry of page %u does not point at it", b, i);
@@ -201,7 +216,7 @@ static uint32_t span_run(const struct mheap *h, const struct heap_arena *ha, con
 	uint64_t bad = ~ok & ~((UINT64_C(1) << i << 1) - 1);		/* above i */
 	if (bad != 0 && (uint32_t)__builtin_ctzll(bad) < end)
 		end = (uint32_t)__builtin_ctzll(bad);
-	if (spans_equal(ha->spans, first + i, first + end, ha->spans[first + i]) != end - i)
+	if (!spans_all(ha->spans, first + i, first + end, ha->spans[first + i]))
 		return 1;
 	return end - i;
 }
@@ -218,7 +233,7 @@ static int page_word_check(struct mheap *h, const struct heap_arena *ha, const s
 	uint64_t al = c->alloc[wi], sc = c->scav[wi], fr = ~al;
 	uintptr_t wbase = base + ((uintptr_t)wi * 64 << h->page_shift);
 	uint32_t first = (uint32_t)((wbase - ha->base) >> h->page_shift);
-	if (spans_equal(ha->spans, first, first + 64, NULL) != 0) {
+	if (spans_any_null(ha->spans, first, first + 64)) {
 		uint32_t i = 0;
 		while (ha->spans[first + i] != NULL)
 			i++;
