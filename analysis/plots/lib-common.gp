@@ -2,42 +2,14 @@
 # figure script loads it first (scripts/figures.sh puts this directory on
 # gnuplot's load path, GNUPLOT_LIB).
 #
-# Variables, given with gnuplot -e:
-#   out     the output file;
-#   fmt     'pdf' (pdfcairo, vector, for the paper) or 'png' (pngcairo,
-#           200 dpi, for the report and review);
-#   width   the figure's width in inches: 3.3 (one column of a two-column
-#           paper) or 7 (both columns);
-#   height  optional, in inches; each figure picks its own default before
-#           loading this file (fig_height), else 2.4 / 2.8.
-# The PNG is the PDF at 200 dpi: fonts and lines are scaled with the pixel
-# size, so both look the same on a page.
+# Variables, given with gnuplot -e: out, fmt, width, height (lib-terminal.gp,
+# which sets the terminal; the PNG is the PDF at 200 dpi).
 #
 # Styles read in black and white: lines differ by dash type and point type
 # as well as colour (Okabe & Ito's colour-blind-safe palette); bars use
 # fills that differ in grey level.
 
-if (!exists("fmt")) fmt = 'pdf'
-if (!exists("width")) width = 3.3
-if (!exists("out")) out = 'figure.' . fmt
-single = (width < 5)
-if (!exists("height")) height = exists("fig_height") ? fig_height : (single ? 2.4 : 2.8)
-fsize = single ? 8 : 9
-dpi = 200.0
-
-# Cairo sizes fonts for 96 dpi (a nominal point is 4/3 of a real one) and
-# pdfcairo halves them by default; the scales below give fonts of exactly
-# fsize points and lines of 0.5 pt per unit of lw in both formats (measured
-# from the PDF's text matrix and stroke widths).
-if (fmt eq 'pdf') {
-	set terminal pdfcairo size width, height font sprintf("DejaVu Sans,%d", fsize) \
-	    fontscale 0.75 linewidth 1 rounded noenhanced
-} else {
-	set terminal pngcairo size int(width * dpi), int(height * dpi) \
-	    font sprintf("DejaVu Sans,%d", fsize) fontscale dpi / 96 linewidth dpi / 144 \
-	    pointscale dpi / 72 rounded noenhanced background rgb 'white'
-}
-set output out
+load 'lib-terminal.gp'
 
 # Data: CSV files with a header line, written by sqlite3 -csv -header from
 # the views of analysis/views.sql (scripts/figures.sh); columns by name.

@@ -53,21 +53,23 @@ fix_ranges = "set xrange [*:*]; set yrange [*:*];" \
     . " eval fix_range('y');" \
     . " ST = (xcol eq 'x' ? split_x : split_n) ? 'points' : 'linespoints'"
 
-if (fmt eq 'pdf') {
-    set terminal pdfcairo monochrome size 10in,3.9in font 'DejaVu Sans,9'
-    set output out . '.pdf'
-} else {
-    set terminal pngcairo monochrome size 1500,600 font 'DejaVu Sans,10'
-    set output out . '.png'
-}
+# The terminal of the other figures (lib-terminal.gp), in black and white,
+# the width of a two-column page's text (7 in, as their -2col): placed at
+# its own size, its fonts are 9 pt in print. The table sets its own size.
+if (!exists("width")) width = 7
+if (!exists("height")) height = 3.6
+mono = 1
+out = out . '.' . fmt
+load 'analysis/plots/lib-terminal.gp'
+set pointsize 0.8
 set grid
 set termoption noenhanced
 unset key
-# Panels side by side above the key, which gets the bottom fifth to itself
+# Panels side by side above the key, which gets the bottom quarter to itself
 # (a key inside a narrow panel would stack into one column over the data).
-panel(i, n) = sprintf('set origin %g, 0.2; set size %g, 0.74', (i - 1.0) / n, 1.0 / n)
+panel(i, n) = sprintf('set origin %g, 0.26; set size %g, 0.68', (i - 1.0) / n, 1.0 / n)
 key_plot = "unset logscale; unset grid; unset border; unset tics; unset xlabel; unset ylabel; unset title;" \
-         . " set origin 0, 0; set size 1, 0.2; set xrange [0:1]; set yrange [0:1];" \
-         . " set key center center horizontal maxrows 2 width 1 font ',8' noenhanced;" \
+         . " set origin 0, 0; set size 1, 0.26; set xrange [0:1]; set yrange [0:1];" \
+         . " set key center center horizontal width 1 samplen 3 font ',8' noenhanced;" \
          . " plot for [s in series] NaN with linespoints pt s_pt(s) dt s_dt(s) lw 1.5 title s_title(s)"
 set datafile separator '|'

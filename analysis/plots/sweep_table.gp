@@ -5,14 +5,9 @@
 # over fewer traces would not compare with the others).
 # scripts/sweep-figures.sh writes the same numbers as CSV and LaTeX.
 # Extra input: -e nrows=N (points) -e ncols=N (traces + 1).
+width = 2.6 + 0.9 * ncols
+height = 0.8 + 0.25 * nrows
 load 'analysis/plots/sweep_common.gp'
-if (fmt eq 'pdf') {
-    set terminal pdfcairo monochrome size (2.6 + 0.9 * ncols) * 1in, (0.8 + 0.25 * nrows) * 1in font 'DejaVu Sans,9'
-    set output out . '.pdf'
-} else {
-    set terminal pngcairo monochrome size (300 + 110 * ncols), (90 + 28 * nrows) font 'DejaVu Sans,10'
-    set output out . '.png'
-}
 set termoption noenhanced
 unset grid
 unset border

@@ -280,7 +280,8 @@ Test(figures, a_gnuplot_warning_fails_the_script)
 		cr_assert_eq(mkdir(path, 0755), 0);
 	}
 	static const char *const files[] = { "scripts/figures.sh", "analysis/views.sql", "analysis/compat.sql",
-					     "analysis/plots/lib-common.gp", "analysis/plots/lib-bars.gp",
+					     "analysis/plots/lib-common.gp", "analysis/plots/lib-terminal.gp",
+					     "analysis/plots/lib-bars.gp",
 					     "analysis/plots/hit-rates.gp" };
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		snprintf(path, sizeof path, "%s/tree/%s", tmp, files[i]);
