@@ -2,7 +2,9 @@
  * spanlab merge OUT.db IN.db...: copy the complete runs of each input into
  * OUT (created if missing), with every row of every run table, new run ids
  * and the runs' configs and sweep ids unchanged. Runs OUT already holds
- * (same run_uuid) are skipped, so merging again adds nothing. Each input
+ * (same run_uuid) are skipped, so merging again adds nothing; one OUT holds
+ * as not complete (a copy of the file taken mid-run) is replaced by the
+ * input's complete run. Each input
  * is one transaction: an interrupted merge leaves OUT valid, holding whole
  * runs only. Every input is checked before anything is written.
  */
@@ -15,8 +17,9 @@
 static const char usage_text[] =
 	"usage: spanlab merge [-q] OUT.db IN.db...\n\n"
 	"Copy the complete runs of each input database into OUT.db (created if\n"
-	"missing). Runs already in OUT.db are skipped; incomplete runs are not\n"
-	"copied. Each input is merged in one transaction.\n\n"
+	"missing). Runs already in OUT.db are skipped, but for a run OUT.db holds\n"
+	"incomplete (a copy taken while it ran), which the complete one replaces;\n"
+	"incomplete runs are not copied. Each input is merged in one transaction.\n\n"
 	"  -q, --quiet   print nothing on success\n"
 	"  -h, --help    this text\n";
 
@@ -38,6 +41,16 @@ static int check_inputs(const char *out, int n, char **in)
 	return 0;
 }
 
+/* " (N replacing incomplete copies)" when the merge replaced any. */
+static const char *replaced_note(const struct db_merge_stats *st)
+{
+	static char note[64];
+	if (st->replaced == 0)
+		return "";
+	snprintf(note, sizeof note, " (%lld replacing incomplete copies)", (long long)st->replaced);
+	return note;
+}
+
 static int merge_all(const char *out_path, int n, char **in, bool quiet)
 {
 	char err[1024];
@@ -52,8 +65,9 @@ static int merge_all(const char *out_path, int n, char **in, bool quiet)
 		if (code)
 			code = code == SL_EXIT_USAGE ? cli_bad_input("merge", "%s", err) : cli_fail("merge", "%s", err);
 		else if (!quiet)
-			printf("%s: %lld runs merged, %lld already present, %lld not complete (skipped)\n", in[i],
-			       (long long)st.merged, (long long)st.present, (long long)st.incomplete);
+			printf("%s: %lld runs merged%s, %lld already present, %lld not complete (skipped)\n", in[i],
+			       (long long)st.merged, replaced_note(&st), (long long)st.present,
+			       (long long)st.incomplete);
 	}
 	db_after_load(out);
 	if (!code && db_warning(out))

@@ -1492,8 +1492,9 @@ static int merge_table(struct db *db, const char *table)
 }
 
 /* Every table of main with a run_id column, runs aside: the schema is the
- * list, so a table added to schema.sql is merged without a change here. */
-static int merge_tables(struct db *db)
+ * list, so a table added to schema.sql is merged (and a stale copy's rows
+ * dropped) without a change here. */
+static int run_tables(struct db *db, char ***names, size_t *n)
 {
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(db->conn,
@@ -1502,25 +1503,72 @@ static int merge_tables(struct db *db)
 				    " pragma_table_info(t.name, 'main') AS c WHERE c.name = 'run_id')"
 				    " ORDER BY t.name",
 				    -1, &st, NULL);
-	char **names = NULL;
-	size_t n = 0;
 
+	*names = NULL;
+	*n = 0;
 	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-		char **p = realloc(names, (n + 1) * sizeof *names);
-		if (!p || !(p[n] = strdup((const char *)sqlite3_column_text(st, 0)))) {
-			names = p ? p : names;
+		char **p = realloc(*names, (*n + 1) * sizeof **names);
+		if (!p || !(p[*n] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+			*names = p ? p : *names;
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		names = p;
-		n++;
+		*names = p;
+		(*n)++;
 	}
 	sqlite3_finalize(st);
-	for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
-		rc = merge_table(db, names[i]);
+	return rc;
+}
+
+static void free_names(char **names, size_t n)
+{
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+}
+
+static int merge_tables(struct db *db)
+{
+	char **names;
+	size_t n;
+	int rc = run_tables(db, &names, &n);
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
+		rc = merge_table(db, names[i]);
+	free_names(names, n);
+	return rc;
+}
+
+/*
+ * A run OUT holds as not complete, which the input holds complete under
+ * the same run_uuid, is a copy of that run taken while it ran (a file
+ * copied mid-run): the complete run supersedes it. Its rows and its runs
+ * row are dropped here, in the merge's transaction, so that the input's
+ * run is merged in its place.
+ */
+static int drop_stale_copies(struct db *db, int64_t *dropped)
+{
+	static const char stale[] =
+		"SELECT run_id FROM main.runs WHERE status != 'complete'"
+		" AND run_uuid IN (SELECT run_uuid FROM merge_src.runs WHERE status = 'complete')";
+	char **names = NULL, *sql;
+	size_t n = 0;
+	int rc = SQLITE_NOMEM;
+	if (asprintf(&sql, "SELECT count(*) FROM (%s)", stale) >= 0) {
+		rc = query_i64(db, sql, dropped);
+		free(sql);
+	}
+	if (rc == SQLITE_OK && *dropped > 0)
+		rc = run_tables(db, &names, &n);
+	/* the run tables' rows, then the runs rows (i == n) */
+	for (size_t i = 0; i <= n && rc == SQLITE_OK && *dropped > 0; i++) {
+		if (asprintf(&sql, "DELETE FROM main.%s WHERE run_id IN (%s)", i < n ? names[i] : "runs", stale) < 0)
+			rc = SQLITE_NOMEM;
+		else {
+			rc = exec(db, sql);
+			free(sql);
+		}
+	}
+	free_names(names, n);
 	return rc;
 }
 
@@ -1540,6 +1588,8 @@ static int merge_txn(struct db *db, struct db_merge_stats *ms)
 	if (rc == SQLITE_OK)
 		rc = merge_count(db, "SELECT count(*) FROM merge_src.runs WHERE status != 'complete'", &ms->incomplete);
 	if (rc == SQLITE_OK)
+		rc = drop_stale_copies(db, &ms->replaced);
+	if (rc == SQLITE_OK)
 		rc = merge_count(db, "SELECT count(*) FROM merge_src.runs WHERE status = 'complete'"
 				     " AND run_uuid IN (SELECT run_uuid FROM main.runs)", &ms->present);
 	if (rc == SQLITE_OK)
@@ -1550,7 +1600,7 @@ static int merge_txn(struct db *db, struct db_merge_stats *ms)
 		rc = exec(db, "COMMIT");
 	if (rc != SQLITE_OK) {
 		rollback(db);
-		ms->merged = 0;
+		ms->merged = ms->replaced = 0;
 	}
 	return rc;
 }

@@ -148,6 +148,8 @@ struct db_merge_stats {
 	int64_t merged;		/* runs copied */
 	int64_t present;	/* complete runs already in out */
 	int64_t incomplete;	/* runs skipped: not complete */
+	int64_t replaced;	/* of merged: runs out held incomplete (a copy
+				 * taken mid-run), now the input's complete run */
 };
 int db_merge(struct db *out, const char *in_path, struct db_merge_stats *st, char *err, size_t errlen);
 /* The after-load statements of schema.sql (indexes), once the file holds

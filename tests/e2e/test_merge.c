@@ -226,6 +226,52 @@ Test(merge, merging_again_adds_nothing)
 	free(d2);
 }
 
+/* OUT holding a run as not complete that the input holds complete (OUT is
+ * a copy of the file taken while the run ran): the complete run replaces
+ * it, rows and all, instead of counting as already present. */
+Test(merge, a_complete_run_replaces_its_incomplete_copy)
+{
+	struct tl_run r;
+	RUN(&r, "spanlab", "merge", "-q", out, c3);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	sqlite3 *c = tq_open(out);
+	char *uuid = tq_text(c, "SELECT run_uuid FROM runs ORDER BY event_rows DESC LIMIT 1");
+	int64_t id = tq_i64(c, "SELECT run_id FROM runs WHERE run_uuid = '%s'", uuid);
+	int64_t rows = tq_i64(c, "SELECT count(*) FROM span_allocs WHERE run_id = %lld", (long long)id);
+	cr_assert_gt(rows, 10);
+	char sql[512];
+	snprintf(sql, sizeof sql,	/* what a copy taken mid-run holds: a prefix, no summary */
+		 "UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = %lld;"
+		 " DELETE FROM span_allocs WHERE run_id = %lld AND rowid > (SELECT min(rowid) + %lld FROM span_allocs"
+		 " WHERE run_id = %lld); DELETE FROM size_class_stats WHERE run_id = %lld",
+		 (long long)id, (long long)id, (long long)rows / 2, (long long)id, (long long)id);
+	cr_assert_eq(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(c));
+	sqlite3_close(c);
+
+	RUN(&r, "spanlab", "merge", out, c3);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "c.db: 1 runs merged (1 replacing incomplete copies), 1 already present"), "%s",
+		  r.out);
+	tl_run_free(&r);
+	const char *const in[] = { c3 };
+	char *want = expected_union(in, 1), *got = digests(out, "1");
+	cr_assert_str_eq(got, want);
+	free(want);
+	free(got);
+	c = tq_open(out);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE run_uuid = '%s'", uuid), 1);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status != 'complete'"), 0);
+	static const char *const tables[] = { "cache_refills", "span_moves", "span_allocs", "span_frees",
+					      "arena_transitions", "scavenges", "gc_cycles", "snapshots",
+					      "size_class_stats" };
+	for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+		cr_assert_eq(tq_i64(c, "SELECT count(*) FROM %s WHERE run_id NOT IN (SELECT run_id FROM runs)",
+				    tables[i]), 0, "%s keeps the replaced copy's rows", tables[i]);
+	sqlite3_close(c);
+	free(uuid);
+}
+
 Test(merge, killed_merge_leaves_whole_inputs)
 {
 	uint64_t seed = tl_seed("merge::killed_merge_leaves_whole_inputs");
