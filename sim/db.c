@@ -1384,18 +1384,19 @@ static char *common_columns(struct db *db, const char *table, const char *pfx)
 		return NULL;
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		sb_str(&b, b.len ? ", " : "");
-		sb_str(&b, pfx);
-		sb_str(&b, "\"");
-		sb_str(&b, (const char *)sqlite3_column_text(st, 0));
-		sb_str(&b, "\"");
+		char *q = sqlite3_mprintf("%s%s\"%w\"", b.len ? ", " : "", pfx, (const char *)sqlite3_column_text(st, 0));
+		if (!q)
+			b.oom = true;
+		else
+			sb_str(&b, q);
+		sqlite3_free(q);
 	}
 	sqlite3_finalize(st);
 	if (b.oom) {
 		free(b.s);
 		return NULL;
 	}
-	return b.s;
+	return b.s ? b.s : strdup("");	/* no common column: "" (NULL is out of memory) */
 }
 
 /* The ids of the input's complete runs that main lacks, read in full
@@ -1480,14 +1481,13 @@ static int merge_table(struct db *db, const char *table)
 	if (cols && scols && !*cols)
 		rc = SQLITE_OK;	/* not in the input (an older schema): nothing to copy */
 	else if (cols && scols &&
-		 asprintf(&sql,
-			  "INSERT INTO main.%s (run_id, %s) SELECT m.new_id, %s FROM merge_src.%s AS s"
-			  " CROSS JOIN temp.merge_map AS m ON m.old_id = s.run_id",
-			  table, cols, scols, table) >= 0)
+		 (sql = sqlite3_mprintf("INSERT INTO main.\"%w\" (run_id, %s) SELECT m.new_id, %s FROM merge_src.\"%w\" AS s"
+					" CROSS JOIN temp.merge_map AS m ON m.old_id = s.run_id",
+					table, cols, scols, table)))
 		rc = exec(db, sql);
 	free(cols);
 	free(scols);
-	free(sql);
+	sqlite3_free(sql);
 	return rc;
 }
 
@@ -1506,7 +1506,8 @@ static int run_tables(struct db *db, char ***names, size_t *n)
 
 	*names = NULL;
 	*n = 0;
-	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = SQLITE_OK;
 		char **p = realloc(*names, (*n + 1) * sizeof **names);
 		if (!p || !(p[*n] = strdup((const char *)sqlite3_column_text(st, 0)))) {
 			*names = p ? p : *names;
@@ -1517,7 +1518,7 @@ static int run_tables(struct db *db, char ***names, size_t *n)
 		(*n)++;
 	}
 	sqlite3_finalize(st);
-	return rc;
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;	/* a read error is not the end of the list */
 }
 
 static void free_names(char **names, size_t n)
@@ -1561,12 +1562,9 @@ static int drop_stale_copies(struct db *db, int64_t *dropped)
 		rc = run_tables(db, &names, &n);
 	/* the run tables' rows, then the runs rows (i == n) */
 	for (size_t i = 0; i <= n && rc == SQLITE_OK && *dropped > 0; i++) {
-		if (asprintf(&sql, "DELETE FROM main.%s WHERE run_id IN (%s)", i < n ? names[i] : "runs", stale) < 0)
-			rc = SQLITE_NOMEM;
-		else {
-			rc = exec(db, sql);
-			free(sql);
-		}
+		char *del = sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE run_id IN (%s)", i < n ? names[i] : "runs", stale);
+		rc = del ? exec(db, del) : SQLITE_NOMEM;
+		sqlite3_free(del);
 	}
 	free_names(names, n);
 	return rc;

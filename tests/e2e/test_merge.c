@@ -226,6 +226,33 @@ Test(merge, merging_again_adds_nothing)
 	free(d2);
 }
 
+/* A table of OUT's own with a run_id column, which no input has (a user's
+ * table, or one a later schema adds): nothing to copy into it, and the
+ * merge goes on (it failed as "out of memory"). */
+Test(merge, a_run_table_only_out_has)
+{
+	struct tl_run r;
+	RUN(&r, "spanlab", "merge", "-q", out, a);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	sqlite3 *c = tq_open(out);
+	cr_assert_eq(sqlite3_exec(c, "CREATE TABLE run_notes (run_id INTEGER, note TEXT);"
+				     " INSERT INTO run_notes SELECT run_id, 'mine' FROM runs", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(c);
+	RUN(&r, "spanlab", "merge", out, b);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "b.db: 1 runs merged"), "%s", r.out);
+	tl_run_free(&r);
+	const char *const in[] = { a, b };
+	char *want = expected_union(in, 2), *got = digests(out, "1");
+	cr_assert_str_eq(got, want);
+	free(want);
+	free(got);
+	c = tq_open(out);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM run_notes"), 2, "the user's rows are kept");
+	sqlite3_close(c);
+}
+
 /* OUT holding a run as not complete that the input holds complete (OUT is
  * a copy of the file taken while the run ran): the complete run replaces
  * it, rows and all, instead of counting as already present. */
@@ -240,12 +267,15 @@ Test(merge, a_complete_run_replaces_its_incomplete_copy)
 	int64_t id = tq_i64(c, "SELECT run_id FROM runs WHERE run_uuid = '%s'", uuid);
 	int64_t rows = tq_i64(c, "SELECT count(*) FROM span_allocs WHERE run_id = %lld", (long long)id);
 	cr_assert_gt(rows, 10);
-	char sql[512];
+	char sql[1024];
 	snprintf(sql, sizeof sql,	/* what a copy taken mid-run holds: a prefix, no summary */
 		 "UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = %lld;"
 		 " DELETE FROM span_allocs WHERE run_id = %lld AND rowid > (SELECT min(rowid) + %lld FROM span_allocs"
-		 " WHERE run_id = %lld); DELETE FROM size_class_stats WHERE run_id = %lld",
-		 (long long)id, (long long)id, (long long)rows / 2, (long long)id, (long long)id);
+		 " WHERE run_id = %lld); DELETE FROM size_class_stats WHERE run_id = %lld;"
+		 /* a table of the user's, named as SQL must quote: its rows of the run go too */
+		 " CREATE TABLE \"run notes\" (run_id INTEGER, note TEXT);"
+		 " INSERT INTO \"run notes\" VALUES (%lld, 'copied mid-run')",
+		 (long long)id, (long long)id, (long long)rows / 2, (long long)id, (long long)id, (long long)id);
 	cr_assert_eq(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(c));
 	sqlite3_close(c);
 
@@ -262,6 +292,7 @@ Test(merge, a_complete_run_replaces_its_incomplete_copy)
 	c = tq_open(out);
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE run_uuid = '%s'", uuid), 1);
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status != 'complete'"), 0);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM \"run notes\""), 0);
 	static const char *const tables[] = { "cache_refills", "span_moves", "span_allocs", "span_frees",
 					      "arena_transitions", "scavenges", "gc_cycles", "snapshots",
 					      "size_class_stats" };
