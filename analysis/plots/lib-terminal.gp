@@ -9,8 +9,9 @@
 #           paper) or 7 (both columns);
 #   height  optional, in inches; a figure may pick its own default before
 #           loading (fig_height), else 2.4 / 2.8;
-#   mono    optional, 1: monochrome (the sweep figures).
-# Sets fsize (8 points on one column, 9 on two) and dpi.
+#   mono    optional, 1: monochrome (the sweep figures);
+#   fsize   optional, the font size in points: else 8 on one column, 9 on two.
+# Sets dpi.
 
 if (!exists("fmt")) fmt = 'pdf'
 if (!exists("width")) width = 3.3
@@ -18,7 +19,7 @@ if (!exists("out")) out = 'figure.' . fmt
 if (!exists("mono")) mono = 0
 single = (width < 5)
 if (!exists("height")) height = exists("fig_height") ? fig_height : (single ? 2.4 : 2.8)
-fsize = single ? 8 : 9
+if (!exists("fsize")) fsize = single ? 8 : 9
 dpi = 200.0
 term_colour = mono ? 'monochrome' : 'color'
 

@@ -59,6 +59,7 @@ fix_ranges = "set xrange [*:*]; set yrange [*:*];" \
 if (!exists("width")) width = 7
 if (!exists("height")) height = 3.6
 mono = 1
+fsize = 9
 out = out . '.' . fmt
 load 'analysis/plots/lib-terminal.gp'
 set pointsize 0.8

@@ -312,7 +312,12 @@ Test(check, page_alloc_check_names_a_wrong_entry_inside_a_large_span)
 	unsigned char *big = sl_malloc(sl_heap_p(w.hp, 0), 6u << 20);
 	cr_assert_not_null(big);
 	struct mspan *s = span_of_heap(w.h, (uintptr_t)big), *other = span_of_heap(w.h, (uintptr_t)w.large);
-	uint32_t pages[] = { 1, 63, 64, 65, s->npages / 2, s->npages - 2, s->npages - 1 };
+	struct heap_arena *ha0 = arena_of(w.h, s->base);
+	uint32_t at = (uint32_t)((s->base - ha0->base) >> w.h->page_shift) % 64;
+	uint32_t word = (64 - at) % 64;		/* the span's first page that starts a bitmap word */
+	cr_assert_lt(word + 129, s->npages);
+	uint32_t pages[] = { 1, word + 63, word + 64, word + 65, word + 127, word + 128, s->npages / 2,
+			     s->npages - 2, s->npages - 1 };
 	for (size_t k = 0; k < sizeof pages / sizeof *pages; k++) {
 		uintptr_t a = s->base + ((uintptr_t)pages[k] << w.h->page_shift);
 		struct heap_arena *ha = arena_of(w.h, a);
