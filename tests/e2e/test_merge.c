@@ -226,15 +226,31 @@ Test(merge, merging_again_adds_nothing)
 	free(d2);
 }
 
+/* spanlab merge -q OUT IN, which must succeed. */
+static void merge_quietly(const char *in)
+{
+	struct tl_run r;
+	RUN(&r, "spanlab", "merge", "-q", out, in);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+}
+
+/* OUT's complete runs are those of the inputs, rows and all. */
+static void assert_out_is_union(const char *const *in, size_t n)
+{
+	char *want = expected_union(in, n), *got = digests(out, "1");
+	cr_assert_str_eq(got, want);
+	free(want);
+	free(got);
+}
+
 /* A table of OUT's own with a run_id column, which no input has (a user's
  * table, or one a later schema adds): nothing to copy into it, and the
  * merge goes on (it failed as "out of memory"). */
 Test(merge, a_run_table_only_out_has)
 {
 	struct tl_run r;
-	RUN(&r, "spanlab", "merge", "-q", out, a);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	tl_run_free(&r);
+	merge_quietly(a);
 	sqlite3 *c = tq_open(out);
 	cr_assert_eq(sqlite3_exec(c, "CREATE TABLE run_notes (run_id INTEGER, note TEXT);"
 				     " INSERT INTO run_notes SELECT run_id, 'mine' FROM runs", NULL, NULL, NULL), SQLITE_OK);
@@ -243,11 +259,7 @@ Test(merge, a_run_table_only_out_has)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.out, "b.db: 1 runs merged"), "%s", r.out);
 	tl_run_free(&r);
-	const char *const in[] = { a, b };
-	char *want = expected_union(in, 2), *got = digests(out, "1");
-	cr_assert_str_eq(got, want);
-	free(want);
-	free(got);
+	assert_out_is_union((const char *const[]){ a, b }, 2);
 	c = tq_open(out);
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM run_notes"), 2, "the user's rows are kept");
 	sqlite3_close(c);
@@ -259,9 +271,7 @@ Test(merge, a_run_table_only_out_has)
 Test(merge, a_complete_run_replaces_its_incomplete_copy)
 {
 	struct tl_run r;
-	RUN(&r, "spanlab", "merge", "-q", out, c3);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	tl_run_free(&r);
+	merge_quietly(c3);
 	sqlite3 *c = tq_open(out);
 	char *uuid = tq_text(c, "SELECT run_uuid FROM runs ORDER BY event_rows DESC LIMIT 1");
 	int64_t id = tq_i64(c, "SELECT run_id FROM runs WHERE run_uuid = '%s'", uuid);
@@ -284,11 +294,7 @@ Test(merge, a_complete_run_replaces_its_incomplete_copy)
 	cr_assert(strstr(r.out, "c.db: 1 runs merged (1 replacing incomplete copies), 1 already present"), "%s",
 		  r.out);
 	tl_run_free(&r);
-	const char *const in[] = { c3 };
-	char *want = expected_union(in, 1), *got = digests(out, "1");
-	cr_assert_str_eq(got, want);
-	free(want);
-	free(got);
+	assert_out_is_union((const char *const[]){ c3 }, 1);
 	c = tq_open(out);
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE run_uuid = '%s'", uuid), 1);
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status != 'complete'"), 0);
