@@ -1551,17 +1551,18 @@ static int drop_stale_copies(struct db *db, int64_t *dropped)
 	static const char stale[] =
 		"SELECT run_id FROM main.runs WHERE status != 'complete'"
 		" AND run_uuid IN (SELECT run_uuid FROM merge_src.runs WHERE status = 'complete')";
-	char **names = NULL, *sql;
-	size_t n = 0;
+	char **names, *sql;
+	size_t n;
 	int rc = SQLITE_NOMEM;
 	if (asprintf(&sql, "SELECT count(*) FROM (%s)", stale) >= 0) {
 		rc = query_i64(db, sql, dropped);
 		free(sql);
 	}
-	if (rc == SQLITE_OK && *dropped > 0)
-		rc = run_tables(db, &names, &n);
+	if (rc != SQLITE_OK || *dropped == 0)
+		return rc;
+	rc = run_tables(db, &names, &n);
 	/* the run tables' rows, then the runs rows (i == n) */
-	for (size_t i = 0; i <= n && rc == SQLITE_OK && *dropped > 0; i++) {
+	for (size_t i = 0; i <= n && rc == SQLITE_OK; i++) {
 		char *del = sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE run_id IN (%s)", i < n ? names[i] : "runs", stale);
 		rc = del ? exec(db, del) : SQLITE_NOMEM;
 		sqlite3_free(del);

@@ -64,7 +64,6 @@ out = out . '.' . fmt
 load 'analysis/plots/lib-terminal.gp'
 set pointsize 0.8
 set grid
-set termoption noenhanced
 unset key
 # Panels side by side above the key, which gets the bottom quarter to itself
 # (a key inside a narrow panel would stack into one column over the data).

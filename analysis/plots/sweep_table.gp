@@ -8,7 +8,6 @@
 width = 2.6 + 0.9 * ncols
 height = 0.8 + 0.25 * nrows
 load 'analysis/plots/sweep_common.gp'
-set termoption noenhanced
 unset grid
 unset border
 unset tics
