@@ -140,16 +140,6 @@ static int make_dirs(const char *path)
 	return rc;
 }
 
-static void remove_db_files(const char *path)
-{
-	char side[PATH_MAX + 8];
-	unlink(path);
-	snprintf(side, sizeof side, "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof side, "%s-shm", path);
-	unlink(side);
-}
-
 static int write_file_atomic(const char *path, const char *text)
 {
 	char tmp[PATH_MAX + 8];
@@ -216,7 +206,7 @@ static int merge_leftovers(struct sweep *s)
 		struct db_merge_stats st;
 		int code = db_merge(s->db, path, &st, err, sizeof err);
 		if (code == 0 || code == SL_EXIT_USAGE)
-			remove_db_files(path);
+			db_remove_files(path);
 		else
 			fprintf(stderr, "spanlab sweep: warning: leftover %s not merged: %s\n", path, err);
 		free(path);
@@ -464,7 +454,7 @@ static void finished(struct sweep *s, struct job *j, int status, struct prog *g)
 		struct db_merge_stats st;
 		int rc = db_merge(s->db, j->db, &st, err, sizeof err);
 		if (rc == 0 && st.merged + st.present >= 1) {
-			remove_db_files(j->db);
+			db_remove_files(j->db);
 			unlink(j->log);
 			s->complete++;
 			return;
@@ -508,7 +498,7 @@ static void fill(struct sweep *s, struct job **running, unsigned jobs, size_t *n
 	for (unsigned k = 0; k < jobs; k++) {
 		while (!running[k] && !stop_signal && *next < s->njobs) {
 			struct job *j = &s->jobs[(*next)++];
-			remove_db_files(j->db);	/* a failed earlier attempt */
+			db_remove_files(j->db);	/* a failed earlier attempt */
 			if ((j->pid = launch(j, old)) >= 0) {
 				running[k] = j;
 				++*nrun;

@@ -166,6 +166,11 @@ static int describe(int rc, int sys, const char *msg, const char *path, char *er
 		snprintf(err, errlen, "%s: disk full (or the file system's size limit reached)", path);
 		return SL_EXIT_FAIL;
 	case SQLITE_READONLY:
+		if (rc == SQLITE_READONLY_ROLLBACK || rc == SQLITE_READONLY_RECOVERY) {
+			snprintf(err, errlen, "%s: left in mid-transaction by a killed writer; rolling that back "
+				 "needs write access to the file and its directory", path);
+			return SL_EXIT_FAIL;
+		}
 		snprintf(err, errlen, "%s: cannot write: the file, its directory or the file system is read-only", path);
 		return SL_EXIT_FAIL;
 	case SQLITE_CANTOPEN:
@@ -698,31 +703,50 @@ static int check_for_reading(struct db *db, int64_t version, char *err, size_t e
 
 /* --- open and close ---------------------------------------------------------------- */
 
-static void remove_files(const char *path)
+void db_remove_files(const char *path)
 {
+	static const char *const sides[] = { "-wal", "-shm", "-journal" };
 	char side[4096];
+
 	unlink(path);
-	snprintf(side, sizeof side, "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof side, "%s-shm", path);
-	unlink(side);
+	for (size_t i = 0; i < LEN(sides); i++) {
+		snprintf(side, sizeof side, "%s%s", path, sides[i]);
+		unlink(side);
+	}
 }
 
 /* sqlite3_open_v2 with SQLITE_OPEN_URI (merge attaches inputs read-only by
  * URI): keep a plain path that starts with "file:" a plain path. */
-static int open_conn(struct db *db, const char *path)
+static int open_conn(sqlite3 **conn, const char *path, int flags)
 {
-	int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI |
-		    (db->mode == DB_OPEN_READ ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 	char name[4096];
 
 	snprintf(name, sizeof name, "%s%s", strncmp(path, "file:", 5) ? "" : "./", path);
-	int rc = sqlite3_open_v2(name, &db->conn, flags, NULL);
-	if (db->conn) {
-		sqlite3_extended_result_codes(db->conn, 1);
-		sqlite3_busy_timeout(db->conn, DB_BUSY_TIMEOUT_MS);
+	int rc = sqlite3_open_v2(name, conn, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, NULL);
+	if (*conn) {
+		sqlite3_extended_result_codes(*conn, 1);
+		sqlite3_busy_timeout(*conn, DB_BUSY_TIMEOUT_MS);
 	}
 	return rc;
+}
+
+/* A writer killed in mid-transaction leaves a hot journal (a replay killed
+ * while it created its file leaves one), or a WAL whose index must be
+ * rebuilt, that only a connection allowed to write may roll back or
+ * recover, as SQLite does at any such open: a read-only one gets
+ * SQLITE_READONLY_ROLLBACK or _RECOVERY. Reading such a file (a merge
+ * input), one read-write connection does that first; the file then holds
+ * what was committed, all that any reader of it could see. */
+static bool recovered_for_reading(struct db *db, int rc)
+{
+	sqlite3 *rw = NULL;
+
+	if (db->mode != DB_OPEN_READ || (rc != SQLITE_READONLY_ROLLBACK && rc != SQLITE_READONLY_RECOVERY))
+		return false;
+	bool ok = open_conn(&rw, db->path, SQLITE_OPEN_READWRITE) == SQLITE_OK &&
+		  sqlite3_exec(rw, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) == SQLITE_OK;
+	sqlite3_close(rw);
+	return ok;
 }
 
 /* Why a new file cannot be created: SQLite retries a failed open read-only,
@@ -747,7 +771,8 @@ static int cannot_create(struct db *db, int rc, char *err, size_t errlen)
 static int open_checked(struct db *db, bool existed, char *err, size_t errlen)
 {
 	struct identity id;
-	int rc = open_conn(db, db->path);
+	int rc = open_conn(&db->conn, db->path,
+			   db->mode == DB_OPEN_READ ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 
 	if (rc != SQLITE_OK && !existed && db->mode == DB_OPEN_WRITE)
 		return cannot_create(db, rc, err, errlen);
@@ -757,13 +782,15 @@ static int open_checked(struct db *db, bool existed, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot write: the file is read-only", db->path);
 		return SL_EXIT_FAIL;
 	}
-	if ((rc = read_identity(db, &id)))
+	if ((rc = read_identity(db, &id)) && recovered_for_reading(db, rc))
+		rc = read_identity(db, &id);
+	if (rc)
 		return fail(db, rc, err, errlen);
 	if (is_fresh(&id) && db->mode == DB_OPEN_WRITE) {
 		int code = create_schema(db, err, errlen);
 		if (code) {
 			if (!existed)
-				remove_files(db->path);
+				db_remove_files(db->path);
 			return code;
 		}
 		if ((rc = read_identity(db, &id)))

@@ -107,6 +107,8 @@ int db_open(const char *path, enum db_open_mode mode, struct db **out, char *err
 /* A database to write is a file: "-" (standard output to the other
  * commands) is refused, naming ./- for a file of that name. */
 int db_write_path_check(const char *path, char *err, size_t errlen);
+/* Removes a database file with its -wal, -shm and -journal files. */
+void db_remove_files(const char *path);
 /* Closes the handle; a run still open is finished as failed first. */
 void db_close(struct db *db);
 const char *db_path(const struct db *db);

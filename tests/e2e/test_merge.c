@@ -309,6 +309,26 @@ Test(merge, a_complete_run_replaces_its_incomplete_copy)
 	free(uuid);
 }
 
+/* An input a writer was killed in the middle of writing, a hot journal
+ * beside it: merged as committed (the unfinished transaction rolled back,
+ * as any SQLite connection allowed to write would), not refused as
+ * read-only. */
+Test(merge, an_input_left_in_mid_transaction)
+{
+	struct tl_run r;
+	char *before = digests(b, "1");
+	tq_kill_mid_transaction(b, TQ_MANY_PAGES " DELETE FROM runs;");
+	RUN(&r, "spanlab", "merge", out, b);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "b.db: 1 runs merged"), "%s", r.out);
+	tl_run_free(&r);
+	char *after = digests(b, "1");
+	cr_assert_str_eq(after, before, "the input holds what was committed");
+	free(after);
+	free(before);
+	assert_out_is_union((const char *const[]){ b }, 1);
+}
+
 Test(merge, killed_merge_leaves_whole_inputs)
 {
 	uint64_t seed = tl_seed("merge::killed_merge_leaves_whole_inputs");

@@ -282,6 +282,28 @@ Test(sweep_cli, failed_and_killed_runs_do_not_stop_the_others)
 	sqlite3_close(c);
 }
 
+/* A replay killed while it created its database leaves a file with a hot
+ * journal: the next sweep rolls it back to the empty file it was and
+ * removes it, as any leftover that holds no run, without a warning. */
+Test(sweep_cli, a_leftover_killed_while_created_goes_quietly)
+{
+	char out_dir[4096], left[4200], journal[4300];
+	path(out_dir, "out");
+	cr_assert_eq(mkdir(out_dir, 0755), 0);
+	cr_assert_eq(mkdir(work, 0755), 0);
+	snprintf(left, sizeof left, "%s/0123456789abcdef-r0.db", work);
+	snprintf(journal, sizeof journal, "%s-journal", left);
+	tq_kill_mid_transaction(left, TQ_MANY_PAGES);
+
+	struct tl_run r;
+	RUN(&r, "spanlab", "sweep", sweep, "--db", db);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.err, "");
+	cr_assert(strstr(r.out, "0 complete already, 4 completed now, 0 failed"), "%s", r.out);
+	tl_run_free(&r);
+	cr_assert(access(left, F_OK) != 0 && access(journal, F_OK) != 0, "the leftover and its journal are gone");
+}
+
 /* A sweep of four runs of a long trace, two at a time, frozen (freeze)
  * once its first replay has started; f: its sweep file. */
 static pid_t start_frozen_sweep(char *f, char *errfile)

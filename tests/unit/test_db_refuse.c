@@ -3,7 +3,8 @@
  * file and the right exit code (cli.h: 2 not a usable database, 1 cannot
  * write), and with nothing half-done: not SQLite, SQLite but not spanlab,
  * another application's id, a newer schema, a directory, read-only paths
- * (file, directory, both), and a full disk at creation and in mid-run.
+ * (file, directory, both; a file to read whose killed writer's journal
+ * only a writer may roll back), and a full disk at creation and in mid-run.
  *
  * Read-only cases run in a child that drops root (root ignores file
  * modes). Disk-full cases mount a small tmpfs in a private mount namespace
@@ -210,6 +211,14 @@ static void readonly_cases(struct verdict *v, const void *arg)
 	/* 3. a writable database in a read-only directory (no room for -wal) */
 	tg_path(p, sizeof p, sub, "rw.db");
 	check_open_fails(v, p, SL_EXIT_FAIL, "cannot");
+	/* 4. read (a merge input) but left in mid-transaction, which only a
+	 *    writer may roll back */
+	struct db *db;
+	char err[1024] = "";
+	tg_path(p, sizeof p, sub, "hot.db");
+	int got = db_open(p, DB_OPEN_READ, &db, err, sizeof err);
+	CHECK(v, got == SL_EXIT_FAIL && strstr(err, p) && strstr(err, "left in mid-transaction by a killed writer"),
+	      "%s: exit %d (%s)", p, got, err);
 }
 
 Test(db_refuse, read_only_paths, .description = "file, directory, both: exit 1, nothing changed")
@@ -232,9 +241,16 @@ Test(db_refuse, read_only_paths, .description = "file, directory, both: exit 1, 
 	tg_path(p, sizeof p, sub, "rw.db");
 	db_close(tg_open(p));
 	cr_assert_eq(chmod(p, 0666), 0);
+	tg_path(p, sizeof p, sub, "hot.db");
+	db_close(tg_open(p));
+	tq_kill_mid_transaction(p, TQ_MANY_PAGES);
 	cr_assert_eq(chmod(sub, 0555), 0);
 
 	in_child(readonly_cases, NULL);
+
+	char journal[4200];
+	snprintf(journal, sizeof journal, "%s-journal", p);
+	cr_assert_eq(access(journal, F_OK), 0, "the reader that may not write left the journal alone");
 
 	tg_path(p, sizeof p, dir, "ro.db");
 	c = tq_open(p);

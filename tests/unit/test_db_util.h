@@ -8,11 +8,15 @@
 #define SPANLAB_TEST_DB_UTIL_H
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "sink_sqlite.h"
@@ -369,5 +373,36 @@ static inline int64_t run_events_logged(sqlite3 *c, int64_t id)
 	}
 	return top + 1;
 }
+
+/* Leaves `path` as a writer killed in mid-transaction leaves it, with a
+ * hot rollback journal beside it: a child switches the file to rollback
+ * journaling, runs `sql` in one transaction with a page cache too small to
+ * hold it (so changed pages reach the file, behind a synced journal) and
+ * is killed before COMMIT. */
+static inline void tq_kill_mid_transaction(const char *path, const char *sql)
+{
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		sqlite3 *c;
+		if (sqlite3_open(path, &c) != SQLITE_OK ||
+		    sqlite3_exec(c, "PRAGMA journal_mode = DELETE; PRAGMA cache_size = 4; BEGIN", NULL, NULL, NULL) ||
+		    sqlite3_exec(c, sql, NULL, NULL, NULL))
+			_exit(1);
+		kill(getpid(), SIGKILL);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the writer failed before its kill");
+	char journal[8192];
+	struct stat js;
+	snprintf(journal, sizeof journal, "%s-journal", path);
+	cr_assert(stat(journal, &js) == 0 && js.st_size > 0, "no hot journal beside %s", path);
+}
+
+/* SQL that writes more pages than tq_kill_mid_transaction's cache holds. */
+#define TQ_MANY_PAGES \
+	"CREATE TABLE junk (x BLOB); WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n" \
+	" WHERE i < 2000) INSERT INTO junk SELECT randomblob(400) FROM n;"
 
 #endif
