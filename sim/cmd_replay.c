@@ -411,6 +411,8 @@ int cmd_replay(int argc, char **argv)
 	config_defaults(&c.o.cfg);
 	if ((rc = parse_args(argc, argv, &c)))
 		return rc < 0 ? SL_EXIT_OK : rc;
+	if (c.db && db_write_path_check(c.db, err, sizeof err))	/* before a baseline's child starts */
+		return cli_bad_input("replay", "%s", err);
 	c.o.baseline = baseline_of(c.allocator);
 	if (c.child)
 		return run_child(&c);

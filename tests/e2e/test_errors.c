@@ -419,13 +419,15 @@ Test(errors, db_stdout_is_refused_by_every_command_that_writes_a_database)
 	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ "spanlab", "replay", "-q", git, "--db", "in.db", NULL }), 0);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	tl_run_free(&r);
-	const char *const cmds[][6] = {
+	const char *const cmds[][7] = {
 		{ "spanlab", "replay", "-q", git, "--db", "-" },
+		/* refused before the trace is read or a baseline's child started */
+		{ "spanlab", "replay", "--allocator", "glibc", "no-such.slt", "--db", "-" },
 		{ "spanlab", "merge", "-", "in.db" },
 		{ "spanlab", "sweep", "s.json", "--db", "-", "-q" },
 	};
 	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-		const char *argv[7] = { 0 };
+		const char *argv[8] = { 0 };
 		memcpy(argv, cmds[i], sizeof cmds[i]);
 		cr_assert_eq(tl_run(&r, NULL, argv), 0);
 		cr_assert_eq(r.status, 2, "%s: exit %d (%s)", cmds[i][1], r.status, r.err);
