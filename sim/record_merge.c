@@ -89,6 +89,7 @@
 #define CHECK_NS 10000000ull		/* look for dead processes and threads */
 #define RELEASE_EVERY 2048		/* records between tail stores within a pass */
 #define FLUSH_NS 100000000ull		/* write buffered records to the files this often */
+#define PEND_MAX 8			/* reallocs nested in one ring's realloc gaps */
 
 struct mring {
 	struct raw_ring *ctl;
@@ -101,9 +102,15 @@ struct mring {
 	bool exited;		/* the producer marked the ring RAW_EXITED */
 	pid_t ostid;
 	uint64_t t_ns;		/* the thread's last stamped time */
-	/* A threaded realloc between RAW_OUT and RAW_IN. */
-	bool pend, pend_known;
-	uint64_t pend_id, pend_addr, pend_size;
+	/* Threaded reallocs between RAW_OUT and RAW_IN, innermost last: a
+	 * signal handler that reallocs between a realloc's two records
+	 * writes its pair into the same ring, nested inside. */
+	struct pend {
+		bool known;
+		uint64_t id, addr, size;
+	} pend[PEND_MAX];
+	unsigned npend;
+	unsigned pend_over;	/* nested deeper than PEND_MAX: pairs not recorded */
 };
 
 /* A trace's file: what of it is written (whole writer buffers only). */
@@ -617,29 +624,40 @@ static inline __attribute__((always_inline)) void emit(struct rec_merger *m, str
 		}
 		break;
 	}
-	case RAW_OUT:
+	case RAW_OUT: {
 		if (!rec[2]) {
 			w->report.realloc_zero++;
 			emit_free(p, r, rec[1], ts);
 			break;
 		}
-		r->pend = true;
-		r->pend_known = slt_idmap_del(&p->map, rec[1], &r->pend_id);
-		r->pend_addr = rec[1];
-		r->pend_size = rec[2];
-		break;
-	case RAW_IN:
-		if (!r->pend)
+		if (r->npend == PEND_MAX) {	/* the stack stays full while pend_over */
+			r->pend_over++;
 			break;
-		r->pend = false;
+		}
+		struct pend *e = &r->pend[r->npend++];
+		e->known = slt_idmap_del(&p->map, rec[1], &e->id);
+		e->addr = rec[1];
+		e->size = rec[2];
+		break;
+	}
+	case RAW_IN: {
+		if (r->pend_over) {
+			r->pend_over--;
+			w->report.lost_results++;
+			break;
+		}
+		if (!r->npend)
+			break;
+		const struct pend *e = &r->pend[--r->npend];
 		if (!rec[1]) {
 			w->report.failed_allocs++;
-			if (r->pend_known && slt_idmap_put(&p->map, r->pend_addr, r->pend_id) < 0)
+			if (e->known && slt_idmap_put(&p->map, e->addr, e->id) < 0)
 				broken(p, "out of memory");
 		} else {
-			emit_moved(p, r, r->pend_known, r->pend_id, rec[1], r->pend_size, ts);
+			emit_moved(p, r, e->known, e->id, rec[1], e->size, ts);
 		}
 		break;
+	}
 	case RAW_THREAD_START:	/* drain saw it first in the ring */
 		slt_enc_mark(w, SLT_OC_THREAD, r->tid, ts);
 		break;
@@ -859,7 +877,7 @@ static void reap_rings(struct rec_merger *m)
 		struct mproc *p = m->procs[s];
 		for (size_t i = 0; p && i < p->nrings; i++) {
 			struct mring *r = &p->rings[i];
-			if (!r->exited || r->pend)
+			if (!r->exited || r->npend || r->pend_over)
 				continue;
 			uint64_t head = __atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE);
 			if (head != r->tail || syscall(SYS_tgkill, p->pid, r->ostid, 0) == 0 ||

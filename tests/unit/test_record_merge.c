@@ -401,6 +401,58 @@ Test(record_merge, threaded_realloc_and_the_report)
 	fx_end(&f);
 }
 
+/* A signal handler that reallocs between a threaded realloc's RAW_OUT
+ * and RAW_IN writes its own pair into the same ring, nested inside: both
+ * reallocs are kept. Nine deep (one past the merger's stack), the
+ * innermost pair is not recorded, counted, and its object keeps its
+ * old address. */
+Test(record_merge, reallocs_nested_in_a_realloc_gap)
+{
+	struct fixture f;
+	struct rec_opts o = { 0 };
+	fx_start(&f, 1024);
+	proc_live(f.h, 0, 100, true, 0);
+	ring_live(f.h, 0, 0);
+	uint64_t s = 1;
+	rec(f.h, 0, s++, RAW_THREAD_START, 0, 0, 0);
+	rec(f.h, 0, s++, RAW_MALLOC, 0x100, 100, 0);		/* id 0 */
+	rec(f.h, 0, s++, RAW_MALLOC, 0x200, 200, 0);		/* id 1 */
+	rec(f.h, 0, s++, RAW_OUT, 0x100, 300, 0);		/* realloc(0x100, 300) begins */
+	rec(f.h, 0, s++, RAW_OUT, 0x200, 500, 0);		/* a handler's realloc(0x200, 500) */
+	rec(f.h, 0, s++, RAW_IN, 0x300, 0, 0);			/* ... ends at 0x300 */
+	rec(f.h, 0, s++, RAW_IN, 0x400, 0, 0);			/* the first ends at 0x400 */
+	rec(f.h, 0, s++, RAW_FREE, 0x300, 0, 0);
+	rec(f.h, 0, s++, RAW_FREE, 0x400, 0, 0);
+	for (unsigned i = 0; i < 9; i++)			/* ids 0, 1, ... 8 */
+		rec(f.h, 0, s++, RAW_MALLOC, 0x1000 + 0x10 * i, 10 + i, 0);
+	for (unsigned i = 0; i < 9; i++)
+		rec(f.h, 0, s++, RAW_OUT, 0x1000 + 0x10 * i, 100 + i, 0);
+	for (unsigned i = 9; i-- > 0;)
+		rec(f.h, 0, s++, RAW_IN, 0x2000 + 0x10 * i, 0, 0);
+	rec(f.h, 0, s++, RAW_FREE, 0x1080, 0, 0);		/* the unrecorded one's old address */
+	rec(f.h, 0, s++, RAW_END, 0, 0, 0);
+	fx_merger(&f, &o);
+	rec_merger_pass(f.m);
+	rec_merger_proc_dead(f.m, 0);
+	struct got *g = malloc(sizeof *g);
+	read_out(f.out, g);
+	static const struct ev want[] = {
+		TS(0), M(0, 0, 100), M(0, 1, 200), R(0, 1, 500), R(0, 0, 300), F(0, 1), F(0, 0),
+		M(0, 0, 10), M(0, 1, 11), M(0, 2, 12), M(0, 3, 13), M(0, 4, 14), M(0, 5, 15), M(0, 6, 16),
+		M(0, 7, 17), M(0, 8, 18),
+		R(0, 7, 107), R(0, 6, 106), R(0, 5, 105), R(0, 4, 104), R(0, 3, 103), R(0, 2, 102),
+		R(0, 1, 101), R(0, 0, 100), F(0, 8),
+	};
+	expect(g, want, sizeof want / sizeof want[0]);
+	cr_assert(g->complete);
+	cr_assert_eq(g->report.lost_results, 1);
+	cr_assert_eq(g->report.unknown_frees, 0);
+	cr_assert_eq(g->report.double_allocs, 0);
+	cr_assert_eq(g->report.realloc_unknown, 0);
+	free(g);
+	fx_end(&f);
+}
+
 /* Other threads may still allocate while one runs exit: records numbered
  * after RAW_END are dropped, earlier ones kept even if they come later. */
 Test(record_merge, records_after_end_are_dropped)
