@@ -114,14 +114,24 @@ static int get_fraction(struct ctx *x, const cJSON *v, const char *key, double l
 	return 0;
 }
 
+/* A byte count, as a number or as a string with a unit ("64MiB"). Both
+ * forms take the same range, 1 to 2^53: config_to_string prints the
+ * number form, a JSON number is a double, and 2^53 is the largest count
+ * every smaller one of which a double holds exactly, so what is printed
+ * loads back to the same count. */
+#define BYTES_MAX ((uint64_t)1 << 53)
+
 static int get_bytes(struct ctx *x, const cJSON *v, const char *key, uint64_t *out)
 {
 	if (cJSON_IsString(v)) {
 		if (!cli_parse_bytes(v->valuestring, out))
 			return bad(x, key, "must be a byte count such as 67108864 or \"64MiB\"");
+		if (*out < 1 || *out > BYTES_MAX)
+			return bad(x, key, "must be a byte count from 1 to %llu (2^53)",
+				   (unsigned long long)BYTES_MAX);
 		return 0;
 	}
-	return get_uint(x, v, key, 1, UINT64_MAX >> 1, out);
+	return get_uint(x, v, key, 1, BYTES_MAX, out);
 }
 
 static int get_enum(struct ctx *x, const cJSON *v, const char *key, const char *const *names,

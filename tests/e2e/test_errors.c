@@ -213,6 +213,8 @@ static const struct row rows[] = {
 	  { ": 'free' must be " } },
 	{ "cfg-bytes", P_FILE, TXT("{\"arena_size\": \"lots\"}"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
 	  { ": 'arena_size' must be a byte count such as 67108864 or \"64MiB\"" } },
+	{ "cfg-bytes-range", P_FILE, TXT("{\"arena_size\": \"9007199254740993\"}"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
+	  { ": 'arena_size' must be a byte count from 1 to 9007199254740992 (2^53)" } },
 	{ "cfg-arena", P_FILE, TXT("{\"arena_size\": \"3MiB\"}"), { "replay", "--config", "@IN", "@GIT" }, 0, 2,
 	  { ": 'arena_size' must be a power of two from one page-allocator chunk (4 MiB: 512 pages of 8192 bytes) to 1 TiB" } },
 	{ "cfg-arena-page", P_FILE, TXT("{\"arena_size\": \"4MiB\", \"sizeclasses\": {\"page_size\": 16384}}"),
