@@ -206,7 +206,9 @@ test-run: all $(TEST_BINS) $(if $(filter release,$(VARIANT)),$(BENCH_BINS))
 # `make fuzz FUZZ_SECONDS=N` builds every harness with clang's libFuzzer,
 # ASan and UBSan into build/fuzz/ and runs each for N seconds, from its
 # seeds and saved crashes; a crash stops the run and its input is left in
-# build/fuzz/crash/. FUZZ_CC=afl-clang-fast FUZZ_DIR=build/fuzz-afl builds
+# build/fuzz/crash/. FUZZ_SEED=N (read by scripts/fuzz.sh from the
+# environment or make's command line) fixes libFuzzer's seed, as CI does.
+# FUZZ_CC=afl-clang-fast FUZZ_DIR=build/fuzz-afl builds
 # the same harnesses for AFL++ (`make fuzz-build`).
 FUZZ_CC      ?= clang
 FUZZ_DIR     ?= build/fuzz

@@ -10,6 +10,10 @@
 # exit 1 and leaves its input in DIR/crash/; copy it into
 # tests/fuzz/regress/NAME/ once fixed, so that `make test` replays it.
 # Executions add up, per harness, in DIR/executions.tsv.
+# FUZZ_SEED=N fixes libFuzzer's seed: the same build, corpus and seed try
+# the same inputs in the same order, so a short run (CI's) passes or fails
+# the same way each time. Unset, each run draws its own (printed in the
+# log as "INFO: Seed:"), as a long campaign wants.
 set -euo pipefail
 dir=$1 secs=$2
 shift 2
@@ -25,9 +29,11 @@ for name in "$@"; do
     [ -d "$d" ] && dirs+=("$d")
   done
   log="$dir/$name.log"
+  seed=()
+  [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
   rc=0
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-  "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=30 -rss_limit_mb=4096 \
+  "$bin" -max_total_time="$secs" -print_final_stats=1 ${seed[@]+"${seed[@]}"} -timeout=30 -rss_limit_mb=4096 \
     -artifact_prefix="$dir/crash/$name-" "${dirs[@]}" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   execs=${execs:-0}
