@@ -61,7 +61,10 @@ static double now_s(void)
 /* ---- signals: the workload ---------------------------------------------
  * Loop bounds: at least SIG_ITERS iterations, and on until the handlers ran
  * SIG_USR1_MIN and SIG_ALRM_MIN times (the recorder of old lost or tore
- * about half of them), but never past SIG_MAX_ITERS or SIG_SECONDS. */
+ * about half of them), but never past SIG_MAX_ITERS or SIG_SECONDS, which
+ * bounds the first SIG_ITERS too: with tiny rings every record waits for
+ * the merger, and SIG_ITERS iterations took 60-100 s on a 2-core machine
+ * with a test beside them, past record_self's limit. */
 enum { SIG_ITERS = 200000, SIG_USR1_MIN = 2000, SIG_ALRM_MIN = 100, SIG_MAX_ITERS = 4000000 };
 #define SIG_SECONDS 20.0
 #define MARK_START 5001	/* a malloc before the signals start and one after they stop */
@@ -193,8 +196,8 @@ static void signals_workload(void)
 	block_signals(SIG_UNBLOCK);
 	double end = now_s() + SIG_SECONDS;
 	long i;
-	for (i = 0; i < SIG_ITERS || ((g_usr1 < SIG_USR1_MIN || g_alrm < SIG_ALRM_MIN) &&
-				      i < SIG_MAX_ITERS && ((i & 1023) || now_s() < end)); i++)
+	for (i = 0; i < SIG_MAX_ITERS && ((i & 1023) || now_s() < end) &&
+		    (i < SIG_ITERS || g_usr1 < SIG_USR1_MIN || g_alrm < SIG_ALRM_MIN); i++)
 		churn(&g_src[0]);
 	block_signals(SIG_BLOCK);
 	set_timer(0);
