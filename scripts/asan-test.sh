@@ -14,9 +14,10 @@
 # runner forks a worker for each test while its own threads run, and the
 # allocator of GCC 12's libasan takes no lock around fork: a fork that
 # lands while another thread holds one of its locks leaves the worker
-# waiting on that lock for ever (seen in fresh-machine CI runs, in
-# test_db_kill, test_db_refuse and test_record_merge: the worker alone in
-# a futex wait, inside Criterion's code, its runner in wait4). The sign
+# waiting on that lock for ever (seen in CI runs in a debootstrapped
+# Debian 12 root, never on the machine itself: the worker of one binary
+# or another alone in a futex wait, inside Criterion's code, its runner
+# in wait4). The sign
 # watched for is exactly that: a process of the binary's command line
 # with one thread, waiting on a futex, its CPU time unchanged for 10 s; a
 # single-threaded process has no thread of its own to wake it. Anything
