@@ -149,122 +149,192 @@ header() {
 data_keys() {
   awk '/^#% data(\.[A-Za-z_][A-Za-z0-9_]*)?[ \t]/ { print $2 }' "$1"
 }
-# data_file BASE KEY: the --data file of a figure's "data" or "data.X" rows.
+# The functions below set a variable instead of printing: a subshell per
+# call cost seconds over the thousands of calls for a database of many runs.
+# data_file VAR BASE KEY: the --data file of a figure's "data" or "data.X" rows.
 data_file() {
-  printf '%s%s.csv' "$1" "${2#data}"
+  printf -v "$1" '%s/%s%s.csv' "$outdir" "$2" "${3#data}"
 }
-# A gnuplot string literal: single quotes, an inner quote doubled.
-gpstr() {
-  local s=${1//\'/\'\'}
-  printf "'%s'" "$s"
-}
-# An SQL string literal.
-sqlstr() {
-  local s=${1//\'/\'\'}
-  printf "'%s'" "$s"
+# quote VAR S: S as a string literal of gnuplot and SQL alike (single
+# quotes, an inner quote doubled).
+quote() {
+  printf -v "$1" "'%s'" "${2//\'/\'\'}"
 }
 
 failed=0
-jobs=$tmp/jobs      # gnuplot runs: -e string, script, stderr file; NUL-separated
-figs=$tmp/figs      # figures queued: name, run, base (separated by \037)
-: >"$jobs"
-: >"$figs"
 
-# queue SCRIPT RUN: query one figure's data and queue its four gnuplot runs
-# (RUN empty for a figure of all runs).
-queue() {
-  local gp=$1 run=$2 name base params when ok label vars key var csv w f
-  name=$(basename "$gp" .gp)
-  base=$name${run:+-run$run}
-  params=".parameter set :run ${run:-NULL}"
-
-  when=$(header "$gp" when)
-  if [ -n "$when" ]; then
-    ok=$(value "$params" "$when")
-    [ "$ok" = 1 ] || return 0
-  fi
-  label=''
-  [ -n "$run" ] && label=$(value "SELECT label FROM v_runs WHERE run_id = $run;")
-
-  vars="label=$(gpstr "$label"); run=${run:-0}"
-  : >"$tmp/$base.keys"
-  while read -r key; do
-    var=${key//./_}
-    csv=$tmp/$base.$var.csv
-    printf '%s\t%s\n' "$key" "$csv" >>"$tmp/$base.keys"
-    [ "$keep_data" = 0 ] || rm -f "$outdir/$(data_file "$base" "$key")"
-    if ! { cat "$tmp/session.sql"; echo ".mode csv"; echo ".headers on"; echo "$params"; header "$gp" "$key"; } |
-      sql >"$csv" 2>"$tmp/err"; then
-      echo "$prog: $name${run:+ (run $run)}: the query '$key' failed: $(head -n 1 "$tmp/err")" >&2
-      failed=1
-      return 0
-    fi
-    vars="$vars; $var=$(gpstr "$csv")"
-  done < <(data_keys "$gp")
-
-  for w in 1col 2col; do
-    for f in png pdf; do
-      rm -f "$outdir/$base-$w.$f" # an old drawing must not pass for this one
-      printf '%s\0%s\0%s\0' \
-        "$vars; fmt='$f'; width=$([ $w = 1col ] && echo 3.3 || echo 7); out=$(gpstr "$outdir/$base-$w.$f")" \
-        "$gp" "$tmp/$base-$w.$f.err" >>"$jobs"
-    done
-  done
-  printf '%s\037%s\037%s\n' "$name" "$run" "$base" >>"$figs"
-}
-
-# Figure scripts by their order header, then by name.
+# Each script's headers, read once: order, per, when, caption and its data
+# keys ("data", "data.X", ...; the SQL of each in hdr[GP|KEY]).
 mapfile -t scripts < <(for gp in "$plots"/*.gp; do printf '%s\t%s\n' "$(header "$gp" order)" "$gp"; done |
   sort -t $'\t' -k1,1n -k2,2 | cut -f2-)
+declare -A hdr
 for gp in "${scripts[@]}"; do
-  case $(header "$gp" per) in
-    run) for run in "${runs[@]}"; do queue "$gp" "$run"; done ;;
-    all) queue "$gp" "" ;;
+  for key in per when caption; do hdr[$gp|$key]=$(header "$gp" "$key"); done
+  hdr[$gp|keys]=$(data_keys "$gp")
+  for key in ${hdr[$gp|keys]}; do hdr[$gp|$key]=$(header "$gp" "$key"); done
+done
+
+# The figures to draw, in order: "GP RUN" (RUN empty for a figure of all
+# runs). Each "#% when" and each run's label is asked in one sqlite3
+# session (starting a session costs more than most queries): each answer
+# follows a marker line, and only its first line counts.
+candidates=()
+for gp in "${scripts[@]}"; do
+  case ${hdr[$gp|per]} in
+    run) for run in "${runs[@]}"; do candidates+=("$gp $run"); done ;;
+    all) candidates+=("$gp ") ;;
     '') ;; # a library loaded by figure scripts
     *) echo "$prog: $gp: '#% per' must be 'run' or 'all'" >&2; failed=1 ;;
   esac
 done
+mark=$'\037'
+declare -A answer
+{
+  cat "$tmp/session.sql"
+  echo ".mode list"
+  echo ".headers off"
+  for run in "${runs[@]}"; do
+    printf "SELECT char(31) || 'label %s';\nSELECT label FROM v_runs WHERE run_id = %s;\n" "$run" "$run"
+  done
+  for i in "${!candidates[@]}"; do
+    gp=${candidates[$i]% *} run=${candidates[$i]##* }
+    [ -n "${hdr[$gp|when]}" ] || continue
+    printf "SELECT char(31) || 'when %s';\n.parameter set :run %s\n%s\n;\n" "$i" "${run:-NULL}" "${hdr[$gp|when]}"
+  done
+} | sql >"$tmp/answers" 2>"$tmp/err" || {
+  echo "$prog: a '#% when' query or the runs' labels failed: $(head -n 1 "$tmp/err")" >&2
+  exit 1
+}
+what=''
+while IFS= read -r line; do
+  if [[ $line == "$mark"* ]]; then
+    what=${line#"$mark"}
+  elif [ -n "$what" ]; then
+    answer[$what]=$line
+    what=''
+  fi
+done <"$tmp/answers"
+
+# queue GP RUN: queue one figure: its queries (one line each in $queries:
+# run, GP|KEY of its SQL, CSV file) and its gnuplot script, which draws
+# the four files in one gnuplot process (the figure script loaded once per
+# file, from a fresh session each time).
+figs=$tmp/figs        # figures queued: name, run, base (separated by \037)
+queries=$tmp/queries  # run, GP|KEY, CSV (separated by \037)
+: >"$figs"
+: >"$queries"
+stale=()              # files of the figures queued, to remove before drawing
+queue() {
+  local gp=$1 run=$2 name base vars key var csv w width f q
+  name=${gp##*/}
+  name=${name%.gp}
+  base=$name${run:+-run$run}
+  quote q "${run:+${answer[label $run]-}}"
+  vars="label=$q; run=${run:-0}"
+  for key in ${hdr[$gp|keys]}; do
+    var=${key//./_}
+    csv=$tmp/$base.$var.csv
+    printf '%s\037%s\037%s\n' "${run:-NULL}" "$gp|$key" "$csv" >>"$queries"
+    if [ "$keep_data" = 1 ]; then data_file q "$base" "$key"; stale+=("$q"); fi
+    quote q "$csv"
+    vars="$vars; $var=$q"
+  done
+  for w in 1col 2col; do
+    width=7
+    [ $w = 2col ] || width=3.3
+    for f in png pdf; do
+      stale+=("$outdir/$base-$w.$f") # an old drawing must not pass for this one
+      quote q "$outdir/$base-$w.$f"
+      printf '%s; fmt=%s; width=%s; out=%s\n' "$vars" "'$f'" "$width" "$q"
+      quote q "$gp"
+      printf 'load %s\nunset output\nreset session\n' "$q"
+    done
+  done >"$tmp/$base.gnuplot"
+  printf '%s\037%s\037%s\n' "$name" "$run" "$base" >>"$figs"
+}
+for i in "${!candidates[@]}"; do
+  gp=${candidates[$i]% *} run=${candidates[$i]##* }
+  if [ -n "${hdr[$gp|when]}" ] && [ "${answer[when $i]-}" != 1 ]; then continue; fi
+  queue "$gp" "$run"
+done
+[ ${#stale[@]} -eq 0 ] || rm -f -- "${stale[@]}"
+
+# The data: every query into its CSV file, in one sqlite3 session. When
+# that fails, each query is run in a session of its own, to say which
+# failed; the figures of the failed ones are left out.
+run_queries() { # [ONE]: all the queries, or only line ONE of $queries
+  local n=0 run key csv q
+  cat "$tmp/session.sql"
+  echo ".mode csv"
+  echo ".headers on"
+  while IFS=$'\037' read -r run key csv; do
+    n=$((n + 1))
+    [ -z "${1:-}" ] || [ "$1" = "$n" ] || continue
+    q=${csv//\\/\\\\}
+    q=${q//\"/\\\"}
+    printf '.parameter set :run %s\n.output "%s"\n%s\n;\n' "$run" "$q" "${hdr[$key]}"
+  done <"$queries"
+  echo ".output stdout"
+}
+declare -A bad_query # base: the query of that figure that failed
+if ! run_queries | sql 2>"$tmp/err"; then
+  n=0
+  while IFS=$'\037' read -r run key csv; do
+    n=$((n + 1))
+    run_queries "$n" | sql 2>"$tmp/err" && continue
+    base=$(basename "$csv" .csv)
+    bad_query[${base%.*}]="the query '${key#*|}' failed: $(head -n 1 "$tmp/err")"
+  done <"$queries"
+fi
 
 # Draw: gnuplot runs in parallel, one per core; every run's stderr is kept.
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-# shellcheck disable=SC2016 # $1..$3 belong to the inner shell
-xargs -0 -n 3 -P "$ncpu" sh -c 'GNUPLOT_LIB="$0" gnuplot -e "$1" "$2" 2>"$3" || echo "gnuplot exited with status $?" >>"$3"' "$plots" \
-  <"$jobs" || true
+while IFS=$'\037' read -r name run base; do
+  [ -n "${bad_query[$base]-}" ] || printf '%s\0%s\0' "$tmp/$base.gnuplot" "$tmp/$base.err"
+done <"$figs" >"$tmp/jobs"
+# shellcheck disable=SC2016 # $0..$2 belong to the inner shell
+xargs -0 -n 2 -P "$ncpu" sh -c 'GNUPLOT_LIB="$0" gnuplot "$1" 2>"$2" || echo "gnuplot exited with status $?" >>"$2"' "$plots" \
+  <"$tmp/jobs" || true
 
 # A figure is drawn when its four files are there and gnuplot said nothing.
 drawn=0
-manifest=$tmp/manifest.csv
+manifest=$tmp/manifest.sql
 : >"$manifest"
+qname='' qlabel='' qbase='' qcaption='' # set by quote
 while IFS=$'\037' read -r name run base; do
-  ok=1
+  if [ -n "${bad_query[$base]-}" ]; then
+    echo "$prog: $name${run:+ (run $run)}: ${bad_query[$base]}" >&2
+    failed=1
+    continue
+  fi
+  missing=''
   for w in 1col 2col; do
     for f in png pdf; do
-      if [ -s "$tmp/$base-$w.$f.err" ] || [ ! -s "$outdir/$base-$w.$f" ]; then
-        echo "$prog: $name${run:+ (run $run)}, $w $f: gnuplot reported:" >&2
-        if [ -s "$tmp/$base-$w.$f.err" ]; then sed 's/^/    /' "$tmp/$base-$w.$f.err" >&2; else echo "    (no output file)" >&2; fi
-        ok=0
-      fi
+      [ -s "$outdir/$base-$w.$f" ] || missing="$missing $w.$f"
     done
   done
-  if [ "$ok" = 1 ]; then
-    label=''
-    [ -n "$run" ] && label=$(value "SELECT label FROM v_runs WHERE run_id = $run;")
-    caption=$(header "$plots/$name.gp" caption)
-    { cat "$tmp/session.sql"; echo ".mode csv"; echo ".headers off"
-      echo "SELECT $(sqlstr "$name"), ${run:-NULL}, $(sqlstr "$label"), $(sqlstr "$base"), $(sqlstr "$caption");"
-    } | sql >>"$manifest"
-    if [ "$keep_data" = 1 ]; then
-      while IFS=$'\t' read -r key csv; do
-        cp "$csv" "$outdir/$(data_file "$base" "$key")"
-      done <"$tmp/$base.keys"
-    fi
-    drawn=$((drawn + 1))
-  else
+  if [ -s "$tmp/$base.err" ] || [ -n "$missing" ]; then
+    echo "$prog: $name${run:+ (run $run)}: gnuplot reported:" >&2
+    [ ! -s "$tmp/$base.err" ] || sed 's/^/    /' "$tmp/$base.err" >&2
+    [ -z "$missing" ] || echo "    (not drawn:$missing)" >&2
     failed=1
+    continue
   fi
+  quote qname "$name"
+  quote qlabel "${run:+${answer[label $run]-}}"
+  quote qbase "$base"
+  quote qcaption "${hdr[$plots/$name.gp|caption]}"
+  echo "SELECT $qname, ${run:-NULL}, $qlabel, $qbase, $qcaption;" >>"$manifest"
+  if [ "$keep_data" = 1 ]; then
+    for key in ${hdr[$plots/$name.gp|keys]}; do
+      data_file q "$base" "$key"
+      cp "$tmp/$base.${key//./_}.csv" "$q"
+    done
+  fi
+  drawn=$((drawn + 1))
 done <"$figs"
 
-{ echo "figure,run_id,label,base,caption"; cat "$manifest"; } >"$outdir/figures.csv"
+{ echo "figure,run_id,label,base,caption"; { echo ".mode csv"; cat "$manifest"; } | sqlite3 -batch -bail :memory:; } >"$outdir/figures.csv"
 echo "$prog: $drawn figures of ${#runs[@]} run(s) in $outdir (PNG and PDF, 1col and 2col)" >&2
 
 # A results database of `spanlab sweep` also gets the sweep comparisons

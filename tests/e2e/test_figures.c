@@ -268,10 +268,13 @@ Test(figures, data_option_keeps_every_query_of_a_figure)
 	free(cycles);
 }
 
-/* A figure whose gnuplot run prints a warning is a failure, reported, and
- * left out of the list; the other figures are still drawn. Run on a copy of
- * the scripts with one extra figure script that warns. */
-Test(figures, a_gnuplot_warning_fails_the_script)
+/* A figure whose gnuplot run prints a warning, or whose query fails, is a
+ * failure, reported, and left out of the list; the other figures are still
+ * drawn. Run on a copy of the scripts with two extra figure scripts: one
+ * warns, one's query names a column there is not (figures.sh runs every
+ * query in one sqlite3 session and, when that fails, each on its own to
+ * say which failed). */
+Test(figures, a_gnuplot_warning_or_a_failed_query_fails_the_script)
 {
 	char path[4096], from[4096], out[2048];
 	static const char *const dirs[] = { "tree", "tree/scripts", "tree/analysis", "tree/analysis/plots" };
@@ -294,19 +297,32 @@ Test(figures, a_gnuplot_warning_fails_the_script)
 			    "plot data using \"x\":\"y\" with lines\n";
 	snprintf(path, sizeof path, "%s/tree/analysis/plots/warns.gp", tmp);
 	cr_assert_eq(tl_write_file(path, warns, strlen(warns)), 0);
+	const char *bad = "#% per run\n"
+			  "#% data SELECT no_such_column FROM runs WHERE run_id = :run\n"
+			  "load 'lib-common.gp'\n"
+			  "plot data using 1:1 with lines\n";
+	snprintf(path, sizeof path, "%s/tree/analysis/plots/badquery.gp", tmp);
+	cr_assert_eq(tl_write_file(path, bad, strlen(bad)), 0);
 
 	snprintf(path, sizeof path, "%s/tree/scripts/figures.sh", tmp);
 	snprintf(out, sizeof out, "%s/out", tmp);
 	struct tl_run r;
 	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ path, dbpath, out, NULL }), 0);
-	cr_assert_eq(r.status, 1, "a warning must fail figures.sh: exit %d, '%s'", r.status, r.err);
+	cr_assert_eq(r.status, 1, "a warning and a failed query must fail figures.sh: exit %d, '%s'", r.status, r.err);
 	cr_assert(strstr(r.err, "warns") && strcasestr(r.err, "warning"), "the warning is not reported: '%s'", r.err);
+	for (int run = 1; run <= 2; run++) {
+		char want[128];
+		snprintf(want, sizeof want, "badquery (run %d): the query 'data' failed: ", run);
+		cr_assert(strstr(r.err, want) && strstr(r.err, "no_such_column"), "'%s' is not reported: '%s'", want,
+			  r.err);
+	}
 	tl_run_free(&r);
 	snprintf(path, sizeof path, "%s/figures.csv", out);
 	char *list = tl_read_file(path, NULL);
 	cr_assert(list);
 	cr_assert(strstr(list, "hit-rates,"), "%s", list);
 	cr_assert(!strstr(list, "warns"), "a figure drawn with a warning is listed: %s", list);
+	cr_assert(!strstr(list, "badquery"), "a figure whose query failed is listed: %s", list);
 	free(list);
 	snprintf(path, sizeof path, "%s/hit-rates-2col.pdf", out);
 	cr_assert(exists(path));
