@@ -19,9 +19,11 @@
 # or another alone in a futex wait, inside Criterion's code, its runner
 # in wait4). The sign
 # watched for is exactly that: a process of the binary's command line
-# with one thread, waiting on a futex, its CPU time unchanged for 10 s; a
-# single-threaded process has no thread of its own to wake it. Anything
-# else that runs past ASAN_TEST_LIMIT seconds (900 unless set) fails.
+# with one thread, waiting on a futex, its CPU time unchanged for
+# ASAN_TEST_STALL seconds (10 unless set); a single-threaded process has
+# no thread of its own to wake it. Anything else that runs past
+# ASAN_TEST_LIMIT seconds (900 unless set) fails. tests/e2e/test_asan_test.c
+# checks all of this on stand-ins.
 # The output goes to a file, not a pipe, which a hung worker would hold.
 # Usage: scripts/asan-test.sh TEST_BINARY [ARGS...]
 set -uo pipefail
@@ -29,6 +31,7 @@ log=$(mktemp)
 hung=$(mktemp -u)
 trap 'rm -f "$log" "$hung"' EXIT
 limit=${ASAN_TEST_LIMIT:-900}
+stall=${ASAN_TEST_STALL:-10}
 
 # The pids and CPU times of the binary's processes that show the sign.
 stuck_workers() {
@@ -44,11 +47,11 @@ watchdog() {
   local pid=$1 seen="" now n=0
   shift
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 2
+    sleep 1
     now=$(stuck_workers "$@")
     if [ -n "$now" ] && [ "$now" = "$seen" ]; then n=$((n + 1)); else n=0; fi
     seen=$now
-    if [ "$n" -ge 5 ]; then
+    if [ "$n" -ge "$stall" ]; then
       echo "$now" >"$hung"
       pkill -KILL -x -f -- "$*"
       return
