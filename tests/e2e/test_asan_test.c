@@ -184,73 +184,52 @@ static size_t count(const char *s, const char *what)
 	return n;
 }
 
-Test(asan_test, a_worker_hung_at_fork_is_killed_and_the_binary_run_again)
+/* Run the script on the stand-in in `mode`: it exits `status` after `runs`
+ * runs of the stand-in, `hangs` of them killed as hung at fork, and says
+ * `said` on stderr; `output`: the stand-in's own output (of a run that
+ * ended by itself) is passed on. */
+static void expect(const char *mode, int status, int runs, size_t hangs, const char *said, bool output)
 {
 	struct tl_run r;
-	int runs;
-	run_script(&r, "hang:1", &runs);
-	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-	cr_assert_eq(runs, 2, "ran %d times", runs);
-	cr_assert(strstr(r.err, "a worker hung at fork") && strstr(r.err, "killed (run 1 of 3)"), "%s", r.err);
-	cr_assert_eq(count(r.err, "hung at fork"), 1, "%s", r.err);
-	cr_assert(strstr(r.out, "Passing: 1"), "the binary's own output is not passed on: '%s'", r.out);
+	int ran;
+	run_script(&r, mode, &ran);
+	cr_assert_eq(r.status, status, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(ran, runs, "ran %d times: %s", ran, r.err);
+	cr_assert_eq(count(r.err, "hung at fork"), hangs, "%s", r.err);
+	cr_assert(strstr(r.err, said), "'%s' is not said: '%s'", said, r.err);
+	cr_assert_eq(strstr(r.out, "Synthesis") != NULL, output, "output: '%s'", r.out);
 	tl_run_free(&r);
+}
+
+Test(asan_test, a_worker_hung_at_fork_is_killed_and_the_binary_run_again)
+{
+	expect("hang:1", 0, 2, 1, "killed (run 1 of 3)", true);
 }
 
 Test(asan_test, three_hung_runs_fail_the_binary)
 {
-	struct tl_run r;
-	int runs;
-	run_script(&r, "hang:3", &runs);
-	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-	cr_assert_eq(runs, 3, "ran %d times", runs);
-	cr_assert_eq(count(r.err, "hung at fork"), 3, "%s", r.err);
-	cr_assert(strstr(r.err, "killed (run 3 of 3)"), "%s", r.err);
-	tl_run_free(&r);
+	expect("hang:3", 1, 3, 3, "killed (run 3 of 3)", false);
 }
 
 /* A futex wait of a process that has a thread to wake it is no hang: the
  * stand-in's worker waits 4 s, twice ASAN_TEST_STALL, and is left to end. */
 Test(asan_test, a_wait_with_a_second_thread_is_left_alone)
 {
-	struct tl_run r;
-	int runs;
-	run_script(&r, "threaded", &runs);
-	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-	cr_assert_eq(runs, 1, "ran %d times: %s", runs, r.err);
-	cr_assert(!strstr(r.err, "hung"), "%s", r.err);
-	tl_run_free(&r);
+	expect("threaded", 0, 1, 0, "", true);
 }
 
 Test(asan_test, any_other_hang_fails_at_the_wall_limit)
 {
 	setenv("ASAN_TEST_LIMIT", "2", 1);
-	struct tl_run r;
-	int runs;
-	run_script(&r, "pause", &runs);
-	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-	cr_assert_eq(runs, 1, "ran %d times: %s", runs, r.err);
-	cr_assert(strstr(r.err, "still running after 2 s (ASAN_TEST_LIMIT): failed"), "%s", r.err);
-	cr_assert(!strstr(r.err, "hung"), "%s", r.err);
-	tl_run_free(&r);
+	expect("pause", 1, 1, 0, "still running after 2 s (ASAN_TEST_LIMIT): failed", false);
 }
 
 Test(asan_test, a_leak_in_our_code_fails_even_when_every_test_passed)
 {
-	struct tl_run r;
-	int runs;
-	run_script(&r, "leak:ours", &runs);
-	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-	cr_assert(strstr(r.err, "LeakSanitizer found a leak in our code"), "%s", r.err);
-	tl_run_free(&r);
+	expect("leak:ours", 1, 1, 0, "LeakSanitizer found a leak in our code", true);
 }
 
 Test(asan_test, libcriterions_own_leak_is_forgiven_when_every_test_passed)
 {
-	struct tl_run r;
-	int runs;
-	run_script(&r, "leak:criterion", &runs);
-	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-	cr_assert(strstr(r.err, "the only leak is libcriterion's own (forgiven)"), "%s", r.err);
-	tl_run_free(&r);
+	expect("leak:criterion", 0, 1, 0, "the only leak is libcriterion's own (forgiven)", true);
 }
