@@ -274,9 +274,12 @@ Test(figures, data_option_keeps_every_query_of_a_figure)
  * warns, one's query names a column there is not (figures.sh runs every
  * query in one sqlite3 session and, when that fails, each on its own to
  * say which failed). */
-Test(figures, a_gnuplot_warning_or_a_failed_query_fails_the_script)
+/* A copy of figures.sh, the SQL it reads and the hit-rates figure with its
+ * libraries, in tmp/tree, with the figure scripts `extra` (name, text,
+ * ..., NULL) added. */
+static void copy_tree(const char *const *extra)
 {
-	char path[4096], from[4096], out[2048];
+	char path[4096], from[4096];
 	static const char *const dirs[] = { "tree", "tree/scripts", "tree/analysis", "tree/analysis/plots" };
 	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof path, "%s/%s", tmp, dirs[i]);
@@ -290,19 +293,25 @@ Test(figures, a_gnuplot_warning_or_a_failed_query_fails_the_script)
 		snprintf(path, sizeof path, "%s/tree/%s", tmp, files[i]);
 		copy_file(tl_root_path(files[i], from, sizeof from), path);
 	}
+	for (; *extra; extra += 2) {
+		snprintf(path, sizeof path, "%s/tree/analysis/plots/%s.gp", tmp, extra[0]);
+		cr_assert_eq(tl_write_file(path, extra[1], strlen(extra[1])), 0);
+	}
+}
+
+Test(figures, a_gnuplot_warning_or_a_failed_query_fails_the_script)
+{
+	char path[4096], out[2048];
 	const char *warns = "#% per all\n"
 			    "#% data SELECT 1 AS x, 1 AS y\n"
 			    "load 'lib-common.gp'\n"
 			    "set yrange [1:1]\n"
 			    "plot data using \"x\":\"y\" with lines\n";
-	snprintf(path, sizeof path, "%s/tree/analysis/plots/warns.gp", tmp);
-	cr_assert_eq(tl_write_file(path, warns, strlen(warns)), 0);
 	const char *bad = "#% per run\n"
 			  "#% data SELECT no_such_column FROM runs WHERE run_id = :run\n"
 			  "load 'lib-common.gp'\n"
 			  "plot data using 1:1 with lines\n";
-	snprintf(path, sizeof path, "%s/tree/analysis/plots/badquery.gp", tmp);
-	cr_assert_eq(tl_write_file(path, bad, strlen(bad)), 0);
+	copy_tree((const char *const[]){ "warns", warns, "badquery", bad, NULL });
 
 	snprintf(path, sizeof path, "%s/tree/scripts/figures.sh", tmp);
 	snprintf(out, sizeof out, "%s/out", tmp);
@@ -326,6 +335,30 @@ Test(figures, a_gnuplot_warning_or_a_failed_query_fails_the_script)
 	free(list);
 	snprintf(path, sizeof path, "%s/hit-rates-2col.pdf", out);
 	cr_assert(exists(path));
+}
+
+/* A "#% when" that fails stops figures.sh (the answers come from one
+ * sqlite3 session): exit 1, the error named, nothing listed. */
+Test(figures, a_failed_when_query_fails_the_script)
+{
+	char path[4096], out[2048];
+	const char *bad = "#% per run\n"
+			  "#% when SELECT no_such_column FROM runs WHERE run_id = :run\n"
+			  "#% data SELECT 1 AS x\n"
+			  "load 'lib-common.gp'\n"
+			  "plot data using 1:1 with lines\n";
+	copy_tree((const char *const[]){ "badwhen", bad, NULL });
+	snprintf(path, sizeof path, "%s/tree/scripts/figures.sh", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ path, dbpath, out, NULL }), 0);
+	cr_assert_eq(r.status, 1, "exit %d, '%s'", r.status, r.err);
+	cr_assert(strstr(r.err, "a '#% when' query or the runs' labels failed: ") && strstr(r.err, "no_such_column"),
+		  "'%s'", r.err);
+	cr_assert_eq(tl_count_lines(r.err), 1, "'%s'", r.err);
+	tl_run_free(&r);
+	snprintf(path, sizeof path, "%s/figures.csv", out);
+	cr_assert(!exists(path), "a figure list was written");
 }
 
 /* Runs at the edges of what the figures expect: one small allocation (one
