@@ -178,7 +178,8 @@ bench:
 	$(Q)scripts/bench.sh
 
 # --- tests ---------------------------------------------------------------
-# Each test binary runs on its own; the first failure stops the run. The
+# Each test binary runs on its own and prints its wall time (PASS ... s),
+# so a CI log shows where the time goes; the first failure stops the run. The
 # CLI tests find the binary, the recorder and the source tree through the
 # environment.
 TEST_ENV = SPANLAB_BIN=$(abspath $(BIN)) SPANLAB_RECORD_LIB=$(abspath $(RECLIB)) \
@@ -197,8 +198,9 @@ test-asan: deps
 test-run: all $(TEST_BINS) $(if $(filter release,$(VARIANT)),$(BENCH_BINS))
 	$(Q)scripts/check-layout.sh
 	$(Q)set -e; for t in $(TEST_BINS); do \
-	  printf '  %-7s %s\n' TEST $$t; \
+	  printf '  %-7s %s\n' TEST $$t; t0=$$(date +%s); \
 	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV) scripts/asan-test.sh) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
+	  printf '  %-7s %s (%s s)\n' PASS $$t $$(($$(date +%s) - t0)); \
 	done
 	@echo "all $(words $(TEST_BINS)) test binaries passed ($(VARIANT))"
 
