@@ -365,6 +365,119 @@ Test(figures, a_failed_when_query_fails_the_script)
  * size class, one refill, nothing live at the end), and large objects
  * only (no small size class, no mcache lookup). They draw without a
  * warning; the per-class figure is left out where there is no small class. */
+/* arena-states keeps, of a run's transitions, those that draw something in
+ * each of its 4096 columns of x: in every column, each band's highest and
+ * lowest value over the rows drawn (a transition's state before and after
+ * it) are those of every transition, and the rows drawn are some of the
+ * run's, in its order. The full series is read from v_arena_states and its
+ * "before" states are worked out here, not by the figure's query. The run
+ * is git index-pack's trace with the gc policy: its scavenger makes 6,001
+ * transitions, several in many columns. */
+#define AS_COLS 4096
+
+struct as_range {
+	long long lo[3], hi[3];
+	int n;
+};
+
+static void as_widen(struct as_range *c, const long long v[3])
+{
+	for (int b = 0; b < 3; b++) {
+		if (!c->n || v[b] < c->lo[b])
+			c->lo[b] = v[b];
+		if (!c->n || v[b] > c->hi[b])
+			c->hi[b] = v[b];
+	}
+	c->n++;
+}
+
+Test(figures, arena_states_keeps_what_each_column_draws)
+{
+	char db_path[4096], git[4096], out[4096], path[4200];
+	snprintf(db_path, sizeof db_path, "%s/gc.db", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	tl_root_path("traces/data/git-index-pack.slt", git, sizeof git);
+	cr_assert_eq(replay(db_path, git, NULL, NULL), 0);
+	/* drawn alone (with hit-rates, which copy_tree always copies) */
+	char *gp = tl_read_file(tl_root_path("analysis/plots/arena-states.gp", path, sizeof path), NULL);
+	cr_assert(gp);
+	copy_tree((const char *const[]){ "arena-states", gp, NULL });
+	free(gp);
+	snprintf(path, sizeof path, "%s/tree/scripts/figures.sh", tmp);
+	struct tl_run r;
+	cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ path, db_path, out, "--data", NULL }), 0);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	tl_run_free(&r);
+
+	/* every row drawn if nothing were dropped: before and after each */
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT clock_bytes, reserved_bytes + prepared_bytes + ready_bytes, "
+					"prepared_bytes + ready_bytes, ready_bytes FROM v_arena_states "
+					"WHERE run_id = 1 ORDER BY seq, kind DESC", -1, &st, NULL), SQLITE_OK,
+		     "%s", sqlite3_errmsg(db));
+	long long (*all)[4] = NULL, max_clock = 1, prev[3] = { 0, 0, 0 };
+	int n = 0, cap = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n + 2 > cap) {
+			cap = cap ? 2 * cap : 4096;
+			all = realloc(all, (size_t)cap * sizeof *all);
+			cr_assert(all);
+		}
+		long long c = sqlite3_column_int64(st, 0);
+		long long *b = all[n++], *a = all[n++];
+		b[0] = a[0] = c;
+		for (int i = 0; i < 3; i++) {
+			b[1 + i] = prev[i];
+			a[1 + i] = prev[i] = sqlite3_column_int64(st, 1 + i);
+		}
+		if (c > max_clock)
+			max_clock = c;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	cr_assert_gt(n, 2 * 4096, "only %d arena states: the test wants several per column", n / 2);
+
+	struct as_range *full = calloc(AS_COLS + 1, sizeof *full), *kept = calloc(AS_COLS + 1, sizeof *kept);
+	cr_assert(full && kept);
+	for (int i = 0; i < n; i++)
+		as_widen(&full[(int)(all[i][0] * (double)AS_COLS / (double)max_clock)], all[i] + 1);
+
+	snprintf(path, sizeof path, "%s/arena-states-run1.csv", out);
+	char *csv = tl_read_file(path, NULL);
+	cr_assert(csv, "no %s", path);
+	const char *head = "clock_bytes,total_bytes,mapped_bytes,ready_bytes";
+	cr_assert(!strncmp(csv, head, strlen(head)), "'%.80s'", csv);
+	int rows = 0, j = 0;
+	long long row[4];
+	for (char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+		cr_assert_eq(sscanf(line + 1, "%lld,%lld,%lld,%lld", &row[0], &row[1], &row[2], &row[3]), 4,
+			     "row %d: '%.60s'", rows + 1, line + 1);
+		while (j < n && memcmp(all[j], row, sizeof row))
+			j++;
+		cr_assert_lt(j, n, "row %d (%lld,%lld,%lld,%lld) is not one of the run's states after row %d's", rows + 1,
+			     row[0], row[1], row[2], row[3], rows);
+		cr_assert(rows || j == 0, "the first row drawn is not the run's first");
+		j++;
+		as_widen(&kept[(int)(row[0] * (double)AS_COLS / (double)max_clock)], row + 1);
+		rows++;
+	}
+	cr_assert_eq(j, n, "the last row drawn is not the run's last");
+	for (int c = 0; c <= AS_COLS; c++) {
+		cr_assert_eq(kept[c].n > 0, full[c].n > 0, "column %d: %d rows kept of %d", c, kept[c].n, full[c].n);
+		for (int b = 0; b < 3 && full[c].n; b++)
+			cr_assert(kept[c].lo[b] == full[c].lo[b] && kept[c].hi[b] == full[c].hi[b],
+				  "column %d, band %d: kept %lld..%lld, the run %lld..%lld", c, b, kept[c].lo[b],
+				  kept[c].hi[b], full[c].lo[b], full[c].hi[b]);
+	}
+	cr_assert_lt(rows, n - 2000, "%d rows kept of %d: the columns were not reduced", rows, n);
+	free(csv);
+	free(full);
+	free(kept);
+	free(all);
+}
+
 Test(figures, degenerate_runs_draw_without_a_warning)
 {
 	char one[4096], large[4096], path[4096], out[2048];
