@@ -91,6 +91,15 @@ REC_OBJS   := $(patsubst %.c,$(BUILD)/pic/%.o,$(REC_SRCS) $(TRACE_SRCS))
 TESTLIB_OBJS := $(call obj,$(TESTLIB_SRCS))
 FUZZ_HARNESS_OBJS := $(call obj,$(FUZZ_HARNESS_SRCS))
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+# Two binaries test a script, whose work is the same in every variant, and
+# run in one: test_figures drives figures.sh and report.sh (gnuplot and
+# sqlite3's shell; the replays it makes for them are of bundled traces,
+# which test_replay and test_baseline replay under ASan too), so it runs
+# in release only; test_asan_test tests the ASan wrapper, in asan only.
+# (Under ASan test_figures took as long as in release, 70 s of CI's time.)
+TEST_ONLY_IN_release := $(BUILD)/tests/e2e/test_figures
+TEST_ONLY_IN_asan    := $(BUILD)/tests/e2e/test_asan_test
+TEST_RUN_BINS := $(filter-out $(TEST_ONLY_IN_$(if $(filter asan,$(VARIANT)),release,asan)),$(TEST_BINS))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
@@ -195,14 +204,14 @@ test-asan: deps
 
 # The release tests run `scripts/bench.sh --smoke`, which needs the bench
 # programs (tests/e2e/test_baseline_bench.c).
-test-run: all $(TEST_BINS) $(if $(filter release,$(VARIANT)),$(BENCH_BINS))
+test-run: all $(TEST_RUN_BINS) $(if $(filter release,$(VARIANT)),$(BENCH_BINS))
 	$(Q)scripts/check-layout.sh
-	$(Q)set -e; for t in $(TEST_BINS); do \
+	$(Q)set -e; for t in $(TEST_RUN_BINS); do \
 	  printf '  %-7s %s\n' TEST $$t; t0=$$(date +%s); \
 	  $(TEST_ENV) $(if $(filter asan,$(VARIANT)),$(ASAN_ENV) scripts/asan-test.sh) $$t $(TESTFLAGS) || { echo "FAILED: $$t" >&2; exit 1; }; \
 	  printf '  %-7s %s (%s s)\n' PASS $$t $$(($$(date +%s) - t0)); \
 	done
-	@echo "all $(words $(TEST_BINS)) test binaries passed ($(VARIANT))"
+	@echo "all $(words $(TEST_RUN_BINS)) test binaries passed ($(VARIANT))"
 
 # --- fuzzing (tests/fuzz/README.md) ------------------------------------------
 # `make fuzz FUZZ_SECONDS=N` builds every harness with clang's libFuzzer,
