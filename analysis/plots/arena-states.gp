@@ -13,11 +13,13 @@
 # transitions that draw something there: the first, the last, and those
 # at the highest and lowest value of each of the three bands. A column's
 # filled height is its highest value and its outline runs from the lowest
-# to the highest, so the picture is the same; the steps between columns
-# are exact, since each kept transition's "before" values come from the
-# whole series. (git gc's 45,849 transitions keep 9,273.) Today only Ready
-# goes down within a run, so the other two bands' extremes are the column's
-# first and last; they are asked for all the same.
+# to the highest, so the picture is the same at that resolution (a PDF
+# zoomed far in shows a dropped step inside a column as a short diagonal);
+# the steps between columns are exact, since each column's first and last
+# are kept with "before" values taken from the whole series. (git gc's
+# 45,848 transitions keep 9,273.) Today only Ready goes down within a run,
+# so the other two bands' extreme values are those of a column's first and
+# last rows; they are asked for all the same.
 #
 # A 64 MiB arena reserves far more address space than a small trace maps;
 # when the Reserved band would flatten the others, the y axis is broken: the
