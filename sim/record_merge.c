@@ -102,7 +102,7 @@ struct mring {
 	bool exited;		/* the producer marked the ring RAW_EXITED */
 	pid_t ostid;
 	uint64_t t_ns;		/* the thread's last stamped time */
-	/* Threaded reallocs between RAW_OUT and RAW_IN, innermost last: a
+	/* Reallocs between RAW_OUT and RAW_IN, innermost last: a
 	 * signal handler that reallocs between a realloc's two records
 	 * writes its pair into the same ring, nested inside. */
 	struct pend {
@@ -602,7 +602,7 @@ static inline __attribute__((always_inline)) void emit(struct rec_merger *m, str
 	unsigned op = rec[0] & RAW_OPMASK;
 	if (rec[0] & RAW_TIME)
 		r->t_ns = tsc_ns(m, p, rec[1 + raw_args(op)]);
-	uint64_t ts = r->t_ns, id = 0;
+	uint64_t ts = r->t_ns;
 	struct slt_writer *w = p->w;
 	switch (op) {
 	case RAW_MALLOC: emit_alloc(p, r, SLT_MALLOC, rec[1], rec[2], 0, ts); break;
@@ -611,19 +611,6 @@ static inline __attribute__((always_inline)) void emit(struct rec_merger *m, str
 		emit_alloc(p, r, SLT_ALIGNED, rec[1], rec[2], pow2_align(p, rec[3]), ts);
 		break;
 	case RAW_FREE: emit_free(p, r, rec[1], ts); break;
-	case RAW_REALLOC: {
-		uint64_t old = rec[1], q = rec[2], n = rec[3];
-		if (!n) {	/* glibc frees p and returns NULL */
-			w->report.realloc_zero++;
-			emit_free(p, r, old, ts);
-		} else if (!q) {
-			w->report.failed_allocs++;	/* p is untouched */
-		} else {
-			bool known = slt_idmap_del(&p->map, old, &id);
-			emit_moved(p, r, known, id, q, n, ts);
-		}
-		break;
-	}
 	case RAW_OUT: {
 		if (!rec[2]) {
 			w->report.realloc_zero++;

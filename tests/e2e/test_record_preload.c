@@ -3,8 +3,8 @@
  * conditions that broke it: signal handlers that allocate while their
  * thread is inside the recorder, tiny rings that pad and fill, a forked
  * child whose first call comes from inside libc's time zone code, argv
- * too long for the metadata, quick_exit, and siglongjmp out of the
- * recorder. The workloads are this binary, re-run under `spanlab record`
+ * too long for the metadata, quick_exit, siglongjmp out of the recorder,
+ * and a handler handed the address a realloc just left. The workloads are this binary, re-run under `spanlab record`
  * with SLTEST_WORKLOAD set (its constructor runs the workload before
  * Criterion starts); they skip under ASan, since a sanitized program
  * cannot host the preloaded recorder. The metadata test records /bin/true
@@ -319,6 +319,64 @@ static void longjmp_workload(void)
 	exit(g_jumps == LJ_JUMPS ? 0 : 1);
 }
 
+/* ---- realloc_gap: a handler between realloc's call and its record ------
+ * The main loop moves 40-byte objects to 200 bytes with realloc, which
+ * frees the old chunk into glibc's tcache, and frees them; a flood of
+ * SIGUSR1 runs a handler that, when it interrupted the recorder's own code
+ * (never glibc's, whose state it would break), mallocs and frees 40 bytes.
+ * Landing after realloc's real call, it is handed the old address, and
+ * the trace must already have freed the old object. On until RG_HITS
+ * handlers allocated or RG_SECONDS passed. */
+enum { RG_HITS = 4000 };
+#define RG_SECONDS 6.0
+static volatile sig_atomic_t g_rg_hits;
+
+static void on_usr1_rg(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig, (void)si;
+	uintptr_t pc = (uintptr_t)((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP];
+	if (pc >= g_rec_lo && pc < g_rec_hi) {
+		int e = errno;
+		sink = malloc(40);
+		free(sink);
+		g_rg_hits++;
+		errno = e;
+	}
+}
+
+static void realloc_gap_workload(void)
+{
+	dl_iterate_phdr(find_recorder, NULL);
+	if (!g_rec_lo)
+		exit(2);
+	block_signals(SIG_BLOCK);
+	pthread_t t;
+	pid_t pid = start_sender(false, &t);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_usr1_rg;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	block_signals(SIG_UNBLOCK);
+	double end = now_s() + RG_SECONDS;
+	long i, moved = 0;
+	for (i = 0; g_rg_hits < RG_HITS && ((i & 1023) || now_s() < end); i++) {
+		void *p = malloc(40);
+		uintptr_t old = (uintptr_t)p;
+		void *q = realloc(p, 200);
+		moved += (uintptr_t)q != old;
+		free(q);
+	}
+	block_signals(SIG_BLOCK);
+	stop_sender(pid, t);
+	FILE *f = fopen(getenv("SLTEST_LOG"), "w");
+	if (f) {
+		fprintf(f, "%ld %ld %d\n", i, moved, (int)g_rg_hits);
+		fclose(f);
+	}
+	exit(0);
+}
+
 __attribute__((constructor)) static void workload(void)
 {
 	const char *mode = getenv("SLTEST_WORKLOAD");
@@ -332,6 +390,8 @@ __attribute__((constructor)) static void workload(void)
 		quick_exit_workload();
 	if (!strcmp(mode, "longjmp"))
 		longjmp_workload();
+	if (!strcmp(mode, "realloc_gap"))
+		realloc_gap_workload();
 	exit(99);
 }
 
@@ -603,6 +663,42 @@ Test(record_preload, siglongjmp_out_of_the_recorder, .timeout = 180)
 	cr_log_info("%u trace threads (lanes left busy by a jump: %u)", threads, threads - 1);
 	cr_assert_eq(after, LJ_AFTER, "%d of the %d allocations after the jumps", after, LJ_AFTER);
 	cr_assert_eq(freed, LJ_AFTER);
+	tl_tmpdir_remove(dir);
+}
+
+/* A single-threaded program's realloc: a signal handler that allocates
+ * right after the real call is handed the old address, and the trace must
+ * have freed the old object first (no address handed out twice, no free
+ * of an unknown object). */
+Test(record_preload, handler_after_reallocs_call, .timeout = 180)
+{
+	if (sanitized())
+		cr_skip_test("recorder e2e needs an unsanitized workload");
+	char *dir = tl_tmpdir(), out[4096], log[4096];
+	snprintf(out, sizeof out, "%s/g.slt", dir);
+	snprintf(log, sizeof log, "%s/g.log", dir);
+	setenv("SLTEST_LOG", log, 1);
+	struct tl_run r;
+	record_self(&r, "realloc_gap", out, false);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(!strstr(r.err, "not recorded"), "%s", r.err);
+	tl_run_free(&r);
+	long loops, moved, hits;
+	FILE *f = fopen(log, "r");
+	cr_assert(f, "the workload wrote no log");
+	cr_assert_eq(fscanf(f, "%ld %ld %ld", &loops, &moved, &hits), 3);
+	fclose(f);
+	cr_log_info("%ld reallocs, %ld moved; %ld handlers allocated inside the recorder", loops, moved, hits);
+	cr_assert_gt(moved, loops / 2, "realloc seldom moved: the handlers were rarely offered the old address");
+	cr_assert_gt(hits, 1000, "only %ld handlers landed in the recorder: the test proved little", hits);
+	struct slt_source *s = open_trace(out);
+	struct slt_event ev;
+	int rc;
+	long reallocs = 0;
+	while ((rc = slt_next(s, &ev)) > 0)
+		reallocs += ev.op == SLT_REALLOC && ev.size == 200;
+	close_trace(s, rc);
+	cr_assert_eq(reallocs, loops, "%ld reallocs in the trace, %ld made", reallocs, loops);
 	tl_tmpdir_remove(dir);
 }
 

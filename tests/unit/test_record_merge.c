@@ -2,7 +2,7 @@
  * The recorder's merger (sim/record_merge.c) on raw rings written by hand,
  * without processes: records of several rings come out in sequence order
  * with dense thread ids; a record only the second read of the heads showed
- * stops the pass; rings wrap through RAW_PAD; threaded realloc pairs keep
+ * stops the pass; rings wrap through RAW_PAD; realloc pairs keep
  * an address's history in order; the consistency report counts what the
  * records say; RAW_END completes the trace and drops later records; no
  * END leaves it cut short but readable; a newer image of a pid replaces an
@@ -393,12 +393,14 @@ Test(record_merge, threaded_realloc_and_the_report)
 	rec(f.h, 0, s++, RAW_OUT, 0x300, 700, 0);
 	rec(f.h, 0, s++, RAW_IN, 0, 0, 0);			/* failed: 0x300 keeps id 1 */
 	rec(f.h, 0, s++, RAW_OUT, 0x300, 0, 0);			/* realloc(p, 0): a free */
-	rec(f.h, 0, s++, RAW_REALLOC, 0x999, 0x400, 80);	/* unknown: a malloc, id 1 */
+	rec(f.h, 0, s++, RAW_OUT, 0x999, 80, 0);		/* unknown: a malloc, id 1 */
+	rec(f.h, 0, s++, RAW_IN, 0x400, 0, 0);
 	rec(f.h, 0, s++, RAW_FREE, 0x777, 0, 0);		/* unknown free */
 	rec(f.h, 0, s++, RAW_MALLOC, 0x400, 90, 0);		/* 0x400 again: old freed first */
 	rec(f.h, 0, s++, RAW_ALIGNED, 0x500, 64, 24);		/* 24 is no power of two */
 	rec(f.h, 0, s++, RAW_MALLOC, 0, 1u << 30, 0);		/* failed */
-	rec(f.h, 0, s++, RAW_REALLOC, 0x500, 0x600, 128);	/* single-threaded realloc */
+	rec(f.h, 0, s++, RAW_OUT, 0x500, 128, 0);		/* realloc(0x500, 128) to 0x600 */
+	rec(f.h, 0, s++, RAW_IN, 0x600, 0, 0);
 	rec(f.h, 0, s++, RAW_END, 0, 0, 0);
 	fx_merger(&f, &o);
 	struct got *g = fx_drain(&f);
@@ -415,7 +417,7 @@ Test(record_merge, threaded_realloc_and_the_report)
 	fx_end(&f);
 }
 
-/* A signal handler that reallocs between a threaded realloc's RAW_OUT
+/* A signal handler that reallocs between a realloc's RAW_OUT
  * and RAW_IN writes its own pair into the same ring, nested inside: both
  * reallocs are kept. Nine deep (one past the merger's stack), the
  * innermost pair is not recorded, counted, and its object keeps its

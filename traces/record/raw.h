@@ -22,8 +22,8 @@
  * plain increment of a private counter; once a second thread exists it is
  * an atomic fetch-add. Allocations are recorded after the real call,
  * frees before it, and realloc in two records around the call (RAW_OUT
- * before, RAW_IN after) once threads exist, so a record that another
- * thread's record depends on (the malloc before a cross-thread free, the
+ * before, RAW_IN after), so a record that another thread's (or a signal
+ * handler's) record depends on (the malloc before a cross-thread free, the
  * free before a reuse of the address) is published before the dependent
  * record is even written, and so has the smaller sequence number. The
  * merger reads all heads twice per pass and emits records in sequence
@@ -69,8 +69,8 @@ enum raw_op {
 	RAW_CALLOC = 2,		/* addr (0: failed), size (n * m) */
 	RAW_FREE = 3,		/* addr */
 	RAW_ALIGNED = 4,	/* addr (0: failed), size, alignment as asked */
-	RAW_REALLOC = 5,	/* old, new (0: failed), size: a single-threaded realloc */
-	RAW_OUT = 6,		/* old, size: before a threaded realloc's call */
+	/* 5 was a realloc in one record after the call: no longer written */
+	RAW_OUT = 6,		/* old, size: before a realloc's call */
 	RAW_IN = 7,		/* new (0: failed): after it (size != 0 only) */
 	RAW_THREAD_START = 8,	/* (no arguments) the ring's first record */
 	RAW_THREAD_EXIT = 9,
@@ -86,7 +86,7 @@ static inline unsigned raw_args(unsigned op)
 {
 	static const uint8_t n[RAW_NOPS] = {
 		[RAW_MALLOC] = 2, [RAW_CALLOC] = 2, [RAW_FREE] = 1, [RAW_ALIGNED] = 3,
-		[RAW_REALLOC] = 3, [RAW_OUT] = 2, [RAW_IN] = 1,
+		[RAW_OUT] = 2, [RAW_IN] = 1,
 	};
 	return op < RAW_NOPS ? n[op] : 0;
 }
