@@ -155,14 +155,15 @@ static pid_t start_sender(bool thread, pthread_t *t)
 	return pid;
 }
 
-static void stop_sender(pid_t pid, pthread_t t)
+/* t: the sender thread, if it is one (pid 0). */
+static void stop_sender(pid_t pid, const pthread_t *t)
 {
 	if (pid) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	} else {
 		g_stop = 1;
-		pthread_join(t, NULL);
+		pthread_join(*t, NULL);
 	}
 }
 
@@ -201,7 +202,7 @@ static void signals_workload(void)
 		churn(&g_src[0]);
 	block_signals(SIG_BLOCK);
 	set_timer(0);
-	stop_sender(pid, t);
+	stop_sender(pid, &t);
 	free(malloc(MARK_END));
 	FILE *f = fopen(getenv("SLTEST_LOG"), "w");
 	if (f) {
@@ -287,19 +288,26 @@ static void on_usr1_jump(int sig, siginfo_t *si, void *ctx)
 	}
 }
 
-static void longjmp_workload(void)
+/* Find the recorder's code, block the signals, start a forked flood of
+ * SIGUSR1 and install `fn` for it (SA_SIGINFO | flags): the sender. */
+static pid_t flood_with(void (*fn)(int, siginfo_t *, void *), int flags)
 {
 	dl_iterate_phdr(find_recorder, NULL);
 	if (!g_rec_lo)
 		exit(2);
 	block_signals(SIG_BLOCK);
-	pthread_t t;
-	pid_t pid = start_sender(false, &t);
+	pid_t pid = start_sender(false, NULL);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = on_usr1_jump;
-	sa.sa_flags = SA_SIGINFO;
+	sa.sa_sigaction = fn;
+	sa.sa_flags = SA_SIGINFO | flags;
 	sigaction(SIGUSR1, &sa, NULL);
+	return pid;
+}
+
+static void longjmp_workload(void)
+{
+	pid_t pid = flood_with(on_usr1_jump, 0);
 	double end = now_s() + SIG_SECONDS;
 	sigsetjmp(g_jump, 1);	/* every jump lands here, with signals blocked again */
 	if (g_jumps < LJ_JUMPS && now_s() < end) {
@@ -311,7 +319,7 @@ static void longjmp_workload(void)
 		}
 	}
 	block_signals(SIG_BLOCK);
-	stop_sender(pid, t);
+	stop_sender(pid, NULL);
 	for (int i = 0; i < LJ_AFTER; i++) {
 		sink = malloc(6000 + (size_t)(i % 7));
 		free(sink);
@@ -346,17 +354,7 @@ static void on_usr1_rg(int sig, siginfo_t *si, void *ctx)
 
 static void realloc_gap_workload(void)
 {
-	dl_iterate_phdr(find_recorder, NULL);
-	if (!g_rec_lo)
-		exit(2);
-	block_signals(SIG_BLOCK);
-	pthread_t t;
-	pid_t pid = start_sender(false, &t);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = on_usr1_rg;
-	sa.sa_flags = SA_SIGINFO | SA_RESTART;
-	sigaction(SIGUSR1, &sa, NULL);
+	pid_t pid = flood_with(on_usr1_rg, SA_RESTART);
 	block_signals(SIG_UNBLOCK);
 	double end = now_s() + RG_SECONDS;
 	long i, moved = 0;
@@ -368,7 +366,7 @@ static void realloc_gap_workload(void)
 		free(q);
 	}
 	block_signals(SIG_BLOCK);
-	stop_sender(pid, t);
+	stop_sender(pid, NULL);
 	FILE *f = fopen(getenv("SLTEST_LOG"), "w");
 	if (f) {
 		fprintf(f, "%ld %ld %d\n", i, moved, (int)g_rg_hits);
