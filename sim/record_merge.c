@@ -633,8 +633,10 @@ static inline __attribute__((always_inline)) void emit(struct rec_merger *m, str
 			w->report.lost_results++;
 			break;
 		}
-		if (!r->npend)
+		if (!r->npend) {	/* its RAW_OUT went to the parent: a fork in a handler */
+			w->report.lost_results++;
 			break;
+		}
 		const struct pend *e = &r->pend[--r->npend];
 		if (!rec[1]) {
 			w->report.failed_allocs++;
@@ -675,7 +677,7 @@ static uint8_t g_len[256];
 static void init_lengths(void)
 {
 	for (unsigned op = 1; op < RAW_NOPS; op++) {
-		if (op == RAW_PAD)
+		if (op == RAW_PAD || op == RAW_OP5_GONE)
 			continue;
 		g_len[op] = (uint8_t)(1 + raw_args(op));
 		g_len[op | RAW_TIME] = (uint8_t)(2 + raw_args(op));

@@ -4,10 +4,11 @@
  * thread is inside the recorder, tiny rings that pad and fill, a forked
  * child whose first call comes from inside libc's time zone code, argv
  * too long for the metadata, quick_exit, siglongjmp out of the recorder,
- * and a handler handed the address a realloc just left. The workloads are this binary, re-run under `spanlab record`
- * with SLTEST_WORKLOAD set (its constructor runs the workload before
- * Criterion starts); they skip under ASan, since a sanitized program
- * cannot host the preloaded recorder. The metadata test records /bin/true
+ * and a handler handed the address a realloc just left. The workloads
+ * are this binary, re-run under `spanlab record` with SLTEST_WORKLOAD set
+ * (its constructor runs the workload before Criterion starts); they skip
+ * under ASan, since a sanitized program cannot host the preloaded
+ * recorder. The metadata test records /bin/true
  * and runs in every variant.
  *
  * signals  the main thread mallocs and frees sizes 25..40 in a loop while
@@ -335,9 +336,12 @@ static void longjmp_workload(void)
  * Landing after realloc's real call, it is handed the old address, and
  * the trace must already have freed the old object. The window is a few
  * instructions: with it open, 4 to 20 of 2,500 handlers landed there in
- * three runs, so the loop runs until RG_HITS handlers allocated, or for
- * RG_SECONDS on a machine too busy to deliver them. */
-enum { RG_HITS = 2500 };
+ * three runs (about 1 in 200), so the loop runs until RG_HITS handlers
+ * allocated. On a machine too busy to deliver them it stops at
+ * RG_MAX_ITERS (a trace of about 40 MB) or after RG_SECONDS, and with
+ * fewer than RG_MIN_HITS (which miss an open window about 1 time in 100)
+ * the test is skipped. */
+enum { RG_HITS = 1500, RG_MIN_HITS = 1000, RG_MAX_ITERS = 10000000 };
 #define RG_SECONDS 30.0
 static volatile sig_atomic_t g_rg_hits;
 
@@ -360,7 +364,7 @@ static void realloc_gap_workload(void)
 	block_signals(SIG_UNBLOCK);
 	double end = now_s() + RG_SECONDS;
 	long i, moved = 0;
-	for (i = 0; g_rg_hits < RG_HITS && ((i & 1023) || now_s() < end); i++) {
+	for (i = 0; g_rg_hits < RG_HITS && i < RG_MAX_ITERS && ((i & 1023) || now_s() < end); i++) {
 		void *p = malloc(40);
 		uintptr_t old = (uintptr_t)p;
 		void *q = realloc(p, 200);
@@ -689,8 +693,6 @@ Test(record_preload, handler_after_reallocs_call, .timeout = 180)
 	cr_assert_eq(fscanf(f, "%ld %ld %ld", &loops, &moved, &hits), 3);
 	fclose(f);
 	cr_log_info("%ld reallocs, %ld moved; %ld handlers allocated inside the recorder", loops, moved, hits);
-	cr_assert_gt(moved, loops / 2, "realloc seldom moved: the handlers were rarely offered the old address");
-	cr_assert_gt(hits, 1000, "only %ld handlers landed in the recorder: the test proved little", hits);
 	struct slt_source *s = open_trace(out);
 	struct slt_event ev;
 	int rc;
@@ -700,6 +702,15 @@ Test(record_preload, handler_after_reallocs_call, .timeout = 180)
 	close_trace(s, rc);
 	cr_assert_eq(reallocs, loops, "%ld reallocs in the trace, %ld made", reallocs, loops);
 	tl_tmpdir_remove(dir);
+	/* With too few handlers the window was hardly tried: say so, and
+	 * count the test as skipped rather than passed. */
+	if (hits < RG_MIN_HITS) {
+		cr_log_warn("handler_after_reallocs_call: %ld handlers in %ld reallocs (the machine is busy): "
+			    "too few to find the window", hits, loops);
+		cr_skip_test("%ld handlers, fewer than %d", hits, RG_MIN_HITS);
+	}
+	/* the handlers' allocations keep realloc from growing in place */
+	cr_assert_gt(moved, loops / 2, "realloc seldom moved: the handlers were rarely offered the old address");
 }
 
 /* ---- metadata: argv too long for it -------------------------------------- */

@@ -24,9 +24,9 @@
  * signal handler of the same thread, can be handed it. (A single record
  * after the call saved one record per realloc while single-threaded, but
  * a handler landing between the call and that record was handed the old
- * address before the trace freed it: test_record_preload's
- * handler_after_reallocs_call saw 79 addresses handed out twice in one
- * 8-second run.)
+ * address before the trace freed it: with that window put back,
+ * test_record_preload's handler_after_reallocs_call finds 4 to 20
+ * addresses handed out twice in 2,500 handlers.)
  *
  * Re-entrancy. A thread writes through a lane: a ring and the thread's
  * position in it. Everything that reads or moves a lane (the fast path,

@@ -53,7 +53,7 @@
 #include <stdint.h>
 
 #define RAW_MAGIC 0x3157415254534cull	/* "LSTRAW1" little-endian */
-#define RAW_VERSION 1
+#define RAW_VERSION 2		/* 2: realloc is always RAW_OUT and RAW_IN */
 #define RAW_NPROCS 256			/* processes recorded at once (slots are reused) */
 #define RAW_NRINGS 1024			/* threads recording at once (rings are reused) */
 #define RAW_META_MAX 16384		/* metadata JSON of one process, NUL included */
@@ -69,7 +69,7 @@ enum raw_op {
 	RAW_CALLOC = 2,		/* addr (0: failed), size (n * m) */
 	RAW_FREE = 3,		/* addr */
 	RAW_ALIGNED = 4,	/* addr (0: failed), size, alignment as asked */
-	/* 5 was a realloc in one record after the call: no longer written */
+	RAW_OP5_GONE = 5,	/* was a realloc in one record: now malformed */
 	RAW_OUT = 6,		/* old, size: before a realloc's call */
 	RAW_IN = 7,		/* new (0: failed): after it (size != 0 only) */
 	RAW_THREAD_START = 8,	/* (no arguments) the ring's first record */
