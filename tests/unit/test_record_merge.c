@@ -494,6 +494,29 @@ Test(record_merge, records_after_end_are_dropped)
 	fx_end(&f);
 }
 
+/* Op 5, a realloc in one record before raw version 2, is malformed now:
+ * the trace stops before it, cut short, and nothing after it is read. */
+Test(record_merge, the_retired_one_record_realloc_stops_the_trace)
+{
+	struct fixture f;
+	struct rec_opts o = { 0 };
+	fx_start(&f, 1024);
+	proc_live(f.h, 0, 100, true, 0);
+	ring_live(f.h, 0, 0);
+	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
+	rec(f.h, 0, 2, RAW_MALLOC, 0xa0, 10, 0);
+	rec(f.h, 0, 3, RAW_OP5_GONE, 0xa0, 0xb0, 20);
+	rec(f.h, 0, 4, RAW_MALLOC, 0xc0, 30, 0);
+	rec(f.h, 0, 5, RAW_END, 0, 0, 0);
+	fx_merger(&f, &o);
+	struct got *g = fx_drain(&f);
+	static const struct ev want[] = { TS(0), M(0, 0, 10) };
+	expect(g, want, 2);
+	cr_assert(!g->complete, "a malformed record must leave the trace cut short");
+	free(g);
+	fx_end(&f);
+}
+
 /* exec: a second image of pid 100 (later start) replaces the first, even
  * when it sits in a lower slot; its ring is handed back. A ring claimed
  * for an image that is gone (stale gen) is handed back unread. A non-root
