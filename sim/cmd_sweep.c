@@ -396,7 +396,7 @@ static void prog_clear(struct prog *g)
 
 /* ---- step 5: running ------------------------------------------------------- */
 
-static pid_t launch(struct job *j, const sigset_t *old_mask)
+static pid_t launch(struct job *j, int lock_fd, const sigset_t *old_mask)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -411,13 +411,23 @@ static pid_t launch(struct job *j, const sigset_t *old_mask)
 	sigaction(SIGINT, &dfl, NULL);
 	sigaction(SIGTERM, &dfl, NULL);
 	sigprocmask(SIG_SETMASK, old_mask, NULL);
-	int in = open("/dev/null", O_RDONLY), out = open("/dev/null", O_WRONLY);
-	int err = open(j->log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-	if (in < 0 || out < 0 || err < 0)
-		_exit(127);
-	dup2(in, 0);
-	dup2(out, 1);
-	dup2(err, 2);
+	/* The replay holds the sweep's lock too (flock belongs to the open
+	 * file, shared across fork and exec): a sweep that is SIGKILLed
+	 * releases it only when the last of its replays, which PDEATHSIG is
+	 * ending, has stopped writing its file in the work folder. */
+	fcntl(lock_fd, F_SETFD, 0);
+	/* Opened in this order, fds[i] >= i: no dup2 overwrites one still to
+	 * be moved. Those above 2 are closed once moved. */
+	int fds[3];
+	fds[0] = open("/dev/null", O_RDONLY);
+	fds[1] = open("/dev/null", O_WRONLY);
+	fds[2] = open(j->log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] < 0 || dup2(fds[i], i) < 0)
+			_exit(127);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] > 2)
+			close(fds[i]);
 	execv("/proc/self/exe", j->argv);
 	static const char msg[] = "spanlab sweep: cannot run /proc/self/exe\n";
 	ssize_t w = write(2, msg, sizeof msg - 1);
@@ -499,7 +509,7 @@ static void fill(struct sweep *s, struct job **running, unsigned jobs, size_t *n
 		while (!running[k] && !stop_signal && *next < s->njobs) {
 			struct job *j = &s->jobs[(*next)++];
 			db_remove_files(j->db);	/* a failed earlier attempt */
-			if ((j->pid = launch(j, old)) >= 0) {
+			if ((j->pid = launch(j, s->lock_fd, old)) >= 0) {
 				running[k] = j;
 				++*nrun;
 				break;
@@ -587,7 +597,7 @@ static int prepare(struct sweep *s)
 	if ((s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0)
 		return cli_fail("sweep", "%s: %s", lock, strerror(errno));
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB))
-		return cli_fail("sweep", "%s: another spanlab sweep is using this work folder (and its database)", s->work);
+		return cli_fail("sweep", "%s: another spanlab sweep, or a replay it started, is using this work folder (and its database)", s->work);
 	if ((code = db_open(s->db_path, DB_OPEN_WRITE, &s->db, err, sizeof err)))
 		return code == SL_EXIT_USAGE ? cli_bad_input("sweep", "%s", err) : cli_fail("sweep", "%s", err);
 	if ((code = sweep_db_record_plan(s->db, &s->plan, err, sizeof err)))

@@ -59,12 +59,13 @@ uint64_t tl_seed(const char *test_name);
 /* Processes, from /proc: the children of `parent` (up to max; their
  * number), each with its command line (NULs as spaces) in cmd[i] when cmd
  * is given; a process's state letter (0 once it is gone); whether signal
- * sig is pending for it; SIGSTOP and wait until it is stopped (or has
+ * sig is pending for it; whether it has a handler for sig; SIGSTOP and wait until it is stopped (or has
  * ended), so that it cannot finish or start anything while a test does
  * something slow. */
 int tl_children(pid_t parent, pid_t *pids, char (*cmd)[512], int max);
 char tl_proc_state(pid_t pid);
 bool tl_signal_pending(pid_t pid, int sig);
+bool tl_signal_caught(pid_t pid, int sig);
 void tl_stop(pid_t pid);
 
 #endif

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -305,15 +306,23 @@ Test(sweep_cli, a_leftover_killed_while_created_goes_quietly)
 }
 
 /* A sweep of four runs of a long trace, two at a time, frozen (freeze)
- * once its first replay has started; f: its sweep file. */
-static pid_t start_frozen_sweep(char *f, char *errfile)
+ * once its first replay has started, and when *replay is given, once
+ * that replay handles SIGTERM (it is past its start-up, and will not die
+ * of a SIGTERM sent while it is stopped); f: its sweep file. */
+static pid_t start_frozen_sweep(char *f, char *errfile, pid_t *replay)
 {
 	make_long_trace();
 	write_text("g.json", "{\"traces\": [\"long.slt\"], \"grid\": {\"procs\": [1, 2, 3, 4]}}");
 	path(f, "g.json");
 	path(errfile, "sweep.err");
 	pid_t sp = start_sweep(f, db, errfile);
-	find_child(sp, "long.slt");
+	pid_t c = find_child(sp, "long.slt");
+	for (int t = 0; replay && t < 30000 && !tl_signal_caught(c, SIGTERM); t++)
+		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+	if (replay) {
+		cr_assert(tl_signal_caught(c, SIGTERM), "replay %d does not handle SIGTERM after 30 s", (int)c);
+		*replay = c;
+	}
 	freeze(sp);
 	return sp;
 }
@@ -325,7 +334,7 @@ Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
 	 * (frozen until its SIGTERM has reached its replays: on a loaded
 	 * machine the second sweep can take longer than the first one's
 	 * replays, and then all four would have started before the SIGTERM). */
-	pid_t sp = start_frozen_sweep(f, errfile);
+	pid_t sp = start_frozen_sweep(f, errfile, NULL);
 	struct tl_run r;
 	RUN(&r, "spanlab", "sweep", f, "--db", db);
 	cr_assert_eq(r.status, 1);
@@ -350,7 +359,7 @@ Test(sweep_cli, sigterm_leaves_runs_interrupted_and_one_sweep_at_a_time)
 Test(sweep_cli, a_second_sigint_kills_the_runs_and_records_them_interrupted)
 {
 	char errfile[4096], f[4096];
-	pid_t sp = start_frozen_sweep(f, errfile);
+	pid_t sp = start_frozen_sweep(f, errfile, NULL);
 	cr_assert_eq(kill(sp, SIGINT), 0);
 	cr_assert_eq(kill(sp, SIGCONT), 0);
 	pid_t pids[64];
@@ -372,6 +381,52 @@ Test(sweep_cli, a_second_sigint_kills_the_runs_and_records_them_interrupted)
 	char *err = tl_read_file(errfile, NULL);
 	cr_assert(err && strstr(err, "interrupted: killed by signal 9") && !strstr(err, " failed: "), "%s", err);
 	free(err);
+}
+
+/* A sweep that is SIGKILLed cannot stop its replays, only PDEATHSIG can
+ * (SIGTERM), and they go on writing their files in the work folder until
+ * it ends them. The work folder stays locked until the last has ended: a
+ * second sweep would otherwise merge a file still being written and start
+ * the same run into it. One replay, past its start-up, is kept stopped
+ * meanwhile, so that the lock is checked while it certainly lives. The
+ * test adopts the orphaned replays (a subreaper): their process groups
+ * keep a parent in the session, so the kernel does not send them the
+ * SIGHUP and SIGCONT of an orphaned group that has stopped members. */
+Test(sweep_cli, a_killed_sweeps_replays_keep_its_lock)
+{
+	char errfile[4096], f[4096];
+	pid_t c, pids[64];
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	pid_t sp = start_frozen_sweep(f, errfile, &c);
+	int n = tl_children(sp, pids, NULL, 64);
+	cr_assert_eq(kill(sp, SIGKILL), 0);
+	cr_assert_eq(wait_status(sp), 128 + SIGKILL);
+	for (int t = 0; t < 30000 && !tl_signal_pending(c, SIGTERM); t++)
+		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+	cr_assert(tl_signal_pending(c, SIGTERM), "replay %d got no SIGTERM from its parent's death", (int)c);
+	cr_assert_eq(tl_proc_state(c), 'T');
+
+	struct tl_run r;
+	RUN(&r, "spanlab", "sweep", f, "--db", db);
+	cr_assert_eq(r.status, 1, "a second sweep ran beside the first one's replay (exit %d): %s", r.status, r.err);
+	cr_assert(strstr(r.err, "another spanlab sweep, or a replay it started"), "%s", r.err);
+	tl_run_free(&r);
+
+	for (int i = 0; i < n; i++) {
+		kill(pids[i], SIGCONT);
+		int st = wait_status(pids[i]);
+		cr_assert(pids[i] != c || st == 130, "replay %d, stopped by its SIGTERM, exited %d", (int)c, st);
+	}
+	RUN(&r, "spanlab", "sweep", f, "--db", db);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	tl_run_free(&r);
+	sqlite3 *db_c = tq_open(db);
+	char *ok = tq_text(db_c, "PRAGMA integrity_check");
+	cr_assert_str_eq(ok, "ok");
+	free(ok);
+	cr_assert_eq(tq_i64(db_c, "SELECT count(*) FROM runs WHERE status = 'complete'"), 4, "%s",
+		     tq_text(db_c, "SELECT group_concat(status || ': ' || coalesce(error, ''), ' / ') FROM runs"));
+	sqlite3_close(db_c);
 }
 
 /* ---- --list through xargs and merge ------------------------------------------ */

@@ -312,21 +312,35 @@ char tl_proc_state(pid_t pid)
 	return st;
 }
 
-bool tl_signal_pending(pid_t pid, int sig)
+/* Whether sig is in any of the signal masks named (e.g. "SigPnd") in
+ * /proc/PID/status. */
+static bool status_mask_has(pid_t pid, int sig, const char *const *fields)
 {
 	char p[64], line[256];
-	bool pending = false;
+	bool has = false;
 	snprintf(p, sizeof p, "/proc/%d/status", pid);
 	FILE *f = fopen(p, "r");
 	while (f && fgets(line, sizeof line, f)) {
 		unsigned long long mask;
-		if ((sscanf(line, "SigPnd: %llx", &mask) == 1 || sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
-		    (mask >> (sig - 1) & 1))
-			pending = true;
+		size_t n = strcspn(line, ":");
+		for (const char *const *name = fields; *name; name++)
+			if (strlen(*name) == n && !strncmp(line, *name, n) && sscanf(line + n + 1, "%llx", &mask) == 1 &&
+			    (mask >> (sig - 1) & 1))
+				has = true;
 	}
 	if (f)
 		fclose(f);
-	return pending;
+	return has;
+}
+
+bool tl_signal_pending(pid_t pid, int sig)
+{
+	return status_mask_has(pid, sig, (const char *const[]){ "SigPnd", "ShdPnd", NULL });
+}
+
+bool tl_signal_caught(pid_t pid, int sig)
+{
+	return status_mask_has(pid, sig, (const char *const[]){ "SigCgt", NULL });
 }
 
 void tl_stop(pid_t pid)
