@@ -127,6 +127,7 @@ static void print_json(const struct info *in, struct slt_source *s, const char *
 	cJSON_AddStringToObject(o, "format", slt_format_name(slt_source_format(s)));
 	cJSON_AddBoolToObject(o, "gzip", slt_source_gzip(s));
 	cJSON_AddBoolToObject(o, "complete", slt_source_complete(s));
+	cJSON_AddNumberToObject(o, "partial_bytes", (double)slt_source_partial_bytes(s));
 	cJSON *meta = cJSON_Parse(slt_source_meta(s));
 	cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateObject());
 	cJSON_AddNumberToObject(o, "events", (double)in->events);
@@ -166,9 +167,13 @@ static void print_text(const struct info *in, struct slt_source *s, const char *
 {
 	const struct slt_report *r = slt_source_report(s);
 	const struct sl_sizeclasses *t = sl_sizeclasses_go();
+	char cut[96] = "";
+	if (!slt_source_complete(s))
+		snprintf(cut, sizeof cut, " (incomplete: cut short%s)",
+			 slt_source_partial_bytes(s) ? " inside a record, dropped" : "");
 	printf("trace          %s\nformat         %s%s%s\nmetadata       %s\n", path,
-	       slt_format_name(slt_source_format(s)), slt_source_gzip(s) ? " (gzip)" : "",
-	       slt_source_complete(s) ? "" : " (incomplete: cut short)", slt_source_meta(s));
+	       slt_format_name(slt_source_format(s)), slt_source_gzip(s) ? " (gzip)" : "", cut,
+	       slt_source_meta(s));
 	printf("events         %llu\n", (unsigned long long)in->events);
 	for (int i = 0; i < SLT_NOPS; i++)
 		printf("  %-14s %llu\n", op_keys[i], (unsigned long long)in->by_op[i]);

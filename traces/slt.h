@@ -429,6 +429,10 @@ bool slt_source_counts(const struct slt_source *s, uint64_t *events, uint64_t *m
 /* After slt_next returned 0: whether the trace was complete (a .slt with
  * its END record; text formats always are). */
 bool slt_source_complete(const struct slt_source *s);
+/* After slt_next returned 0 on a .slt cut short: the bytes at its end that
+ * began a record but do not hold it whole (a writer killed inside a write),
+ * dropped; 0 when it ends at a record boundary. */
+uint64_t slt_source_partial_bytes(const struct slt_source *s);
 /* The consistency report so far (importers; a .slt's END record). */
 const struct slt_report *slt_source_report(const struct slt_source *s);
 /* Bytes of input consumed so far (decompressed for gzip input). */

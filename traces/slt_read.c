@@ -8,10 +8,14 @@
  * the record (or field) at fault: bad magic or version, unknown flags,
  * oversized metadata, an unknown opcode or nibble, a varint longer than
  * 10 bytes or overflowing 64 bits, an id that is not live, an alignment or
- * thread id out of range, a truncated record, an END record whose counts
- * disagree with what was read, bytes after the footer. A trace that ends
- * at a record boundary without END was cut short: all its events are
- * delivered and slt_source_complete() says false.
+ * thread id out of range, an END record whose counts disagree with what
+ * was read, bytes after the footer. A trace that ends without its END
+ * record and footer whole was cut short: every whole record is delivered
+ * and slt_source_complete() says false. It may end inside a record (or
+ * inside END and its footer): a writer killed inside write(2) leaves part
+ * of a buffer, whole pages of it, and the kernel cuts at a page, not at a
+ * record. That part is dropped and counted (slt_source_partial_bytes);
+ * the input ends there, so nothing after it could be lost.
  */
 #include "source.h"
 
@@ -21,6 +25,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A record's decoder's result when the input ended inside it (below 0 as
+ * an error is, for the callers' checks; slt_next_record tells them apart). */
+enum { SLT_CUT_INSIDE = -2 };
+
 /* A cursor over the current record; `bad` set once it runs past the data. */
 struct cur {
 	struct slt_source *s;
@@ -28,6 +36,7 @@ struct cur {
 	uint64_t start;		/* input offset of the record */
 	const char *bad;	/* first decoding error */
 	uint64_t bad_off;
+	bool ran_out;		/* that error: the data ended inside the record */
 };
 
 static uint64_t cur_off(const struct cur *c)
@@ -48,10 +57,16 @@ static void cur_bad(struct cur *c, const char *why)
 	cur_bad_at(c, why, cur_off(c));
 }
 
+static void cur_ran_out(struct cur *c)
+{
+	c->ran_out |= !c->bad;
+	cur_bad(c, "truncated record");
+}
+
 static uint8_t get_byte(struct cur *c)
 {
 	if (c->p >= c->end) {
-		cur_bad(c, "truncated record");
+		cur_ran_out(c);
 		return 0;
 	}
 	return *c->p++;
@@ -62,7 +77,7 @@ static uint64_t get_varint(struct cur *c)
 	uint64_t v = 0;
 	for (int i = 0; i < 10; i++) {
 		if (c->p >= c->end) {
-			cur_bad(c, "truncated record");
+			cur_ran_out(c);
 			return 0;
 		}
 		uint8_t b = *c->p++;
@@ -168,8 +183,18 @@ static uint64_t get_size(struct slt_source *s, struct cur *c, unsigned nib)
 	return size;
 }
 
+/* The input ended inside the record at c: the trace was cut short there.
+ * slt_next_record returns 0 (the end) for it, now and at every later call. */
+static int cut_inside(struct slt_source *s, struct cur *c)
+{
+	s->partial_bytes = s->base + s->end - c->start;
+	return SLT_CUT_INSIDE;
+}
+
 static int fail(struct slt_source *s, struct cur *c)
 {
+	if (c->ran_out && s->eof)
+		return cut_inside(s, c);
 	return src_fail_byte(s, c->bad_off, "%s", c->bad);
 }
 
@@ -186,7 +211,7 @@ static int read_end(struct slt_source *s, struct cur *c)
 		return fail(s, c);
 	uint64_t len = cur_off(c) - c->start;
 	if (c->end - c->p < SLT_FOOTER_LEN)
-		return src_fail_byte(s, cur_off(c), "truncated footer");
+		return s->eof ? cut_inside(s, c) : src_fail_byte(s, cur_off(c), "truncated footer");
 	if (get_u32le(c->p) != len || memcmp(c->p + 4, SLT_FOOTER_MAGIC, 8))
 		return src_fail_byte(s, cur_off(c), "bad footer after END record");
 	c->p += SLT_FOOTER_LEN;
@@ -443,7 +468,8 @@ static int slt_next_record(struct slt_source *s, struct slt_event *ev)
 		if (oc == SLT_OC_END) {
 			if (nib)
 				return src_fail_byte(s, c.start, "END record with argument %u", nib);
-			return read_end(s, &c) < 0 ? -1 : 0;
+			rc = read_end(s, &c);
+			return rc == SLT_CUT_INSIDE ? 0 : rc < 0 ? -1 : 0;
 		}
 		if (oc >= SLT_OC_SWITCH) {
 			rc = state_record(s, &c, oc, nib);
@@ -453,7 +479,7 @@ static int slt_next_record(struct slt_source *s, struct slt_event *ev)
 				s->events++;
 		}
 		if (rc < 0)
-			return -1;
+			return rc == SLT_CUT_INSIDE ? 0 : -1;
 		s->pos = (size_t)(c.p - s->buf);
 		if (oc < SLT_OC_SWITCH)
 			return 1;

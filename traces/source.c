@@ -367,6 +367,7 @@ bool slt_source_gzip(const struct slt_source *s) { return s->gzip; }
 const char *slt_source_meta(const struct slt_source *s) { return s->meta ? s->meta : "{}"; }
 uint32_t slt_source_tick_ns(const struct slt_source *s) { return s->tick_ns; }
 bool slt_source_complete(const struct slt_source *s) { return s->complete; }
+uint64_t slt_source_partial_bytes(const struct slt_source *s) { return s->partial_bytes; }
 const struct slt_report *slt_source_report(const struct slt_source *s) { return &s->report; }
 uint64_t slt_source_bytes(const struct slt_source *s) { return s->base + s->pos; }
 

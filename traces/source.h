@@ -46,6 +46,7 @@ struct slt_source {
 	struct slt_ids ids;
 	bool complete, counts_known;
 	uint64_t known_events, known_ids;
+	uint64_t partial_bytes;	/* cut short inside a record: its bytes, dropped */
 
 	/* importers */
 	struct slt_idmap map;

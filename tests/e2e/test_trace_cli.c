@@ -14,7 +14,9 @@
  *   manythreads  1,500 threads one after another (more than the rings);
  *   timed    three allocations 100 ms apart, timed by the program too:
  *            their times in the trace;
- *   orphan   allocates once spanlab record was killed: it must finish.
+ *   orphan   allocates once spanlab record was killed: it must finish;
+ *   steady   allocations at a steady pace for about a second, for
+ *            spanlab record to be killed at 20 points along the trace.
  * Also a recording of sh and ls with --children, which runs under ASan too
  * (the merger is then sanitized; the workloads above cannot be, since a
  * sanitized program cannot host the preloaded recorder). Then `convert` to
@@ -29,9 +31,11 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -198,6 +202,33 @@ static void kill_workload(void)
 	kill(getpid(), SIGKILL);
 }
 
+/* ---- steady: a paced stream of allocations --------------------------- */
+enum { ST_STEPS = 60, ST_PER_STEP = 2000, ST_MIN = 20000, ST_SPAN = 1000 };
+
+/* The size of the workload's allocation after the one of state *x. */
+static size_t steady_size(unsigned *x)
+{
+	*x = *x * 1103515245u + 12345u;
+	return ST_MIN + (*x >> 16) % ST_SPAN;
+}
+
+static void steady(void)
+{
+	void *slot[64] = { 0 };
+	unsigned x = 1;
+	for (int step = 0; step < ST_STEPS; step++) {
+		for (int i = 0; i < ST_PER_STEP; i++) {
+			size_t n = steady_size(&x);
+			unsigned k = (x >> 8) & 63;
+			free(slot[k]);
+			if (!(slot[k] = malloc(n)))
+				abort();
+		}
+		usleep(10000);
+	}
+	exit(0);
+}
+
 /* ---- manythreads: more threads than rings, one after another --------- */
 enum { MT = 1500 };
 
@@ -230,6 +261,8 @@ __attribute__((constructor)) static void workload(void)
 		kill_workload();
 	if (!strcmp(mode, "manythreads"))
 		many_threads();
+	if (!strcmp(mode, "steady"))
+		steady();
 	if (!strcmp(mode, "orphan")) {	/* outlives spanlab record: must finish */
 		alarm(30);	/* a recorder that blocks it must not leave it behind */
 		while (access(getenv("SLTEST_GO"), F_OK) < 0)	/* the recorder is dead */
@@ -710,6 +743,176 @@ Test(trace_cli, record_program_outlives_a_killed_recorder, .timeout = 60)
 	struct trace_sum t;
 	sum_trace(out, &t);
 	cr_assert(!t.complete);
+	tl_tmpdir_remove(dir);
+}
+
+/* A recording of the steady workload, and when spanlab record is to be
+ * SIGKILLed: once OUT holds kill_at bytes (K_SIZE), once the program has
+ * exited (K_EXITED: the recorder is draining its rings and writing END),
+ * 20 ms after that (K_LATER), or never (K_NEVER). */
+enum kill_when { K_NEVER, K_SIZE, K_EXITED, K_LATER };
+
+struct steady_run {
+	enum kill_when when;
+	uint64_t kill_at;
+	char out[4200];
+	pid_t rec, prog;
+	int64_t exited_ns;
+	bool ended;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void steady_start(struct steady_run *r)
+{
+	char self[4096];
+	self_path(self, sizeof self);
+	unlink(r->out);
+	const char *bin = getenv("SPANLAB_BIN") ? getenv("SPANLAB_BIN") : "build/spanlab";
+	r->rec = fork();
+	cr_assert_geq(r->rec, 0);
+	if (r->rec == 0) {
+		setenv("SLTEST_WORKLOAD", "steady", 1);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(bin, bin, "record", "-o", r->out, "--", self, (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Whether r's spanlab record is to be killed now. */
+static bool steady_kill_now(struct steady_run *r)
+{
+	struct stat sb;
+	char st;
+	switch (r->when) {
+	case K_SIZE:
+		return stat(r->out, &sb) == 0 && (uint64_t)sb.st_size >= r->kill_at;
+	case K_EXITED:
+	case K_LATER:
+		if (!r->exited_ns && ((st = tl_proc_state(r->prog)) == 0 || st == 'Z'))
+			r->exited_ns = now_ns();
+		return r->exited_ns && (r->when == K_EXITED || now_ns() - r->exited_ns >= 20000000);
+	default:
+		return false;
+	}
+}
+
+/* Run the recordings side by side (each is mostly the program's sleep),
+ * killing each when it says; then wait for the programs that outlived
+ * their recorder (this test is their subreaper): each must finish and
+ * exit 0, not block on a dead recorder. */
+static void steady_runs(struct steady_run *runs, int n)
+{
+	for (int i = 0; i < n; i++)
+		steady_start(&runs[i]);
+	for (int left = n; left;) {
+		for (int i = 0; i < n; i++) {
+			struct steady_run *r = &runs[i];
+			int st;
+			if (r->ended)
+				continue;
+			if (waitpid(r->rec, &st, WNOHANG) == r->rec) {
+				cr_assert(r->when != K_NEVER || (WIFEXITED(st) && WEXITSTATUS(st) == 0),
+					  "spanlab record: status %#x", st);
+				r->ended = true;
+				left--;
+				continue;
+			}
+			pid_t kids[4];
+			if (!r->prog && tl_children(r->rec, kids, NULL, 4) == 1)
+				r->prog = kids[0];
+			if (r->prog && steady_kill_now(r))
+				kill(r->rec, SIGKILL);
+		}
+		nanosleep(&(struct timespec){ 0, 200 * 1000 }, NULL);
+	}
+	int st;
+	for (pid_t p; (p = waitpid(-1, &st, 0)) > 0;)
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "program %d outlived its recorder badly: %#x", (int)p, st);
+}
+
+/* Reads OUT to its end: it must read without an error, every byte read
+ * but less than one record dropped at its end, and the workload's
+ * allocations in it must be the first n of the workload's, in order.
+ * Returns n; *size is OUT's size, *dropped the bytes dropped. */
+static int steady_prefix(const char *out, uint64_t *size, uint64_t *dropped, bool *complete)
+{
+	char err[1024];
+	struct stat sb;
+	cr_assert_eq(stat(out, &sb), 0, "%s", out);
+	*size = (uint64_t)sb.st_size;
+	struct slt_source *s = slt_open(out, NULL, err, sizeof err);
+	cr_assert(s, "%s", err);
+	struct slt_event ev;
+	unsigned x = 1;
+	int n = 0, rc;
+	while ((rc = slt_next(s, &ev)) > 0) {
+		if (ev.op != SLT_MALLOC || ev.size < ST_MIN || ev.size >= ST_MIN + ST_SPAN)
+			continue;
+		size_t want = steady_size(&x);
+		cr_assert_eq(ev.size, want, "%s: allocation %d is %llu bytes, the workload's was %zu", out, n,
+			     (unsigned long long)ev.size, want);
+		n++;
+	}
+	cr_assert_eq(rc, 0, "%s", slt_error(s));
+	*complete = slt_source_complete(s);
+	uint64_t read = slt_source_bytes(s);
+	*dropped = slt_source_partial_bytes(s);
+	cr_assert(read + *dropped == *size && *dropped < 128, "%s: %llu bytes read and %llu dropped of %llu", out,
+		  (unsigned long long)read, (unsigned long long)*dropped, (unsigned long long)*size);
+	slt_close(s);
+	return n;
+}
+
+/* Kill-anywhere for the recorder: spanlab record is SIGKILLed at 20
+ * points of a recording: by the size OUT has reached (1/20 to 18/20 of a
+ * whole recording's), once the program has exited and 20 ms after (while
+ * it drains the rings and writes END, or just after). Each time OUT reads
+ * cleanly to its last whole record (a kill inside write(2) leaves part of
+ * a record: slt_source_partial_bytes), holds a prefix of the workload's
+ * allocations, and is not complete unless it holds them all. */
+Test(trace_cli, record_killed_anywhere_reads_to_its_last_record, .timeout = 300)
+{
+	if (sanitized())
+		cr_skip_test("recorder e2e needs an unsanitized workload");
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	char *dir = tl_tmpdir();
+	struct steady_run runs[20] = { { 0 } };
+	snprintf(runs[0].out, sizeof runs[0].out, "%s/whole.slt", dir);
+	steady_runs(runs, 1);
+	bool complete;
+	uint64_t whole, dropped;
+	cr_assert_eq(steady_prefix(runs[0].out, &whole, &dropped, &complete), ST_STEPS * ST_PER_STEP);
+	cr_assert(complete);
+	for (int k = 0; k < 20; k++) {
+		runs[k] = (struct steady_run){ .when = k < 18 ? K_SIZE : k == 18 ? K_EXITED : K_LATER,
+					       .kill_at = whole * (uint64_t)(k + 1) / 20 };
+		snprintf(runs[k].out, sizeof runs[k].out, "%s/k%d.slt", dir, k + 1);
+	}
+	for (int b = 0; b < 20; b += 5)
+		steady_runs(runs + b, 5);
+	int cut = 0;
+	for (int k = 0; k < 20; k++) {
+		uint64_t size;
+		int n = steady_prefix(runs[k].out, &size, &dropped, &complete);
+		char when[64];
+		snprintf(when, sizeof when, runs[k].when == K_SIZE ? "at %llu bytes" : runs[k].when == K_EXITED ? "at exit" : "20 ms after exit",
+			 (unsigned long long)runs[k].kill_at);
+		cr_log_info("kill %d %s: %llu bytes (%llu of a record dropped), %d allocations, %s", k + 1, when,
+			    (unsigned long long)size, (unsigned long long)dropped, n, complete ? "complete" : "cut short");
+		cr_assert(!complete || n == ST_STEPS * ST_PER_STEP, "a complete trace with %d allocations", n);
+		cr_assert(runs[k].when != K_SIZE || size >= runs[k].kill_at, "killed at %llu bytes, the file holds %llu",
+			  (unsigned long long)runs[k].kill_at, (unsigned long long)size);
+		cut += !complete;
+	}
+	cr_assert_geq(cut, 18, "only %d of the 20 kills cut the trace short", cut);
 	tl_tmpdir_remove(dir);
 }
 

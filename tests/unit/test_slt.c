@@ -218,9 +218,13 @@ static size_t read_all(const char *path, bool *ok, bool *complete, char *err, si
 	return n;
 }
 
-/* Every prefix of a small trace: either a one-line "byte N" error, or the
- * events whose records are whole (flagged incomplete). Record boundaries
- * come from the writer, independently of the reader. */
+/* Every prefix of a small trace (a writer killed anywhere, a write(2) cut
+ * at any byte): short of its header and metadata, a one-line "byte N"
+ * error; from there on, every event whose record is whole, the trace cut
+ * short, and the bytes read and dropped adding up to the prefix, the
+ * dropped ones less than one record (the longest, END and its footer, is
+ * under 128 bytes). Record boundaries come from the writer, independently
+ * of the reader. */
 Test(slt, truncation_at_every_offset)
 {
 	size_t bound[41], n = 0;
@@ -240,22 +244,34 @@ Test(slt, truncation_at_every_offset)
 	cr_assert_eq(slt_writer_finish(w), 0);
 	free(w);
 	char *dir = tl_tmpdir();
-	for (size_t k = 0; k < b.len; k++) {
+	for (size_t k = 0; k <= b.len; k++) {
 		char *path = tmp_file(dir, "t.slt", b.p, k), err[1024] = "";
-		bool ok, complete;
-		size_t got = read_all(path, &ok, &complete, err, sizeof err);
 		size_t whole = 0;
 		while (whole < n && bound[whole + 1] <= k)
 			whole++;
-		if (ok) {
-			cr_assert(k >= bound[0], "prefix %zu accepted without a whole header", k);
-			cr_assert_eq(got, whole, "prefix %zu: %zu events, %zu whole", k, got, whole);
-			cr_assert(!complete, "prefix %zu claims to be complete", k);
-		} else {
+		struct slt_source *s = slt_open(path, NULL, err, sizeof err);
+		if (k < bound[0]) {
+			cr_assert(!s, "prefix %zu opened without a whole header", k);
 			cr_assert(strstr(err, "byte ") || strstr(err, "empty file"), "prefix %zu: '%s'", k, err);
 			cr_assert(!strchr(err, '\n'), "prefix %zu: more than one line", k);
-			cr_assert(k < bound[0] || got <= whole, "prefix %zu", k);
+			free(path);
+			continue;
 		}
+		cr_assert(s, "prefix %zu: %s", k, err);
+		struct slt_event ev;
+		size_t got = 0;
+		int rc;
+		while ((rc = slt_next(s, &ev)) > 0)
+			got++;
+		cr_assert_eq(rc, 0, "prefix %zu: %s", k, slt_error(s));
+		cr_assert_eq(slt_next(s, &ev), 0, "prefix %zu: a second call past the end", k);
+		cr_assert_eq(got, whole, "prefix %zu: %zu events, %zu whole", k, got, whole);
+		cr_assert_eq(slt_source_complete(s), k == b.len, "prefix %zu of %zu", k, b.len);
+		uint64_t read = slt_source_bytes(s), dropped = slt_source_partial_bytes(s);
+		cr_assert(read >= bound[whole] && read + dropped == k && dropped < 128,
+			  "prefix %zu: %llu bytes read, %llu dropped, the last whole event ends at %zu", k,
+			  (unsigned long long)read, (unsigned long long)dropped, bound[whole]);
+		slt_close(s);
 		free(path);
 	}
 	tl_tmpdir_remove(dir);
