@@ -13,7 +13,8 @@
  * madvise (= unused). Calls of other kinds are not counted. A failing
  * call returns ENOMEM and does nothing. A replay that fails then names the
  * injection at the end of its error; one that goes on (a refused madvise
- * leaves memory Ready) prints a warning saying how many calls failed.
+ * leaves memory Ready) prints a warning saying how many calls failed; one
+ * in which no call failed, how many calls of the kinds it counted.
  */
 #ifndef SPANLAB_OS_FAULT_H
 #define SPANLAB_OS_FAULT_H

@@ -2,7 +2,8 @@
  * Resource faults during a real `spanlab replay --db`:
  *   - the OS refuses a call: SPANLAB_FAULT_OS (sim/os_fault.h) makes the
  *     Nth mmap-like call (reserve, map, metadata alloc) or madvise fail,
- *     for every N until the run no longer makes that many calls. Each
+ *     for N = 1 to 4 and 12 more spread up to the number of such calls
+ *     the run makes (a run with no failure says how many it counted). Each
  *     run must end by itself (no signal), with exit 1 and one line naming
  *     the trace (or the heap) and the injected failure, the database
  *     sound and the run recorded as failed with that line; or, when the
@@ -89,6 +90,35 @@ static bool faulty_replay(const char *trace, const char *db, const char *spec, i
 	return hit;
 }
 
+/* The calls of a kind a replay of trace makes: a run with the fault set
+ * beyond them says how many it counted. */
+static int count_calls(const char *trace, const char *db, const char *kind, int64_t run_no)
+{
+	struct tl_run r;
+	char spec[64], sql[128];
+	snprintf(spec, sizeof spec, "%s:1000000000", kind);
+	setenv("SPANLAB_FAULT_OS", spec, 1);
+	RUN(&r, "spanlab", "replay", "-q", "--check=20000", "--arena-size", "4MiB", "--procs", "3", trace, "--db", db);
+	unsetenv("SPANLAB_FAULT_OS");
+	int calls = -1;
+	const char *at = strstr(r.err, "failed none of the ");
+	cr_assert(r.status == 0 && at && sscanf(at, "failed none of the %d calls", &calls) == 1, "%s: exit %d: %s", spec,
+		  r.status, r.err);
+	tl_run_free(&r);
+	sqlite3 *d;
+	cr_assert_eq(sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	snprintf(sql, sizeof sql, "SELECT status FROM runs WHERE run_id = %lld", (long long)run_no);
+	char *status = tl_qtext(d, sql);
+	cr_assert(status && !strcmp(status, "complete"), "%s: run %lld is %s", spec, (long long)run_no,
+		  status ? status : "not recorded");
+	free(status);
+	sqlite3_close(d);
+	return calls;
+}
+
+/* For each kind, the replay first counts its calls (C); then its Nth call
+ * fails, for N = 1 to 4 and 12 more spread evenly up to C: each such run
+ * stops cleanly or absorbs the failure and says so, never neither. */
 Test(resource_faults, every_nth_os_call_fails, .timeout = 600)
 {
 	char *dir = tl_tmpdir(), db[4096];
@@ -96,26 +126,28 @@ Test(resource_faults, every_nth_os_call_fails, .timeout = 600)
 	const char *traces[2];
 	traces[0] = strdup(gen(dir, "heavytail", "40000"));	/* large objects, scavenging */
 	traces[1] = strdup(gen(dir, "phases", "200000"));	/* growth in steps */
-	struct { const char *kind; int max; } kinds[] = {
-		{ "alloc", 64 }, { "reserve", 32 }, { "map", 32 }, { "unused", 8 },
-	};
+	static const char *const kinds[] = { "alloc", "reserve", "map", "unused" };
 	int64_t run_no = 0;
 	for (int t = 0; t < 2; t++) {
 		for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-			int hits = 0, absorbed = 0, n;
-			for (n = 1; n <= kinds[k].max; n++) {
+			int calls = count_calls(traces[t], db, kinds[k], ++run_no), hits = 0, absorbed = 0, runs = 0;
+			cr_assert_gt(calls, 0, "trace %d makes no %s call", t, kinds[k]);
+			for (int i = 1, last = 0; i <= 16; i++) {
+				int n = i <= 4 ? i : 4 + (int)((int64_t)(calls - 4) * (i - 4) / 12);
+				if (n > calls || n <= last)
+					continue;	/* past the calls, or the same N again */
+				last = n;
 				char spec[64];
 				bool ab = false;
-				snprintf(spec, sizeof spec, "%s:%d", kinds[k].kind, n);
+				snprintf(spec, sizeof spec, "%s:%d", kinds[k], n);
 				bool hit = faulty_replay(traces[t], db, spec, ++run_no, &ab);
+				cr_assert(hit || ab, "%s of %d calls: the run neither stopped nor said it went on", spec, calls);
 				hits += hit;
 				absorbed += ab;
-				if (!hit && !ab)
-					break;	/* fewer than n such calls: done with this kind */
+				runs++;
 			}
-			fprintf(stderr, "  trace %d: %-8s failed at calls 1..%d: %d runs stopped cleanly, %d went on\n", t,
-				kinds[k].kind, n - 1, hits, absorbed);
-			cr_assert_gt(hits + absorbed, 0, "no %s call could be failed", kinds[k].kind);
+			fprintf(stderr, "  trace %d: %-8s %4d calls, %2d of them failed: %d runs stopped cleanly, %d went on\n",
+				t, kinds[k], calls, runs, hits, absorbed);
 		}
 		/* Every call from the Nth on fails: the run still stops cleanly. */
 		for (int n = 1; n <= 12; n += 3) {
