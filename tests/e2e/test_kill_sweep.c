@@ -167,6 +167,7 @@ Test(kill_sweep, sigkill_anywhere_then_resume, .timeout = 900)
 	for (int i = 0; i < np; i++) {
 		fresh(dir, base, db);
 		int code = sweep(json, db, points[i]);
+		cr_assert(code == -1 || code == 0, "kill at %.3f s: a sweep that ended before it exited %d", points[i], code);
 		killed += code == -1;
 		char *ok = qtext(db, "PRAGMA integrity_check");
 		cr_assert_str_eq(ok, "ok", "kill at %.3f s: integrity_check", points[i]);
