@@ -162,6 +162,18 @@ static enum replay_status fail_buf(char *err, size_t errlen, enum replay_status 
 	return st;
 }
 
+/* A trace that cannot be opened or read is bad input, but for memory
+ * running out in its reader: a failed run (exit 1). */
+static enum replay_status open_status(void)
+{
+	return errno == ENOMEM ? REPLAY_FAILED : REPLAY_BAD_INPUT;
+}
+
+static enum replay_status read_status(const struct slt_source *s)
+{
+	return slt_source_oom(s) ? REPLAY_FAILED : REPLAY_BAD_INPUT;
+}
+
 enum replay_status replay_first_pass(const char *trace, const struct slt_open_opts *open,
 				     uint64_t *events, uint64_t *peak_op, char *err, size_t errlen)
 {
@@ -174,7 +186,7 @@ enum replay_status replay_first_pass(const char *trace, const struct slt_open_op
 		return REPLAY_OK;	/* a pipe: one pass only, peak found on the way */
 	struct slt_source *s = slt_open(trace, open, e, sizeof e);
 	if (!s)
-		return fail_buf(err, errlen, REPLAY_BAD_INPUT, "%s", e);
+		return fail_buf(err, errlen, open_status(), "%s", e);
 	uint64_t *size = NULL, cap = 0, live = 0, peak = 0, n = 0;
 	struct slt_event ev;
 	int rc;
@@ -211,7 +223,7 @@ enum replay_status replay_first_pass(const char *trace, const struct slt_open_op
 	}
 	free(size);
 	if (rc < 0) {
-		enum replay_status st = fail_buf(err, errlen, REPLAY_BAD_INPUT, "%s", slt_error(s));
+		enum replay_status st = fail_buf(err, errlen, read_status(s), "%s", slt_error(s));
 		slt_close(s);
 		return st;
 	}
@@ -762,7 +774,7 @@ LOOP_INLINE enum replay_status loop_body(struct replay *r, const bool go)
 		if ((st = do_op(r, &ev, go)) || (st = after_op(r)))
 			return st;
 	if (rc < 0)
-		return fail(r, REPLAY_BAD_INPUT, "%s", slt_error(r->src));
+		return fail(r, read_status(r->src), "%s", slt_error(r->src));
 	return REPLAY_OK;
 }
 
@@ -964,7 +976,7 @@ static enum replay_status setup(struct replay *r)
 	 * operations, which the rest of the set-up still prepares. */
 	r->src = slt_open(r->o->trace, &r->o->open, err, sizeof err);
 	if (!r->src && !replay_stop)
-		return fail(r, REPLAY_BAD_INPUT, "%s", err);
+		return fail(r, open_status(), "%s", err);
 	if (r->src && slt_source_counts(r->src, &events, &max_ids) && max_ids && (st = grow_objs(r, max_ids - 1)))
 		return st;
 	if (!r->bl && (st = setup_go(r)))

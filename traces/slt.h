@@ -406,18 +406,23 @@ struct slt_open_opts {
 
 struct slt_source;
 
-/* Open a trace. NULL on failure with a one-line message in err. */
 /* Can path be read only once (a pipe, a FIFO, a character device): not a
  * regular file or a folder, or nothing stat() can see? Such a trace is not
  * opened twice (no first pass, no SHA-256 of its bytes). */
 bool slt_path_streams(const char *path);
 
+/* Open a trace. NULL on failure with a one-line message naming the file
+ * in err; errno is then ENOMEM if memory ran out (a failed run, exit 1),
+ * else EINVAL (input that cannot be read as a trace, exit 2). */
 struct slt_source *slt_open(const char *path, const struct slt_open_opts *opts,
 			    char *err, size_t errlen);
 /* The next event: 1 delivered, 0 end of trace, -1 error (slt_error). */
 int slt_next(struct slt_source *s, struct slt_event *ev);
 /* The one-line error ("FILE: byte N: what" / "FILE: line N: what"). */
 const char *slt_error(const struct slt_source *s);
+/* After slt_next returned -1: whether memory ran out ("FILE: line N: out
+ * of memory", a failed run, exit 1) rather than the input being bad. */
+bool slt_source_oom(const struct slt_source *s);
 enum slt_format slt_source_format(const struct slt_source *s);
 bool slt_source_gzip(const struct slt_source *s);
 /* Metadata JSON of a .slt ("{}" for other formats); tick_ns (0 if none). */

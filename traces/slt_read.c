@@ -161,7 +161,7 @@ int slt_read_open(struct slt_source *s)
 		return src_fail_byte(s, s->base + s->end, "truncated metadata (%zu of %u bytes)",
 				     s->end - s->pos, mlen);
 	if (!(s->meta = malloc(mlen + 1)))
-		return src_fail_byte(s, SLT_HEADER_LEN, "out of memory");
+		return src_oom_byte(s, SLT_HEADER_LEN);
 	memcpy(s->meta, s->buf + s->pos, mlen);
 	s->meta[mlen] = 0;
 	if (strlen(s->meta) != mlen)
@@ -232,7 +232,7 @@ static int take_alloc(struct slt_source *s, struct cur *c, struct slt_event *ev)
 {
 	uint64_t id = slt_ids_take(&s->ids);
 	if (id == UINT64_MAX)
-		return src_fail_byte(s, c->start, "out of memory");
+		return src_oom_byte(s, c->start);
 	ev->id = ev->old_id = id;
 	s->prev_id = id;
 	return 0;
@@ -247,7 +247,7 @@ static int id_record(struct slt_source *s, struct cur *c, struct slt_event *ev, 
 		return src_fail_byte(s, c->start, "%s of object id %llu, which is not live",
 				     ev->op == SLT_FREE ? "free" : "realloc", (unsigned long long)id);
 	if (ev->op == SLT_FREE && slt_ids_put(&s->ids, id) < 0)
-		return src_fail_byte(s, c->start, "out of memory");
+		return src_oom_byte(s, c->start);
 	ev->id = ev->old_id = s->prev_id = id;
 	return 0;
 }

@@ -89,6 +89,20 @@ int src_fail_byte(struct slt_source *s, uint64_t off, const char *fmt, ...)
 	return -1;
 }
 
+int src_oom_byte(struct slt_source *s, uint64_t off)
+{
+	if (!s->failed)
+		s->oom = true;
+	return src_fail_byte(s, off, "out of memory");
+}
+
+int src_oom_line(struct slt_source *s)
+{
+	if (!s->failed)
+		s->oom = true;
+	return src_fail_line(s, "out of memory");
+}
+
 /* ---- input ------------------------------------------------------------- */
 
 static int reap_gzip(struct slt_source *s, bool check);
@@ -108,7 +122,7 @@ ssize_t src_fill(struct slt_source *s, size_t n)
 			size_t ncap = s->cap * 2;
 			uint8_t *nb = realloc(s->buf, ncap + 1);
 			if (!nb)
-				return src_fail_byte(s, s->base + s->end, "out of memory");
+				return src_oom_byte(s, s->base + s->end);
 			s->buf = nb;
 			s->cap = ncap;
 		}
@@ -303,11 +317,13 @@ struct slt_source *slt_open(const char *path, const struct slt_open_opts *opts,
 			    char *err, size_t errlen)
 {
 	struct slt_source *s = calloc(1, sizeof *s);
+	bool oom = false;
 	if (!s || !(s->buf = malloc(WINDOW + 1)) || !(s->path = strdup(path))) {
 		if (s)
 			free(s->buf);
 		free(s);
 		snprintf(err, errlen, "%s: out of memory", path);
+		errno = ENOMEM;
 		return NULL;
 	}
 	s->cap = WINDOW;
@@ -326,13 +342,20 @@ struct slt_source *slt_open(const char *path, const struct slt_open_opts *opts,
 				 "use --from", path, l);
 		goto fail;
 	}
-	if (slt_idmap_init(&s->map) < 0 || openers[s->fmt](s) < 0) {
-		snprintf(err, errlen, "%s", s->failed ? s->err : "out of memory");
+	if (slt_idmap_init(&s->map) < 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		oom = true;
+		goto fail;
+	}
+	if (openers[s->fmt](s) < 0) {
+		snprintf(err, errlen, "%s", s->err);
 		goto fail;
 	}
 	return s;
 fail:
+	oom = oom || s->oom;
 	slt_close(s);
+	errno = oom ? ENOMEM : EINVAL;
 	return NULL;
 }
 
@@ -362,6 +385,7 @@ void slt_close(struct slt_source *s)
 }
 
 const char *slt_error(const struct slt_source *s) { return s->err; }
+bool slt_source_oom(const struct slt_source *s) { return s->oom; }
 enum slt_format slt_source_format(const struct slt_source *s) { return s->fmt; }
 bool slt_source_gzip(const struct slt_source *s) { return s->gzip; }
 const char *slt_source_meta(const struct slt_source *s) { return s->meta ? s->meta : "{}"; }
@@ -451,7 +475,7 @@ int imp_count(struct slt_source *s, uint64_t *field, const char *what)
 
 static int oom(struct slt_source *s)
 {
-	return src_fail_line(s, "out of memory");
+	return src_oom_line(s);
 }
 
 /* The address map holds keys below UINT64_MAX (it stores key + 1); no

@@ -25,6 +25,7 @@ struct slt_source {
 	char err[768];
 	enum slt_format fmt;
 	bool gzip, strict, failed;
+	bool oom;		/* the error is memory running out, not the input */
 	int fd;
 	pid_t child;		/* the gzip -dc process, or 0 */
 	uint8_t *buf;		/* window: bytes [base, base + end) of the input */
@@ -78,6 +79,10 @@ struct slt_source {
 int src_fail_line(struct slt_source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int src_fail_byte(struct slt_source *s, uint64_t off, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* "PATH: byte N: out of memory" (or line N), marked as a failed run, not
+ * bad input (slt_source_oom); returns -1. */
+int src_oom_byte(struct slt_source *s, uint64_t off);
+int src_oom_line(struct slt_source *s);
 
 /* Make at least n bytes available at buf + pos (fewer only at end of
  * input). Returns the number available, or -1 on a read error. */
