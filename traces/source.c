@@ -333,7 +333,7 @@ struct slt_source *slt_open(const char *path, const struct slt_open_opts *opts,
 		goto fail;
 	s->fmt = opts && opts->format ? opts->format : detect(s);
 	if (s->fmt == SLT_FMT_AUTO) {
-		char l[64];
+		char l[61];	/* a line is quoted up to 60 characters */
 		first_line(s, l, sizeof l);
 		if (s->end == s->pos)
 			snprintf(err, errlen, "%s: empty file: not a trace", path);
