@@ -30,7 +30,8 @@
  * /dev/null, a FIFO) is opened and written as it is, never unlinked.
  *
  * Exit status: PROG's (128 + signal if it was killed), so scripts see the
- * program's result; 2 for bad usage, an OUT that cannot be created or a
+ * program's result; 2 for bad usage (a malformed SPANLAB_RECORD_RING_WORDS
+ * too), an OUT that cannot be created or a
  * program that cannot be started; 1 if no trace was written (e.g. a
  * statically linked PROG) or the root's trace could not be written whole
  * (a full disk: the file is cut short at its last whole buffer).
@@ -100,6 +101,7 @@ struct rec {
 	const char *out;
 	bool children;
 	uint64_t tick;
+	uint32_t ring_words;	/* SPANLAB_RECORD_RING_WORDS, or 0: the default */
 	char **prog;
 };
 
@@ -404,14 +406,28 @@ static int report(struct rec_merger *m, const struct rec *r, int status, const s
 	return killed ? 128 + code : code;
 }
 
+/* SPANLAB_RECORD_RING_WORDS, a testing knob (tiny rings wrap and fill),
+ * checked before anything is created, as SPANLAB_FAULT_OS is by replay:
+ * a value that is not a power of two from 64 to 2^31 is bad usage. */
+static int ring_words_from_env(struct rec *r)
+{
+	const char *rw = getenv("SPANLAB_RECORD_RING_WORDS");
+	uint64_t w;
+	if (!rw || !*rw)
+		return 0;
+	if (!cli_parse_u64(rw, 64, 1u << 31, &w) || (w & (w - 1)))
+		return cli_usage("record", "SPANLAB_RECORD_RING_WORDS='%s': expected a power of two from 64 to 2147483648",
+				 rw);
+	r->ring_words = (uint32_t)w;
+	return 0;
+}
+
 /* The merger, writing the root's trace to of (which it owns if made). */
 static struct rec_merger *new_merger(const struct rec *r, struct outfile *of, int *shm_fd)
 {
 	char err[1024];
-	/* SPANLAB_RECORD_RING_WORDS: a testing knob (tiny rings wrap and fill). */
-	const char *rw = getenv("SPANLAB_RECORD_RING_WORDS");
 	struct rec_opts o = { .out = r->out, .children = r->children, .tick_ns = (uint32_t)r->tick,
-			      .ring_words = rw ? (uint32_t)strtoul(rw, NULL, 10) : 0,
+			      .ring_words = r->ring_words,
 			      .out_fd_set = true, .out_fd = of->fd,
 			      .out_tmp = of->tmp[0] ? of->tmp : NULL, .out_dest = of->dest };
 	struct rec_merger *m = rec_merger_new(&o, shm_fd, err, sizeof err);
@@ -432,6 +448,8 @@ int cmd_record(int argc, char **argv)
 	struct sigaction saved[NSIGS];
 	if (rc)
 		return rc < 0 ? SL_EXIT_OK : rc;
+	if ((rc = ring_words_from_env(&r)))
+		return rc;
 	if (find_lib(lib, sizeof lib) < 0)
 		return cli_fail("record", LIB_NAME " not found next to spanlab, in ../lib/spanlab/, "
 			       "or at $SPANLAB_RECORD_LIB");
