@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,42 @@ static void fx_end(struct fixture *f)
 	rec_merger_free(f->m);
 	shm_free(f->h);
 	tl_tmpdir_remove(f->dir);
+}
+
+/* What the merger says on stderr (a broken trace's line) between begin
+ * and end, as a malloc'ed string. */
+struct capture {
+	int saved;
+	char path[4200];
+};
+
+static void capture_begin(struct capture *c, const struct fixture *f)
+{
+	snprintf(c->path, sizeof c->path, "%s/stderr", f->dir);
+	fflush(stderr);
+	c->saved = dup(2);
+	int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert(c->saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+}
+
+static char *capture_end(struct capture *c)
+{
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	char *text = tl_read_file(c->path, NULL);
+	cr_assert(text);
+	return text;
+}
+
+/* The line a broken trace gets (docs/errors.md, rec-raw-*), once. */
+static void expect_broken(const struct fixture *f, const char *said, const char *what)
+{
+	char want[4400];
+	snprintf(want, sizeof want, "spanlab record: %s: %s; the trace stops here\n", f->out, what);
+	cr_assert_str_eq(said, want);
 }
 
 #define TS(t) { SLT_THREAD_START, t, 0, 0, 0, 0 }
@@ -508,11 +545,96 @@ Test(record_merge, the_retired_one_record_realloc_stops_the_trace)
 	rec(f.h, 0, 3, RAW_OP5_GONE, 0xa0, 0xb0, 20);
 	rec(f.h, 0, 4, RAW_MALLOC, 0xc0, 30, 0);
 	rec(f.h, 0, 5, RAW_END, 0, 0, 0);
+	struct capture cap;
+	capture_begin(&cap, &f);
 	fx_merger(&f, &o);
 	struct got *g = fx_drain(&f);
+	char *said = capture_end(&cap);
+	expect_broken(&f, said, "a malformed raw record");
 	static const struct ev want[] = { TS(0), M(0, 0, 10) };
 	expect(g, want, 2);
 	cr_assert(!g->complete, "a malformed record must leave the trace cut short");
+	free(said);
+	free(g);
+	fx_end(&f);
+}
+
+/* A ring's first record must be its thread's THREAD_START: a ring that
+ * starts otherwise stops the trace before it (rec-raw-start). */
+Test(record_merge, a_ring_without_thread_start_stops_the_trace)
+{
+	struct fixture f;
+	struct rec_opts o = { 0 };
+	fx_start(&f, 1024);
+	proc_live(f.h, 0, 100, true, 0);
+	ring_live(f.h, 0, 0);
+	rec(f.h, 0, 1, RAW_MALLOC, 0xa0, 10, 0);
+	rec(f.h, 0, 2, RAW_END, 0, 0, 0);
+	struct capture cap;
+	capture_begin(&cap, &f);
+	fx_merger(&f, &o);
+	struct got *g = fx_drain(&f);
+	char *said = capture_end(&cap);
+	expect_broken(&f, said, "a ring without THREAD_START");
+	expect(g, NULL, 0);
+	cr_assert(!g->complete);
+	cr_assert_eq(f.h->rings[0].tail, f.h->rings[0].head, "the ring is drained all the same");
+	free(said);
+	free(g);
+	fx_end(&f);
+}
+
+/* Two rings whose next records carry one number: which came first cannot
+ * be known, so the trace stops before both (rec-raw-seq). */
+Test(record_merge, two_records_with_one_number_stop_the_trace)
+{
+	struct fixture f;
+	struct rec_opts o = { 0 };
+	fx_start(&f, 1024);
+	proc_live(f.h, 0, 100, true, 0);
+	ring_live(f.h, 0, 0);
+	ring_live(f.h, 1, 0);
+	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
+	rec(f.h, 1, 2, RAW_THREAD_START, 0, 0, 0);
+	rec(f.h, 0, 3, RAW_MALLOC, 0xa0, 10, 0);
+	rec(f.h, 1, 3, RAW_MALLOC, 0xb0, 20, 0);
+	struct capture cap;
+	capture_begin(&cap, &f);
+	fx_merger(&f, &o);
+	struct got *g = fx_drain(&f);
+	char *said = capture_end(&cap);
+	expect_broken(&f, said, "two records with one sequence number");
+	static const struct ev want[] = { TS(0), TS(1) };
+	expect(g, want, 2);
+	cr_assert(!g->complete);
+	for (unsigned r = 0; r < 2; r++)
+		cr_assert_eq(f.h->rings[r].tail, f.h->rings[r].head, "ring %u is drained all the same", r);
+	free(said);
+	free(g);
+	fx_end(&f);
+}
+
+/* A head more than a ring ahead of the merger's tail (no producer gets
+ * there): nothing of the ring is read, the trace stops (rec-raw-head). */
+Test(record_merge, a_head_out_of_range_stops_the_trace)
+{
+	struct fixture f;
+	struct rec_opts o = { 0 };
+	fx_start(&f, 64);
+	proc_live(f.h, 0, 100, true, 0);
+	ring_live(f.h, 0, 0);
+	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
+	rec(f.h, 0, 2, RAW_MALLOC, 0xa0, 10, 0);
+	struct capture cap;
+	capture_begin(&cap, &f);
+	fx_merger(&f, &o);
+	f.h->rings[0].head = f.h->rings[0].tail + 64 + 1;
+	struct got *g = fx_drain(&f);
+	char *said = capture_end(&cap);
+	expect_broken(&f, said, "a ring's head is out of range");
+	expect(g, NULL, 0);
+	cr_assert(!g->complete);
+	free(said);
 	free(g);
 	fx_end(&f);
 }
