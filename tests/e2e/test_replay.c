@@ -403,8 +403,9 @@ static int64_t rows_of_last_run(const char *db, const char *table)
 }
 
 /* Start a replay into db; signal it after `ms` milliseconds, or (ms < 0)
- * once its first batch of events is committed, i.e. in the replay loop. */
-static int replay_and_signal(const char *trace, const char *db, int sig, int ms)
+ * once its first batch of events is committed, i.e. in the replay loop.
+ * Its stderr goes to errpath (NULL: /dev/null). */
+static int replay_and_signal_err(const char *trace, const char *db, int sig, int ms, const char *errpath)
 {
 	int64_t before = rows_of_last_run(db, "span_moves");
 	pid_t pid = fork();
@@ -412,8 +413,9 @@ static int replay_and_signal(const char *trace, const char *db, int sig, int ms)
 	if (pid == 0) {
 		const char *bin = getenv("SPANLAB_BIN");
 		int fd = open("/dev/null", O_WRONLY);
+		int efd = errpath ? open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600) : fd;
 		dup2(fd, 1);
-		dup2(fd, 2);
+		dup2(efd, 2);
 		execl(bin, "spanlab", "replay", "-q", "--check=100000", trace, "--db", db, (char *)NULL);
 		_exit(127);
 	}
@@ -431,6 +433,11 @@ static int replay_and_signal(const char *trace, const char *db, int sig, int ms)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+static int replay_and_signal(const char *trace, const char *db, int sig, int ms)
+{
+	return replay_and_signal_err(trace, db, sig, ms, NULL);
+}
+
 static void assert_intact(const char *db, int64_t complete_runs)
 {
 	sqlite3 *d = open_db(db);
@@ -443,12 +450,13 @@ static void assert_intact(const char *db, int64_t complete_runs)
 
 Test(replay, sigint_and_sigterm_stop_at_a_record_and_mark_interrupted, .timeout = 120)
 {
-	char *dir = tl_tmpdir(), db[4096];
+	char *dir = tl_tmpdir(), db[4096], errpath[4200];
 	snprintf(db, sizeof db, "%s/s.db", dir);
+	snprintf(errpath, sizeof errpath, "%s/stderr", dir);
 	const char *trace = big_trace(dir, "3000000");
 	int sigs[] = { SIGINT, SIGTERM };
 	for (int i = 0; i < 2; i++) {
-		int code = replay_and_signal(trace, db, sigs[i], -1);
+		int code = replay_and_signal_err(trace, db, sigs[i], -1, errpath);
 		cr_assert_eq(code, 130, "signal %d: exit %d", sigs[i], code);
 		sqlite3 *d = open_db(db);
 		cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND ops > 0"), i + 1);
@@ -456,6 +464,13 @@ Test(replay, sigint_and_sigterm_stop_at_a_record_and_mark_interrupted, .timeout 
 		snprintf(q, sizeof q, "SELECT count(*) FROM runs WHERE error = 'interrupted by %s after ' || ops || ' operations'",
 			 sigs[i] == SIGINT ? "SIGINT" : "SIGTERM");
 		cr_assert_eq(tl_q1(d, q), 1, "the run's error says why it stopped");
+		/* docs/errors.md run-interrupted: the one line, with the run's ops */
+		char want[200], *said = tl_read_file(errpath, NULL);
+		snprintf(want, sizeof want, "spanlab replay: interrupted after %lld operations; the run is logged as interrupted\n",
+			 (long long)tl_q1(d, "SELECT ops FROM runs ORDER BY run_id DESC LIMIT 1"));
+		cr_assert(said, "%s", errpath);
+		cr_assert_str_eq(said, want, "signal %d", sigs[i]);
+		free(said);
 		sqlite3_close(d);
 		assert_intact(db, 0);
 	}
