@@ -36,6 +36,9 @@ static void setup(void)
 	snprintf(p, sizeof p, "%s/sub/t2.txt", dir);
 	const char *t2 = "# spanlab text trace v1\nm 1 48\nm 2 48\nm 3 700\nf 3\n";
 	cr_assert_eq(tl_write_file(p, t2, strlen(t2)), 0);
+	snprintf(p, sizeof p, "%s/bad.txt", dir);	/* malformed at its line 2 */
+	const char *bad = "# spanlab text trace v1\nfrob 1\n";
+	cr_assert_eq(tl_write_file(p, bad, strlen(bad)), 0);
 	snprintf(sweep_path, sizeof sweep_path, "%s/s.json", dir);
 }
 
@@ -222,30 +225,46 @@ struct bad_case {
 	const char *want[3];	/* substrings of the message, after "FILE: " */
 };
 
+#define N47 "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36," \
+	    "37,38,39,40,41,42,43,44,45,46,47"
+
+/* Each message whole, its variable parts (the folder) left out. */
 static const struct bad_case bad_cases[] = {
-	{ "not_json", "{\"traces\": [", { "line 1, column", "invalid JSON" } },
-	{ "not_object", "[1]", { "JSON object" } },
-	{ "unknown_key", "{\"traces\": [\"t1.txt\"], \"gird\": {}}", { "'gird' is not a known key" } },
-	{ "no_traces", "{\"grid\": {}}", { "'traces' is missing" } },
-	{ "empty_traces", "{\"traces\": []}", { "'traces' must be a non-empty array" } },
+	{ "not_json", "{\"traces\": [", { "line 1, column 12: invalid JSON" } },
+	{ "trailing_text", "{\"traces\": [\"t1.txt\"]}\n]", { "line 2, column 1: unexpected text after the JSON object" } },
+	{ "not_object", "[1]", { "a sweep file must be a JSON object with \"traces\" and \"grid\"" } },
+	{ "unknown_key", "{\"traces\": [\"t1.txt\"], \"gird\": {}}",
+	  { "'gird' is not a known key (sweep_id, traces, base, grid, labels, repeats)" } },
+	{ "no_traces", "{\"grid\": {}}", { "'traces' is missing: the traces to replay, relative to this file" } },
+	{ "empty_traces", "{\"traces\": []}", { "'traces' must be a non-empty array of file names" } },
 	{ "trace_not_string", "{\"traces\": [\"t1.txt\", 3]}", { "'traces[1]' must be a file name" } },
-	{ "missing_trace", "{\"traces\": [\"t1.txt\", \"nope.slt\"]}", { "'traces[1]'", "nope.slt", "No such file" } },
-	{ "trace_is_dir", "{\"traces\": [\"sub\"]}", { "'traces[0]'", "not a regular file" } },
-	{ "base_not_object", "{\"traces\": [\"t1.txt\"], \"base\": 3}", { "'base' must be an object" } },
-	{ "base_bad_value", "{\"traces\": [\"t1.txt\"], \"base\": {\"gogc\": -1}}", { "base: 'gogc'" } },
+	{ "missing_trace", "{\"traces\": [\"t1.txt\", \"nope.slt\"]}",
+	  { "'traces[1]': cannot read ", "/nope.slt: No such file or directory" } },
+	{ "trace_is_dir", "{\"traces\": [\"sub\"]}", { "'traces[0]': ", "/sub is not a regular file" } },
+	{ "base_not_object", "{\"traces\": [\"t1.txt\"], \"base\": 3}",
+	  { "'base' must be an object (a replay config, docs/config.md)" } },
+	{ "base_bad_value", "{\"traces\": [\"t1.txt\"], \"base\": {\"gogc\": -1}}",
+	  { "base: 'gogc' must be an integer from 1 to 1000000 or \"off\"" } },
 	{ "base_unknown_key", "{\"traces\": [\"t1.txt\"], \"base\": {\"sizeclasses\": {\"max_wast\": 0.1}}}",
 	  { "base: 'sizeclasses.max_wast' is not a known key" } },
-	{ "grid_not_object", "{\"traces\": [\"t1.txt\"], \"grid\": [1]}", { "'grid' must be an object" } },
-	{ "grid_not_array", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": 2}}", { "'grid.procs' must be a non-empty array" } },
-	{ "grid_empty_array", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": []}}", { "'grid.procs'" } },
+	{ "grid_not_object", "{\"traces\": [\"t1.txt\"], \"grid\": [1]}",
+	  { "'grid' must be an object of \"dotted.key\": [values]" } },
+	{ "labels_not_object", "{\"traces\": [\"t1.txt\"], \"labels\": [\"a\"]}",
+	  { "'labels' must be an object of \"dotted.key\": [names]" } },
+	{ "grid_not_array", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": 2}}",
+	  { "'grid.procs' must be a non-empty array of values" } },
+	{ "grid_empty_array", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": []}}",
+	  { "'grid.procs' must be a non-empty array of values" } },
 	{ "grid_bad_path", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses..max_waste\": [1]}}",
-	  { "grid key 'sizeclasses..max_waste' is not a dotted path" } },
+	  { "grid key 'sizeclasses..max_waste' is not a dotted path such as \"sizeclasses.max_waste\"" } },
+	{ "grid_key_twice", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1, 2], \"procs\": [3]}}",
+	  { "grid key 'procs' is given twice" } },
 	{ "grid_overlapping_keys", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.max_waste\": [0.25, 0.5],"
 	  " \"sizeclasses\": [{}]}}",
-	  { "grid keys 'sizeclasses.max_waste' and 'sizeclasses' overlap" } },
+	  { "grid keys 'sizeclasses.max_waste' and 'sizeclasses' overlap: a value of one would replace the other's" } },
 	{ "grid_overlapping_keys_later", "{\"traces\": [\"t1.txt\"], \"grid\": {\"scavenger\": [false, true],"
 	  " \"scavenger.enabled\": [true]}}",
-	  { "grid keys 'scavenger' and 'scavenger.enabled' overlap" } },
+	  { "grid keys 'scavenger' and 'scavenger.enabled' overlap: a value of one would replace the other's" } },
 	{ "top_level_key_twice", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1]}, \"grid\": {\"procs\": [2, 3]}}",
 	  { "'grid' is given twice" } },
 	{ "grid_bad_value", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1, 0]}}",
@@ -255,35 +274,49 @@ static const struct bad_case bad_cases[] = {
 	{ "grid_conflicts_with_base",
 	  "{\"traces\": [\"t1.txt\"], \"base\": {\"tiny\": false, \"sizeclasses\": {\"table\": [[8, 1], [32768, 4]]}},"
 	  " \"grid\": {\"sizeclasses.max_waste\": [0.2]}}",
-	  { "grid['sizeclasses.max_waste'][0]: 'sizeclasses.max_waste' is a generator parameter" } },
+	  { "grid['sizeclasses.max_waste'][0]: 'sizeclasses.max_waste' is a generator parameter and cannot be combined "
+	    "with a table" } },
 	{ "grid_invalid_table", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.table\": [[[8, 1], [30000, 4]]]}}",
-	  { "grid['sizeclasses.table'][0]", "'sizeclasses'" } },
+	  { "grid['sizeclasses.table'][0]: 'sizeclasses': " } },
 	{ "tiny_needs_16", "{\"traces\": [\"t1.txt\"], \"base\": {\"tiny\": false}, \"grid\": {\"tiny\": [false, true],"
 	  " \"sizeclasses.table\": [[[8, 1], [24, 1], [32768, 4]]]}}",
-	  { "grid point 1 (tiny=true): 'tiny' needs size class 2 to be 16 bytes (it is 24)" } },
+	  { "grid point 1 (tiny=true): 'tiny' needs size class 2 to be 16 bytes (it is 24); set \"tiny\": false" } },
 	{ "arena_below_a_grid_page_size", "{\"traces\": [\"t1.txt\"], \"base\": {\"arena_size\": \"4MiB\"},"
 	  " \"grid\": {\"sizeclasses.page_size\": [8192, 16384]}}",
-	  { "grid['sizeclasses.page_size'][1]: 'arena_size' must be a power of two from one page-allocator chunk (8 MiB" } },
+	  { "grid['sizeclasses.page_size'][1]: 'arena_size' must be a power of two from one page-allocator chunk "
+	    "(8 MiB: 512 pages of 16384 bytes) to 1 TiB" } },
 	{ "arena_below_a_fitted_page_size", "{\"traces\": [\"t1.txt\"], \"base\": {\"arena_size\": \"4MiB\"},"
 	  " \"grid\": {\"sizeclasses\": [{\"fit\": 16}, {\"fit\": 16, \"page_size\": 16384}]}}",
-	  { "grid['sizeclasses'][1]: 'arena_size'", "(8 MiB" } },
+	  { "grid['sizeclasses'][1]: 'arena_size' must be a power of two from one page-allocator chunk "
+	    "(8 MiB: 512 pages of 16384 bytes) to 1 TiB" } },
 	{ "repeats_zero", "{\"traces\": [\"t1.txt\"], \"repeats\": 0}", { "'repeats' must be an integer from 1 to 1000" } },
-	{ "repeats_fraction", "{\"traces\": [\"t1.txt\"], \"repeats\": 1.5}", { "'repeats'" } },
-	{ "sweep_id_empty", "{\"traces\": [\"t1.txt\"], \"sweep_id\": \"\"}", { "'sweep_id'" } },
+	{ "repeats_fraction", "{\"traces\": [\"t1.txt\"], \"repeats\": 1.5}", { "'repeats' must be an integer from 1 to 1000" } },
+	{ "sweep_id_empty", "{\"traces\": [\"t1.txt\"], \"sweep_id\": \"\"}",
+	  { "'sweep_id' must be a name of 1 to 200 characters on one line" } },
+	{ "sweep_id_two_lines", "{\"traces\": [\"t1.txt\"], \"sweep_id\": \"a\\nb\"}",
+	  { "'sweep_id' must be a name of 1 to 200 characters on one line" } },
 	{ "labels_unknown", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1, 2]}, \"labels\": {\"gogc\": [\"a\"]}}",
 	  { "'labels.gogc' names no grid key" } },
 	{ "labels_length", "{\"traces\": [\"t1.txt\"], \"grid\": {\"procs\": [1, 2]}, \"labels\": {\"procs\": [\"one\"]}}",
-	  { "'labels.procs' must be an array of 2 names" } },
+	  { "'labels.procs' must be an array of 2 names, one per value of 'grid.procs'" } },
 	{ "fit_zero", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.fit\": [16, 0]}}",
-	  { "grid['sizeclasses.fit'][1]: 'sizeclasses.fit' must be an integer from 1 to 255" } },
+	  { "grid['sizeclasses.fit'][1]: 'sizeclasses.fit' must be an integer from 1 to 255 (classes of the fitted table)" } },
 	{ "fit_too_few_for_tiny", "{\"traces\": [\"t1.txt\"], \"grid\": {\"sizeclasses.fit\": [2]}}",
-	  { "'sizeclasses.fit' 2", "at least 3 classes" } },
+	  { "grid['sizeclasses.fit'][0]: 'sizeclasses.fit' 2: a table needs at least 3 classes with tiny on "
+	    "(8, 16 and max_small_size)" } },
 	{ "fit_with_generator", "{\"traces\": [\"t1.txt\"], \"base\": {\"sizeclasses\": {\"max_waste\": 0.2}},"
 	  " \"grid\": {\"sizeclasses.fit\": [16]}}",
-	  { "'sizeclasses.fit' cannot be combined with 'sizeclasses.max_waste'" } },
+	  { "grid['sizeclasses.fit'][0]: 'sizeclasses.fit' cannot be combined with 'sizeclasses.max_waste' "
+	    "(only page_size and max_small_size)" } },
+	{ "fit_bad_trace", "{\"traces\": [\"t1.txt\", \"bad.txt\"], \"grid\": {\"sizeclasses.fit\": [4]}}",
+	  { "'sizeclasses.fit' needs the sizes of 'traces[1]': ", "/bad.txt: line 2: unknown operation in \"frob 1\"" } },
 	{ "fit_too_many", "{\"traces\": [\"t1.txt\"], \"base\": {\"sizeclasses\": {\"max_small_size\": 1024}},"
 	  " \"grid\": {\"sizeclasses.fit\": [100]}}",
-	  { "'sizeclasses.fit' 100 for", "t1.txt", "only 66 sizes" } },
+	  { "'sizeclasses.fit' 100 for ", "/t1.txt: ", "only 66 sizes" } },
+	/* 47^3 = 103,823 points */
+	{ "too_many_cells", "{\"traces\": [\"t1.txt\"], \"grid\": {\"gogc\": [" N47 "], \"procs\": [" N47 "],"
+	  " \"scavenger.retain_extra_percent\": [" N47 "]}}",
+	  { "the grid has more than 100000 points x traces; split the sweep" } },
 };
 
 static void check_bad(const struct bad_case *c)
@@ -305,6 +338,35 @@ Test(sweep, bad_files_name_the_file_and_key)
 {
 	for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++)
 		check_bad(&bad_cases[i]);
+}
+
+/* docs/errors.md's rows name these cases as "test_sweep (NAME, NAME...)":
+ * each name must be a case above, so a renamed case cannot leave the catalogue
+ * pointing nowhere. */
+Test(sweep, catalogue_names_cases_that_exist)
+{
+	char path[4096], line[4096];
+	FILE *f = fopen(tl_root_path("docs/errors.md", path, sizeof path), "r");
+	cr_assert(f, "cannot open %s", path);
+	int named = 0;
+	while (fgets(line, sizeof line, f)) {
+		char *p = strstr(line, "test_sweep (");
+		if (!p || strncmp(line, "| `", 3))	/* table rows only */
+			continue;
+		char *names = p + strlen("test_sweep ("), *close = strchr(names, ')'), *save = NULL;
+		cr_assert(close, "%s", line);
+		*close = 0;
+		for (char *n = strtok_r(names, ", ", &save); n; n = strtok_r(NULL, ", ", &save)) {
+			size_t i;
+			for (i = 0; i < sizeof bad_cases / sizeof bad_cases[0] && strcmp(bad_cases[i].name, n); i++)
+				;
+			cr_assert_lt(i, sizeof bad_cases / sizeof bad_cases[0], "docs/errors.md names test_sweep (%s), "
+				     "which is no case of bad_cases", n);
+			named++;
+		}
+	}
+	fclose(f);
+	cr_assert_gt(named, 0, "docs/errors.md names no test_sweep case");
 }
 
 Test(sweep, shipped_examples_load)
