@@ -8,7 +8,9 @@ WITH added(t, c) AS (VALUES
 	-- schema version 2
 	('runs', 'cpu_seconds'),
 	('snapshots', 'heap_live_bytes'),
-	('size_class_stats', 'tiny_allocs')),
+	('size_class_stats', 'tiny_allocs'),
+	-- schema version 3
+	('runs', 'trace_complete')),
 missing AS (SELECT t, c FROM added
 	    WHERE NOT EXISTS (SELECT 1 FROM pragma_table_info(added.t) p WHERE p.name = added.c))
 SELECT 'CREATE TEMP VIEW "' || t || '" AS SELECT *' || group_concat(', NULL AS "' || c || '"', '')

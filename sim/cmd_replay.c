@@ -248,6 +248,8 @@ static void print_text(const struct replay_cli *c, const struct sim_summary *s, 
 	fprintf(f, "status           %s", status);
 	if (run_id > 0)
 		fprintf(f, " (run %lld in %s)", (long long)run_id, c->db);
+	if (s->trace_complete == 0)
+		fprintf(f, "; the trace was cut short (no END record): its events were replayed");
 	fprintf(f, "\noperations       %lld: %lld allocations, %lld frees, %lld unknown frees\n",
 		(long long)s->ops, (long long)s->mallocs, (long long)s->frees, (long long)s->unknown_frees);
 	fprintf(f, "live bytes       peak %s after op %lld; final %s in %lld objects\n",

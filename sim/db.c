@@ -623,6 +623,7 @@ static const struct added_column {
 	{ "runs", "cpu_seconds", 2 },
 	{ "snapshots", "heap_live_bytes", 2 },
 	{ "size_class_stats", "tiny_allocs", 2 },
+	{ "runs", "trace_complete", 3 },
 };
 
 static bool added_after(const char *table, const char *column, int64_t version)

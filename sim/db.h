@@ -47,10 +47,10 @@
  * version in PRAGMA user_version. A file with a newer version is refused;
  * an older one gains the columns it lacks when opened for writing.
  * Versions: 1 the first; 2 adds runs.cpu_seconds, snapshots.heap_live_bytes
- * and size_class_stats.tiny_allocs. A new version's columns also go into
+ * and size_class_stats.tiny_allocs; 3 adds runs.trace_complete. A new version's columns also go into
  * added_columns in db.c, so that files of older versions stay readable. */
 #define DB_APPLICATION_ID 0x53504c42
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* How long a writer waits for another process's transaction. A batch holds
  * the lock for ~10 ms; a merge holds it for its whole input (~1 s per

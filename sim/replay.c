@@ -125,6 +125,7 @@ struct replay {
 	struct sl_stats *st;		/* scratch for sl_heap_stats */
 	struct sim_snapshot peak_snap;
 	bool have_peak_snap;
+	bool read_to_end;	/* the loop met the end of the trace */
 	uint64_t frag_at_peak[SL_MAX_CLASSES];
 
 	struct progress prog;
@@ -879,6 +880,9 @@ static void summarize(struct replay *r, struct sim_summary *s, double wall, doub
 	s->wall_seconds = wall;
 	s->ops_per_second = wall > 0 ? (double)r->ops / wall : NAN;
 	s->cpu_seconds = cpu;
+	/* A trace cut short (a program or recorder killed) replays as far as
+	 * it goes; the run says so, as `spanlab info` does. */
+	s->trace_complete = r->read_to_end && r->src ? slt_source_complete(r->src) : SIM_NULL;
 }
 
 static enum replay_status emit_class_rows(struct replay *r)
@@ -1015,6 +1019,7 @@ enum replay_status replay_run(const struct replay_opts *opts, const struct repla
 	if ((st = setup(&r)) == REPLAY_OK) {
 		double t0 = now(), c0 = cpu_now();
 		st = !r.src ? REPLAY_INTERRUPTED : r.bl ? loop_libc(&r) : loop_go(&r);
+		r.read_to_end = st == REPLAY_OK;
 		double wall = now() - t0 - r.stats_seconds, cpu = cpu_now() - c0 - r.stats_cpu;
 		progress_finish(&r.prog, r.ops);
 		if (st == REPLAY_OK || st == REPLAY_INTERRUPTED) {

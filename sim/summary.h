@@ -36,7 +36,7 @@
 
 struct cJSON;
 
-#define SL_SUMMARY_VERSION 2
+#define SL_SUMMARY_VERSION 3
 
 /*  column                        type  JSON key (dotted: nested)          meaning */
 #define SL_SUMMARY_FIELDS(X) \
@@ -70,7 +70,8 @@ struct cJSON;
 	X(frag_ready_jw4,             REAL, "fragmentation.ready.jw4",         "J&W #4 with M = Ready bytes: max M over max live") \
 	X(wall_seconds,               REAL, "wall_seconds",                    "wall time of the replay loop, statistics reads excluded") \
 	X(ops_per_second,             REAL, "ops_per_second",                  "ops / wall_seconds") \
-	X(cpu_seconds,                REAL, "cpu_seconds",                     "CPU time of the replaying thread over the loop, statistics reads excluded")
+	X(cpu_seconds,                REAL, "cpu_seconds",                     "CPU time of the replaying thread over the loop, statistics reads excluded") \
+	X(trace_complete,             INT,  "trace_complete",                  "1: the trace was read to its end; 0: a .slt cut short; NULL: not read to the end")
 
 /* One row per size class (class 0: large objects), written at the end of
  * a run. All INT; internal_frag_bytes_at_peak is SIM_NULL (NULL) without

@@ -633,6 +633,7 @@ Test(figures, a_database_of_schema_version_1_is_drawn)
 	sqlite3_finalize(st);
 	cr_assert_eq(sqlite3_exec(db, drops, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
 	cr_assert_eq(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN cpu_seconds;"
+				      "ALTER TABLE runs DROP COLUMN trace_complete;"
 				      "ALTER TABLE snapshots DROP COLUMN heap_live_bytes;"
 				      "ALTER TABLE size_class_stats DROP COLUMN tiny_allocs;"
 				      "PRAGMA user_version = 1;", NULL, NULL, NULL),

@@ -502,6 +502,7 @@ Test(merge, a_version_1_input_merges)
 	char v1[4096];
 	tg_path(v1, sizeof v1, dir, "v1.db");
 	edited_copy(b, v1, "ALTER TABLE runs DROP COLUMN cpu_seconds;"
+			   "ALTER TABLE runs DROP COLUMN trace_complete;"
 			   "ALTER TABLE snapshots DROP COLUMN heap_live_bytes;"
 			   "ALTER TABLE size_class_stats DROP COLUMN tiny_allocs;"
 			   "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
@@ -512,7 +513,7 @@ Test(merge, a_version_1_input_merges)
 	cr_assert(strstr(r.out, "1 runs merged"), "%s", r.out);
 	tl_run_free(&r);
 	sqlite3 *c = tq_open(out);
-	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE cpu_seconds IS NULL"), 1);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE cpu_seconds IS NULL AND trace_complete IS NULL"), 1);
 	sqlite3_close(c);
 }
 

@@ -460,6 +460,8 @@ Test(replay, sigint_and_sigterm_stop_at_a_record_and_mark_interrupted, .timeout 
 		cr_assert_eq(code, 130, "signal %d: exit %d", sigs[i], code);
 		sqlite3 *d = open_db(db);
 		cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND ops > 0"), i + 1);
+		cr_assert_eq(tl_q1(d, "SELECT count(*) FROM runs WHERE trace_complete IS NULL"), i + 1,
+			     "a run that stopped early did not learn whether its trace was whole");
 		char q[200];
 		snprintf(q, sizeof q, "SELECT count(*) FROM runs WHERE error = 'interrupted by %s after ' || ops || ' operations'",
 			 sigs[i] == SIGINT ? "SIGINT" : "SIGTERM");

@@ -267,6 +267,42 @@ Test(replay_cli, the_run_records_the_format_and_the_snapshot_interval_it_used)
 	sqlite3_close(d);
 }
 
+/* runs.trace_complete: 1 for a trace read to its END (and for the text
+ * forms), 0 for a .slt cut short at a record or inside one, whose events
+ * were replayed all the same (the run is complete), and the summary's
+ * status line says so; the same .slt whole, with its END, is 1. */
+Test(replay_cli, a_trace_cut_short_is_replayed_and_the_run_says_so)
+{
+	const char *db = at("cut.db"), *dst = at("copy.slt");
+	size_t len;
+	char *whole = tl_read_file(trace("go-wordtree.slt"), &len);
+	cr_assert(whole && len > 4096);
+	/* the bundled trace ends with its END record and 12-byte footer: one
+	 * cut ends the file inside END, one 5000 bytes in (inside some record
+	 * or at its end) */
+	const size_t cuts[] = { len, len - 12 - 5, 5000 };
+	const char *text = "# spanlab text trace v1\nm 1 100\nf 1\n", *txt = at("t.txt");
+	cr_assert_eq(tl_write_file(txt, text, strlen(text)), 0);
+	for (size_t i = 0; i < 4; i++) {
+		if (i < 3)
+			cr_assert_eq(tl_write_file(dst, whole, cuts[i]), 0);
+		struct tl_run r;
+		cr_assert_eq(tl_run(&r, NULL, (const char *const[]){ "spanlab", "replay", i < 3 ? dst : txt, "--db", db, NULL }), 0);
+		cr_assert_eq(r.status, 0, "cut %zu: %s", i, r.err);
+		bool said = strstr(r.out, "; the trace was cut short (no END record): its events were replayed\n") != NULL;
+		cr_assert_eq(said, i == 1 || i == 2, "cut %zu: %s", i, r.out);
+		tl_run_free(&r);
+	}
+	free(whole);
+	sqlite3 *d = open_db(db);
+	char *got = tl_qtext(d, "SELECT group_concat(status || ' ' || trace_complete, ', ') FROM (SELECT * FROM runs ORDER BY run_id)");
+	cr_assert_str_eq(got, "complete 1, complete 0, complete 0, complete 1");
+	free(got);
+	/* the cut runs replayed fewer operations than the whole one */
+	cr_assert_lt(tl_q1(d, "SELECT ops FROM runs WHERE run_id = 3"), tl_q1(d, "SELECT ops FROM runs WHERE run_id = 1"));
+	sqlite3_close(d);
+}
+
 /* A summary on a full disk (/dev/full) is lost: exit 1 and say so. */
 Test(replay_cli, a_summary_that_cannot_be_written_is_a_failure)
 {

@@ -238,6 +238,7 @@ static void make_version_1(void)
 	cr_assert_eq(sqlite3_exec(c, views, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(c));
 	free(views);
 	cr_assert_eq(sqlite3_exec(c, "ALTER TABLE runs DROP COLUMN cpu_seconds;"
+				     "ALTER TABLE runs DROP COLUMN trace_complete;"
 				     "ALTER TABLE snapshots DROP COLUMN heap_live_bytes;"
 				     "ALTER TABLE size_class_stats DROP COLUMN tiny_allocs;"
 				     "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
@@ -250,7 +251,7 @@ static void make_version_1(void)
 /* docs/database.md: PRAGMA user_version and meta.schema_version both hold
  * the version; migrating raises both, and adds the columns (NULL in the
  * old rows). */
-Test(db_schema, a_version_1_file_is_migrated_to_version_2)
+Test(db_schema, a_version_1_file_is_migrated_to_the_current_version)
 {
 	make_version_1();
 	db_close(tg_open(path));
@@ -263,6 +264,8 @@ Test(db_schema, a_version_1_file_is_migrated_to_version_2)
 	free(meta);
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM meta WHERE key = 'schema_version'"), 1);
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status = 'complete' AND cpu_seconds IS NULL"), 1);
+	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM runs WHERE status = 'complete' AND trace_complete IS NULL"), 1,
+		     "version 3's column, unknown for a run logged before it");
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM snapshots WHERE heap_live_bytes IS NOT NULL"), 0);
 	cr_assert_eq(tq_i64(c, "SELECT count(*) FROM pragma_table_info('size_class_stats') WHERE name = 'tiny_allocs'"), 1);
 	sqlite3_close(c);
