@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -361,8 +362,8 @@ static enum db_run_status db_status(enum replay_status st)
 
 /*
  * Before a database is opened (or created) for a run: the trace must open
- * as a trace, with the reader's own message if not (exit 2, nothing
- * written); *format is what it was detected as. A trace that is not a
+ * as a trace, with the reader's own message if not (SL_EXIT_USAGE; or
+ * SL_EXIT_FAIL if memory ran out; nothing written); *format is what it was detected as. A trace that is not a
  * regular file (a pipe) is not opened twice: its format is left unknown
  * unless --from names it, and the replay meets any fault.
  */
@@ -373,7 +374,7 @@ static int probe_trace(const struct replay_cli *c, const char **format, char *er
 		return 0;
 	struct slt_source *s = slt_open(c->o.trace, &c->o.open, err, errlen);
 	if (!s)
-		return -1;
+		return errno == ENOMEM ? SL_EXIT_FAIL : SL_EXIT_USAGE;
 	*format = slt_format_name(slt_source_format(s));
 	slt_close(s);
 	return 0;
@@ -447,10 +448,10 @@ int cmd_replay(int argc, char **argv)
 	}
 	if (c.db) {
 		const char *format;
-		if (probe_trace(&c, &format, err, sizeof err)) {
+		if ((rc = probe_trace(&c, &format, err, sizeof err))) {
 			if (c.o.baseline)
 				baseline_abandon(&c.bp);
-			return cli_bad_input("replay", "%s", err);
+			return rc == SL_EXIT_FAIL ? cli_fail("replay", "%s", err) : cli_bad_input("replay", "%s", err);
 		}
 		if ((rc = db_open(c.db, DB_OPEN_WRITE, &db, err, sizeof err))) {
 			if (c.o.baseline)

@@ -67,8 +67,8 @@ int fit_hist_from_trace(struct fit_hist *h, const char *path, char *err, size_t 
 	struct slt_event ev;
 	int rc;
 
-	if (!s)
-		return SL_EXIT_USAGE;
+	if (!s)	/* memory running out is a failure, not bad input */
+		return errno == ENOMEM ? SL_EXIT_FAIL : SL_EXIT_USAGE;
 	while ((rc = slt_next(s, &ev)) > 0) {
 		switch (ev.op) {
 		case SLT_MALLOC: case SLT_CALLOC: case SLT_REALLOC:
@@ -81,10 +81,11 @@ int fit_hist_from_trace(struct fit_hist *h, const char *path, char *err, size_t 
 			break;
 		}
 	}
+	int code = rc >= 0 ? 0 : slt_source_oom(s) ? SL_EXIT_FAIL : SL_EXIT_USAGE;
 	if (rc < 0)
 		snprintf(err, errlen, "%s", slt_error(s));
 	slt_close(s);
-	return rc < 0 ? SL_EXIT_USAGE : 0;
+	return code;
 }
 
 uint64_t fit_waste(const struct fit_hist *h, const struct sl_sizeclasses *t)

@@ -323,7 +323,7 @@ static const struct row rows[] = {
 	{ "db-version", P_DB_VERSION_0, TXT(""), { "merge", "@DIR/out.db", "@IN" }, 0, 2,
 	  { ": damaged spanlab database (schema version 0)" } },
 	{ "db-newer", P_DB_NEWER, TXT(""), { "replay", "-q", "@GIT", "--db", "@IN" }, 0, 2,
-	  { ": written by a newer spanlab (schema version 99; this one reads up to 2)" } },
+	  { ": written by a newer spanlab (schema version 99; this one reads up to 3)" } },
 	{ "db-no-dir", P_NONE, TXT(""), { "replay", "-q", "@GIT", "--db", "/nonexistent/dir/x.db" }, 0, 1,
 	  { "spanlab replay: /nonexistent/dir/x.db: cannot create the database: /nonexistent/dir: No such file or directory" } },
 	{ "db-stdout", P_NONE, TXT(""), { "replay", "-q", "@GIT", "--db", "-" }, 0, 2,
@@ -418,6 +418,9 @@ static const struct row forms[] = {
 	{ "use-number", P_NONE, TXT(""), { "sizeclasses", "--fit", "@GIT", "--classes", "256" }, 0, 2,
 	  { "spanlab sizeclasses: --classes needs an integer from 1 to 255, not '256'", TRY("sizeclasses") } },
 	{ "read-oom", P_MANY_LIVE, TXT(""), { "replay", "-q", "@IN" }, 0, 1, { ": line ", ": out of memory" } },
+	{ "read-oom", P_MANY_LIVE, TXT(""), { "convert", "@IN", "-o", "/dev/null" }, 0, 1, { ": line ", ": out of memory" } },
+	{ "read-oom", P_MANY_LIVE, TXT(""), { "sizeclasses", "--fit", "@IN", "--classes", "8" }, 0, 1,
+	  { ": line ", ": out of memory" } },
 };
 
 enum { NFORMS = sizeof forms / sizeof forms[0] };
