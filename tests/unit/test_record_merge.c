@@ -260,12 +260,26 @@ static char *capture_end(struct capture *c)
 	return text;
 }
 
-/* The line a broken trace gets (docs/errors.md, rec-raw-*), once. */
-static void expect_broken(const struct fixture *f, const char *said, const char *what)
+/* Merge f's rings, expecting the trace to break: the line it gets
+ * (docs/errors.md, rec-raw-*), once, and the trace left cut short with
+ * the records before the break. meddle, if given, runs once the merger
+ * has started (to corrupt what it reads next). */
+static struct got *drain_broken(struct fixture *f, struct rec_opts *o, const char *what,
+				void (*meddle)(struct fixture *))
 {
+	struct capture cap;
 	char want[4400];
+	capture_begin(&cap, f);
+	fx_merger(f, o);
+	if (meddle)
+		meddle(f);
+	struct got *g = fx_drain(f);
+	char *said = capture_end(&cap);
 	snprintf(want, sizeof want, "spanlab record: %s: %s; the trace stops here\n", f->out, what);
 	cr_assert_str_eq(said, want);
+	free(said);
+	cr_assert(!g->complete, "a broken trace must be left cut short");
+	return g;
 }
 
 #define TS(t) { SLT_THREAD_START, t, 0, 0, 0, 0 }
@@ -545,16 +559,9 @@ Test(record_merge, the_retired_one_record_realloc_stops_the_trace)
 	rec(f.h, 0, 3, RAW_OP5_GONE, 0xa0, 0xb0, 20);
 	rec(f.h, 0, 4, RAW_MALLOC, 0xc0, 30, 0);
 	rec(f.h, 0, 5, RAW_END, 0, 0, 0);
-	struct capture cap;
-	capture_begin(&cap, &f);
-	fx_merger(&f, &o);
-	struct got *g = fx_drain(&f);
-	char *said = capture_end(&cap);
-	expect_broken(&f, said, "a malformed raw record");
+	struct got *g = drain_broken(&f, &o, "a malformed raw record", NULL);
 	static const struct ev want[] = { TS(0), M(0, 0, 10) };
 	expect(g, want, 2);
-	cr_assert(!g->complete, "a malformed record must leave the trace cut short");
-	free(said);
 	free(g);
 	fx_end(&f);
 }
@@ -570,16 +577,9 @@ Test(record_merge, a_ring_without_thread_start_stops_the_trace)
 	ring_live(f.h, 0, 0);
 	rec(f.h, 0, 1, RAW_MALLOC, 0xa0, 10, 0);
 	rec(f.h, 0, 2, RAW_END, 0, 0, 0);
-	struct capture cap;
-	capture_begin(&cap, &f);
-	fx_merger(&f, &o);
-	struct got *g = fx_drain(&f);
-	char *said = capture_end(&cap);
-	expect_broken(&f, said, "a ring without THREAD_START");
+	struct got *g = drain_broken(&f, &o, "a ring without THREAD_START", NULL);
 	expect(g, NULL, 0);
-	cr_assert(!g->complete);
 	cr_assert_eq(f.h->rings[0].tail, f.h->rings[0].head, "the ring is drained all the same");
-	free(said);
 	free(g);
 	fx_end(&f);
 }
@@ -598,20 +598,18 @@ Test(record_merge, two_records_with_one_number_stop_the_trace)
 	rec(f.h, 1, 2, RAW_THREAD_START, 0, 0, 0);
 	rec(f.h, 0, 3, RAW_MALLOC, 0xa0, 10, 0);
 	rec(f.h, 1, 3, RAW_MALLOC, 0xb0, 20, 0);
-	struct capture cap;
-	capture_begin(&cap, &f);
-	fx_merger(&f, &o);
-	struct got *g = fx_drain(&f);
-	char *said = capture_end(&cap);
-	expect_broken(&f, said, "two records with one sequence number");
+	struct got *g = drain_broken(&f, &o, "two records with one sequence number", NULL);
 	static const struct ev want[] = { TS(0), TS(1) };
 	expect(g, want, 2);
-	cr_assert(!g->complete);
 	for (unsigned r = 0; r < 2; r++)
 		cr_assert_eq(f.h->rings[r].tail, f.h->rings[r].head, "ring %u is drained all the same", r);
-	free(said);
 	free(g);
 	fx_end(&f);
+}
+
+static void head_past_a_ring(struct fixture *f)
+{
+	f->h->rings[0].head = f->h->rings[0].tail + 64 + 1;
 }
 
 /* A head more than a ring ahead of the merger's tail (no producer gets
@@ -625,16 +623,8 @@ Test(record_merge, a_head_out_of_range_stops_the_trace)
 	ring_live(f.h, 0, 0);
 	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
 	rec(f.h, 0, 2, RAW_MALLOC, 0xa0, 10, 0);
-	struct capture cap;
-	capture_begin(&cap, &f);
-	fx_merger(&f, &o);
-	f.h->rings[0].head = f.h->rings[0].tail + 64 + 1;
-	struct got *g = fx_drain(&f);
-	char *said = capture_end(&cap);
-	expect_broken(&f, said, "a ring's head is out of range");
+	struct got *g = drain_broken(&f, &o, "a ring's head is out of range", head_past_a_ring);
 	expect(g, NULL, 0);
-	cr_assert(!g->complete);
-	free(said);
 	free(g);
 	fx_end(&f);
 }
