@@ -596,6 +596,12 @@ static int prepare(struct sweep *s)
 	snprintf(lock, sizeof lock, "%s/lock", s->work);
 	if ((s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0)
 		return cli_fail("sweep", "%s: %s", lock, strerror(errno));
+	if (s->lock_fd < 3) {	/* 0-2 were closed: a replay's dup2 would close it */
+		int fd = fcntl(s->lock_fd, F_DUPFD_CLOEXEC, 3);
+		close(s->lock_fd);
+		if ((s->lock_fd = fd) < 0)
+			return cli_fail("sweep", "%s: %s", lock, strerror(errno));
+	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB))
 		return cli_fail("sweep", "%s: another spanlab sweep, or a replay it started, is using this work folder (and its database)", s->work);
 	if ((code = db_open(s->db_path, DB_OPEN_WRITE, &s->db, err, sizeof err)))

@@ -158,6 +158,8 @@ Test(sweep_cli, four_runs_then_nothing_then_more_repeats)
 
 /* ---- a sweep in the background, one of its replays killed ------------------- */
 
+static bool sweep_without_stdin;	/* start_sweep closes the sweep's stdin */
+
 static pid_t start_sweep(const char *json_path, const char *db_path, const char *errfile)
 {
 	pid_t pid = fork();
@@ -165,6 +167,8 @@ static pid_t start_sweep(const char *json_path, const char *db_path, const char 
 	if (pid == 0) {
 		int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0666), nul = open("/dev/null", O_RDWR);
 		dup2(nul, 0);
+		if (sweep_without_stdin)
+			close(0);
 		dup2(nul, 1);
 		dup2(fd, 2);
 		const char *bin = getenv("SPANLAB_BIN");
@@ -392,7 +396,7 @@ Test(sweep_cli, a_second_sigint_kills_the_runs_and_records_them_interrupted)
  * test adopts the orphaned replays (a subreaper): their process groups
  * keep a parent in the session, so the kernel does not send them the
  * SIGHUP and SIGCONT of an orphaned group that has stopped members. */
-Test(sweep_cli, a_killed_sweeps_replays_keep_its_lock)
+static void killed_sweeps_replays_keep_its_lock(void)
 {
 	char errfile[4096], f[4096];
 	pid_t c, pids[64];
@@ -427,6 +431,19 @@ Test(sweep_cli, a_killed_sweeps_replays_keep_its_lock)
 	cr_assert_eq(tq_i64(db_c, "SELECT count(*) FROM runs WHERE status = 'complete'"), 4, "%s",
 		     tq_text(db_c, "SELECT group_concat(status || ': ' || coalesce(error, ''), ' / ') FROM runs"));
 	sqlite3_close(db_c);
+}
+
+Test(sweep_cli, a_killed_sweeps_replays_keep_its_lock)
+{
+	killed_sweeps_replays_keep_its_lock();
+}
+
+/* The same with the sweep's stdin closed: its lock must not take fd 0,
+ * which each replay's dup2 of /dev/null would close. */
+Test(sweep_cli, a_killed_sweeps_replays_keep_its_lock_without_stdin)
+{
+	sweep_without_stdin = true;
+	killed_sweeps_replays_keep_its_lock();
 }
 
 /* ---- --list through xargs and merge ------------------------------------------ */
