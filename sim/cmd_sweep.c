@@ -664,7 +664,11 @@ int cmd_sweep(int argc, char **argv)
 			break;
 		case O_DB: db = optarg; break;
 		case O_LIST: list = true; break;
-		case O_ID: id = optarg; break;
+		case O_ID:
+			if (!sweep_id_ok(optarg))
+				return cli_usage("sweep", "--sweep-id must be a name on one line");
+			id = optarg;
+			break;
 		case 'q': s.quiet = true; break;
 		case 'h': fputs(usage_text, stdout); return SL_EXIT_OK;
 		case ':': return cli_usage("sweep", "option '%s' needs a value", argv[optind - 1]);

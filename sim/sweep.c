@@ -112,6 +112,11 @@ static char *dir_of(const char *path)
 /* ---- JSON helpers --------------------------------------------------------- */
 
 
+bool sweep_id_ok(const char *id)
+{
+	return *id && !strpbrk(id, "\n\r\t");
+}
+
 static cJSON *parse_file(struct ld *l)
 {
 	size_t len;
@@ -123,8 +128,9 @@ static cJSON *parse_file(struct ld *l)
 		bad(l, "cannot read: %s", strerror(errno));
 		return NULL;
 	}
-	if (memchr(text, 0, len)) {
-		bad(l, "not a text file (NUL byte)");
+	const char *nul = memchr(text, 0, len);
+	if (nul) {
+		bad(l, "byte %zu: not a text file (NUL byte)", (size_t)(nul - text));
 		free(text);
 		return NULL;
 	}
@@ -769,7 +775,7 @@ int sweep_load(const char *path, const char *sweep_id, struct sweep_plan *p, cha
 		oom(&l);
 		return l.code;
 	}
-	if (sweep_id && (!*sweep_id || strpbrk(sweep_id, "\n\r\t"))) {
+	if (sweep_id && !sweep_id_ok(sweep_id)) {
 		snprintf(err, errlen, "--sweep-id must be a name on one line");
 		return SL_EXIT_USAGE;
 	}

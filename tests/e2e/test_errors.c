@@ -300,9 +300,9 @@ static const struct row rows[] = {
 	/* sweep files (the rest: tests/unit/test_sweep.c) */
 	{ "sweep-read", P_NONE, TXT(""), { "sweep", "/nonexistent/s.json" }, 0, 2,
 	  { "spanlab sweep: /nonexistent/s.json: cannot read: No such file or directory" } },
-	{ "sweep-nul", P_FILE, BIN("{}\0"), { "sweep", "@IN" }, 0, 2, { ": not a text file (NUL byte)" } },
+	{ "sweep-nul", P_FILE, BIN("{}\0"), { "sweep", "@IN" }, 0, 2, { ": byte 2: not a text file (NUL byte)" } },
 	{ "sweep-id-flag", P_FILE, TXT("{\"traces\": [\"in\"]}"), { "sweep", "@IN", "--sweep-id", "a\nb" }, 0, 2,
-	  { "spanlab sweep: --sweep-id must be a name on one line" } },
+	  { "spanlab sweep: --sweep-id must be a name on one line", TRY("sweep") } },
 	{ "sweep-list", P_SIDE, BIN("{\"traces\": [\"side\"]}\0" TT "m 1 16\n"),
 	  { "sweep", "@IN", "--db", "@DIR/a\nb/r.db", "--list" }, 0, 2,
 	  { "spanlab sweep: --list: '", "/a...' has a line break, which one command per line cannot hold "
