@@ -203,6 +203,14 @@ static void fx_start(struct fixture *f, uint32_t ring_words)
 	f->h = shm_new(ring_words);
 }
 
+/* fx_start, and the root process (pid 100) live in slot 0 with ring 0. */
+static void fx_start_root(struct fixture *f, uint32_t ring_words)
+{
+	fx_start(f, ring_words);
+	proc_live(f->h, 0, 100, true, 0);
+	ring_live(f->h, 0, 0);
+}
+
 static void fx_merger(struct fixture *f, struct rec_opts *o)
 {
 	o->out = f->out;
@@ -295,9 +303,7 @@ Test(record_merge, rings_merge_in_sequence_order)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 1024);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 1024);
 	ring_live(f.h, 1, 0);
 	/* Thread A mallocs a, B mallocs b, B frees a, A frees b. */
 	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
@@ -427,9 +433,7 @@ Test(record_merge, threaded_realloc_and_the_report)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 1024);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 1024);
 	ring_live(f.h, 1, 0);
 	uint64_t s = 1;
 	rec(f.h, 0, s++, RAW_THREAD_START, 0, 0, 0);
@@ -478,9 +482,7 @@ Test(record_merge, reallocs_nested_in_a_realloc_gap)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 1024);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 1024);
 	uint64_t s = 1;
 	rec(f.h, 0, s++, RAW_THREAD_START, 0, 0, 0);
 	rec(f.h, 0, s++, RAW_MALLOC, 0x100, 100, 0);		/* id 0 */
@@ -522,9 +524,7 @@ Test(record_merge, records_after_end_are_dropped)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 1024);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 1024);
 	ring_live(f.h, 1, 0);
 	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
 	rec(f.h, 0, 2, RAW_MALLOC, 0xa0, 10, 0);
@@ -551,9 +551,7 @@ Test(record_merge, the_retired_one_record_realloc_stops_the_trace)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 1024);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 1024);
 	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
 	rec(f.h, 0, 2, RAW_MALLOC, 0xa0, 10, 0);
 	rec(f.h, 0, 3, RAW_OP5_GONE, 0xa0, 0xb0, 20);
@@ -572,9 +570,7 @@ Test(record_merge, a_ring_without_thread_start_stops_the_trace)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 1024);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 1024);
 	rec(f.h, 0, 1, RAW_MALLOC, 0xa0, 10, 0);
 	rec(f.h, 0, 2, RAW_END, 0, 0, 0);
 	struct got *g = drain_broken(&f, &o, "a ring without THREAD_START", NULL);
@@ -590,9 +586,7 @@ Test(record_merge, two_records_with_one_number_stop_the_trace)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 1024);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 1024);
 	ring_live(f.h, 1, 0);
 	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
 	rec(f.h, 1, 2, RAW_THREAD_START, 0, 0, 0);
@@ -618,9 +612,7 @@ Test(record_merge, a_head_out_of_range_stops_the_trace)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 64);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 64);
 	rec(f.h, 0, 1, RAW_THREAD_START, 0, 0, 0);
 	rec(f.h, 0, 2, RAW_MALLOC, 0xa0, 10, 0);
 	struct got *g = drain_broken(&f, &o, "a ring's head is out of range", head_past_a_ring);
@@ -768,9 +760,7 @@ Test(record_merge, a_full_disk_cuts_the_trace_at_a_whole_buffer, .timeout = 60)
 {
 	struct fixture f;
 	struct rec_opts o = { 0 };
-	fx_start(&f, 1024);
-	proc_live(f.h, 0, 100, true, 0);
-	ring_live(f.h, 0, 0);
+	fx_start_root(&f, 1024);
 	fx_merger(&f, &o);
 	struct rlimit old, lim;
 	getrlimit(RLIMIT_FSIZE, &old);
