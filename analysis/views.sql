@@ -36,7 +36,7 @@
 --           (.slt, .gz) can make two labels equal.
 CREATE VIEW v_runs AS
 WITH c AS (
-	SELECT run_id, status, sweep_id, ops, free_policy, allocator, procs,
+	SELECT run_id, status, sweep_id, ops, free_policy, allocator, procs, trace_complete,
 	       coalesce(trace_name, trace_path, 'run ' || run_id) AS trace_file,
 	       trim(CASE WHEN allocator <> 'go' THEN allocator ELSE
 	         coalesce(free_policy, '')
@@ -85,7 +85,8 @@ WITH c AS (
 	FROM b
 ), e AS (
 	SELECT *, trace || ' ' || config
-	          || CASE WHEN status <> 'complete' THEN ' (' || status || ')' ELSE '' END AS plain
+	          || CASE WHEN status <> 'complete' THEN ' (' || status || ')' ELSE '' END
+	          || CASE WHEN trace_complete = 0 THEN ' (trace cut short)' ELSE '' END AS plain
 	FROM d
 )
 SELECT run_id, status, sweep_id, trace, config, free_policy, allocator, procs, ops,

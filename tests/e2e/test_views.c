@@ -575,10 +575,21 @@ Test(views, run_labels_are_unique_when_only_the_suffix_differs)
 		tl_run_free(&r);
 	}
 	unsetenv("SPANLAB_FAULT_OS");
+	/* w.slt without its footer and the end of its END record: a trace
+	 * cut short, which the label must say (runs.trace_complete = 0) */
+	char cut[4200];
+	size_t len;
+	char *whole = tl_read_file(slt, &len);
+	cr_assert(whole && len > 20);
+	snprintf(cut, sizeof cut, "%s/w-cut.slt", tmp);
+	cr_assert_eq(tl_write_file(cut, whole, len - 14), 0);
+	free(whole);
+	cr_assert_eq(replay(path, cut, NULL), 0);
 
 	sqlite3 *d;
 	cr_assert_eq(sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	static const char *const want[] = { "w gc #1", "w gc #2", "w gc (failed) #3", "w gc (failed) #4" };
+	static const char *const want[] = { "w gc #1", "w gc #2", "w gc (failed) #3", "w gc (failed) #4",
+					    "w-cut gc (trace cut short)" };
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_prepare_v2(d, "SELECT label FROM v_runs ORDER BY run_id", -1, &st, NULL), SQLITE_OK,
 		     "%s", sqlite3_errmsg(d));
