@@ -64,6 +64,21 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 	return SL_EXIT_FAIL;
 }
 
+int cli_error(const char *cmd, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(cmd, fmt, ap);
+	va_end(ap);
+	return code == SL_EXIT_USAGE ? SL_EXIT_USAGE : SL_EXIT_FAIL;
+}
+
+int cli_trace_code(const struct slt_source *s)
+{
+	bool oom = s ? slt_source_oom(s) : errno == ENOMEM;
+	return oom ? SL_EXIT_FAIL : SL_EXIT_USAGE;
+}
+
 /* Where writing `path` lands, as open(O_CREAT) has it: through symbolic
  * links (a relative target from its link's folder), also to a file that
  * does not exist yet. 0, or -1 with errno (ELOOP, ENAMETOOLONG). */

@@ -30,6 +30,13 @@ int cli_parse_from(const char *cmd, const char *name, enum slt_format *out);
 /* "spanlab CMD: <msg>" on stderr; return 2 (bad input) or 1 (failure). */
 int cli_bad_input(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, as a function's exit code says: bad input (2) when code is
+ * SL_EXIT_USAGE, a failure (1) for any other nonzero code; returns that. */
+int cli_error(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The exit code of a trace that could not be opened (s NULL: slt_open's
+ * errno) or read (slt_next returned -1): SL_EXIT_FAIL if memory ran out,
+ * SL_EXIT_USAGE (bad input) otherwise. */
+int cli_trace_code(const struct slt_source *s);
 /*
  * An output file that is written whole or not at all: a regular file (or a
  * new name) is written as NAME.tmp-PID beside it and renamed over it by

@@ -8,7 +8,6 @@
  * "source" (the input's file name, without directories)}.
  */
 #include <cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,8 +147,8 @@ int cmd_convert(int argc, char **argv)
 		return rc < 0 ? SL_EXIT_OK : rc;
 	char err[1024];
 	struct slt_source *s = slt_open(c.in, &c.oo, err, sizeof err);
-	if (!s)	/* memory running out is a failure, not bad input */
-		return errno == ENOMEM ? cli_fail("convert", "%s", err) : cli_bad_input("convert", "%s", err);
+	if (!s)
+		return cli_error("convert", cli_trace_code(NULL), "%s", err);
 	struct cli_out out = { .f = stdout };
 	if (c.out && cli_out_open(&out, c.out)) {
 		slt_close(s);
@@ -173,10 +172,8 @@ int cmd_convert(int argc, char **argv)
 				c.text ? "the text form cannot say so: the output reads as a complete trace"
 					  : "the output is too");
 	}
-	if (rc == -1 && slt_source_oom(s))
-		rc = cli_fail("convert", "%s", slt_error(s));
-	else if (rc == -1)
-		rc = cli_bad_input("convert", "%s", slt_error(s));
+	if (rc == -1)
+		rc = cli_error("convert", cli_trace_code(s), "%s", slt_error(s));
 	else if (rc == -2)
 		rc = cli_fail("convert", "%s: write failed: %m", c.out ? c.out : "stdout");
 	slt_close(s);

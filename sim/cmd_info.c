@@ -13,7 +13,6 @@
  * bytes_per_event is the file size over events (.slt only).
  */
 #include <cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,8 +239,8 @@ int cmd_info(int argc, char **argv)
 	const char *path = argv[optind];
 	char err[1024];
 	struct slt_source *s = slt_open(path, &oo, err, sizeof err);
-	if (!s)	/* memory running out is a failure, not bad input */
-		return errno == ENOMEM ? cli_fail("info", "%s", err) : cli_bad_input("info", "%s", err);
+	if (!s)
+		return cli_error("info", cli_trace_code(NULL), "%s", err);
 	struct info in = { 0 };
 	struct slt_event ev;
 	while ((rc = slt_next(s, &ev)) > 0)
@@ -249,10 +248,8 @@ int cmd_info(int argc, char **argv)
 			rc = -2;
 			break;
 		}
-	if (rc == -1 && slt_source_oom(s))
-		rc = cli_fail("info", "%s", slt_error(s));
-	else if (rc == -1)
-		rc = cli_bad_input("info", "%s", slt_error(s));
+	if (rc == -1)
+		rc = cli_error("info", cli_trace_code(s), "%s", slt_error(s));
 	else if (rc == -2)
 		rc = cli_fail("info", "%s: out of memory", path);
 	else {

@@ -35,7 +35,7 @@ static int check_inputs(const char *out, int n, char **in)
 			return cli_bad_input("merge", "%s: is the output database", in[i]);
 		int code = db_open(in[i], DB_OPEN_READ, &db, err, sizeof err);
 		if (code)
-			return code == SL_EXIT_USAGE ? cli_bad_input("merge", "%s", err) : cli_fail("merge", "%s", err);
+			return cli_error("merge", code, "%s", err);
 		db_close(db);
 	}
 	return 0;
@@ -58,12 +58,12 @@ static int merge_all(const char *out_path, int n, char **in, bool quiet)
 	int code = db_open(out_path, DB_OPEN_WRITE, &out, err, sizeof err);
 
 	if (code)
-		return code == SL_EXIT_USAGE ? cli_bad_input("merge", "%s", err) : cli_fail("merge", "%s", err);
+		return cli_error("merge", code, "%s", err);
 	for (int i = 0; i < n && !code; i++) {
 		struct db_merge_stats st;
 		code = db_merge(out, in[i], &st, err, sizeof err);
 		if (code)
-			code = code == SL_EXIT_USAGE ? cli_bad_input("merge", "%s", err) : cli_fail("merge", "%s", err);
+			code = cli_error("merge", code, "%s", err);
 		else if (!quiet)
 			printf("%s: %lld runs merged%s, %lld already present, %lld not complete (skipped)\n", in[i],
 			       (long long)st.merged, replaced_note(&st), (long long)st.present,

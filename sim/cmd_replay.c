@@ -15,7 +15,6 @@
  */
 #define _GNU_SOURCE
 #include <cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -374,7 +373,7 @@ static int probe_trace(const struct replay_cli *c, const char **format, char *er
 		return 0;
 	struct slt_source *s = slt_open(c->o.trace, &c->o.open, err, errlen);
 	if (!s)
-		return errno == ENOMEM ? SL_EXIT_FAIL : SL_EXIT_USAGE;
+		return cli_trace_code(NULL);
 	*format = slt_format_name(slt_source_format(s));
 	slt_close(s);
 	return 0;
@@ -451,18 +450,18 @@ int cmd_replay(int argc, char **argv)
 		if ((rc = probe_trace(&c, &format, err, sizeof err))) {
 			if (c.o.baseline)
 				baseline_abandon(&c.bp);
-			return rc == SL_EXIT_FAIL ? cli_fail("replay", "%s", err) : cli_bad_input("replay", "%s", err);
+			return cli_error("replay", rc, "%s", err);
 		}
 		if ((rc = db_open(c.db, DB_OPEN_WRITE, &db, err, sizeof err))) {
 			if (c.o.baseline)
 				baseline_abandon(&c.bp);
-			return rc == SL_EXIT_USAGE ? cli_bad_input("replay", "%s", err) : cli_fail("replay", "%s", err);
+			return cli_error("replay", rc, "%s", err);
 		}
 		if ((rc = begin_run(&c, db, argc, argv, format, &run_, err, sizeof err))) {
 			if (c.o.baseline)
 				baseline_abandon(&c.bp);
 			db_close(db);
-			return rc == SL_EXIT_USAGE ? cli_bad_input("replay", "%s", err) : cli_fail("replay", "%s", err);
+			return cli_error("replay", rc, "%s", err);
 		}
 		out = (struct replay_out){ run_, db_run_sink(run_), out_snapshot, out_size_class, out_error };
 		if (!c.o.cfg.log_events)

@@ -47,7 +47,7 @@ static int fit_report(const char *trace, uint64_t k, const struct sim_config *cf
 		return cli_fail("sizeclasses", "out of memory");
 	}
 	if ((code = fit_hist_from_trace(&h, trace, err, sizeof err))) {
-		code = code == SL_EXIT_FAIL ? cli_fail("sizeclasses", "%s", err) : cli_bad_input("sizeclasses", "%s", err);
+		code = cli_error("sizeclasses", code, "%s", err);
 		goto out;
 	}
 	if (fit_table(&h, (uint32_t)k, page, r, err, sizeof err)) {

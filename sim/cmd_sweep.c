@@ -605,7 +605,7 @@ static int prepare(struct sweep *s)
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB))
 		return cli_fail("sweep", "%s: another spanlab sweep, or a replay it started, is using this work folder (and its database)", s->work);
 	if ((code = db_open(s->db_path, DB_OPEN_WRITE, &s->db, err, sizeof err)))
-		return code == SL_EXIT_USAGE ? cli_bad_input("sweep", "%s", err) : cli_fail("sweep", "%s", err);
+		return cli_error("sweep", code, "%s", err);
 	if ((code = sweep_db_record_plan(s->db, &s->plan, err, sizeof err)))
 		return cli_fail("sweep", "%s", err);
 	if ((code = write_configs(s)))
@@ -684,7 +684,7 @@ int cmd_sweep(int argc, char **argv)
 	 * a path if it was run by path, else "spanlab" (found on PATH). */
 	s.prog = strchr(program_invocation_name, '/') ? program_invocation_name : "spanlab";
 	if ((code = sweep_load(argv[optind], id, &s.plan, err, sizeof err))) {
-		code = code == SL_EXIT_USAGE ? cli_bad_input("sweep", "%s", err) : cli_fail("sweep", "%s", err);
+		code = cli_error("sweep", code, "%s", err);
 		goto out;
 	}
 	if (db && db_write_path_check(db, err, sizeof err)) {

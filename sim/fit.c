@@ -67,8 +67,8 @@ int fit_hist_from_trace(struct fit_hist *h, const char *path, char *err, size_t 
 	struct slt_event ev;
 	int rc;
 
-	if (!s)	/* memory running out is a failure, not bad input */
-		return errno == ENOMEM ? SL_EXIT_FAIL : SL_EXIT_USAGE;
+	if (!s)
+		return cli_trace_code(NULL);
 	while ((rc = slt_next(s, &ev)) > 0) {
 		switch (ev.op) {
 		case SLT_MALLOC: case SLT_CALLOC: case SLT_REALLOC:
@@ -81,7 +81,7 @@ int fit_hist_from_trace(struct fit_hist *h, const char *path, char *err, size_t 
 			break;
 		}
 	}
-	int code = rc >= 0 ? 0 : slt_source_oom(s) ? SL_EXIT_FAIL : SL_EXIT_USAGE;
+	int code = rc >= 0 ? 0 : cli_trace_code(s);
 	if (rc < 0)
 		snprintf(err, errlen, "%s", slt_error(s));
 	slt_close(s);
