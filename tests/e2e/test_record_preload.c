@@ -702,12 +702,12 @@ Test(record_preload, handler_after_reallocs_call, .timeout = 180)
 	close_trace(s, rc);
 	cr_assert_eq(reallocs, loops, "%ld reallocs in the trace, %ld made", reallocs, loops);
 	tl_tmpdir_remove(dir);
-	/* With too few handlers the window was hardly tried: say so and stop
-	 * (cr_skip_test this late made the binary exit 1 with every test
-	 * passed). */
+	/* With too few handlers the window was hardly tried: say so and stop.
+	 * On plain stderr: Criterion 2.4.1 makes the binary exit 1, with every
+	 * test passed, after a cr_skip_test this late or any cr_log_warn. */
 	if (hits < RG_MIN_HITS) {
-		cr_log_warn("handler_after_reallocs_call: %ld handlers in %ld reallocs (the machine is busy): "
-			    "too few to find the window, not tried", hits, loops);
+		fprintf(stderr, "note: handler_after_reallocs_call: %ld handlers in %ld reallocs (the machine "
+			"is busy): too few to find the window, not tried\n", hits, loops);
 		return;
 	}
 	/* the handlers' allocations keep realloc from growing in place */
