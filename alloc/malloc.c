@@ -199,6 +199,17 @@ static inline uint32_t tiny_size_at(uint32_t m, uint32_t o)
 	return (uint32_t)__builtin_ctz(ends) - o + 1;
 }
 
+/* Is offset o inside a live sub-object of mask m, past its start? The
+ * nearest live start below o owns o if its object reaches o. */
+static bool tiny_inside_live(uint32_t m, uint32_t o)
+{
+	uint32_t below = m & 0xffff & (((uint32_t)1 << o) - 1);
+	if (below == 0)
+		return false;
+	uint32_t start = 31 - (uint32_t)__builtin_clz(below);
+	return start + tiny_size_at(m, start) > o;
+}
+
 static SL_NOINLINE enum sl_free_result free_tiny(struct sl_p *p, struct mspan *s, uint32_t idx, uint32_t o)
 {
 	struct mheap *h = p->mcache.heap;
@@ -207,7 +218,7 @@ static SL_NOINLINE enum sl_free_result free_tiny(struct sl_p *p, struct mspan *s
 		return SL_FREE_NOT_ALLOCATED;
 	uint32_t m = s->reqsize[idx];
 	if (!(m >> o & 1))
-		return SL_FREE_TINY_NOT_LIVE;
+		return tiny_inside_live(m, o) ? SL_FREE_INTERIOR : SL_FREE_TINY_NOT_LIVE;
 	uint32_t size = tiny_size_at(m, o);
 	m &= ~((uint32_t)1 << o | (uint32_t)1 << (16 + o + size - 1));
 	s->reqsize[idx] = m;

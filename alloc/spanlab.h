@@ -132,7 +132,7 @@ void *sl_aligned_alloc(struct sl_p *p, size_t align, size_t n, enum sl_align_err
 	X(INTERIOR,       "pointer is not the start of an object") \
 	X(NOT_ALLOCATED,  "slot was never allocated or already reclaimed") \
 	X(DOUBLE_FREE,    "object already freed") \
-	X(TINY_NOT_LIVE,  "no live tiny sub-object starts here (double free or interior)")
+	X(TINY_NOT_LIVE,  "no live tiny sub-object here (double free, or a pointer into a freed one)")
 
 enum sl_free_result {
 #define X(name, text) SL_FREE_##name,

@@ -11,7 +11,9 @@
  * A shadow model knows every live object. Properties:
  *   - sl_free of a live object's start is SL_FREE_OK; of anything else it
  *     is refused with a specific result and changes no statistic but
- *     bad_frees (and the heap passes its validators);
+ *     bad_frees (and the heap passes its validators); a pointer inside a
+ *     live object, past its start, is SL_FREE_INTERIOR (tiny sub-objects
+ *     too);
  *   - allocations succeed unless the request is absurd (2^47 bytes or more,
  *     an alignment of 2^47 or more) or calloc overflows; results are aligned,
  *     sl_usable_size covers them, calloc memory is zero;
@@ -83,6 +85,17 @@ static int live_start(const struct world *w, const unsigned char *a)
 	return -1;
 }
 
+/* The live object that a lies inside, past its start; -1 if none. */
+static int live_inside(const struct world *w, const unsigned char *a)
+{
+	for (int i = 0; i < SLOTS; i++) {
+		const struct obj *o = &w->live[i];
+		if (o->p && a > o->p && a < o->p + o->n)
+			return i;
+	}
+	return -1;
+}
+
 static void born(struct world *w, int slot, unsigned char *p, size_t n, uint64_t align)
 {
 	if (align && ((uintptr_t)p & (align - 1)))
@@ -139,6 +152,11 @@ static void free_any(struct world *w, struct sl_p *p, unsigned char *a)
 				  (void *)a);
 		if (a == NULL && r != SL_FREE_NULL_PTR)
 			fuzz_fail("free(NULL): %s", sl_free_result_name(r));
+		int in = live_inside(w, a);
+		if (in >= 0 && r != SL_FREE_INTERIOR)
+			fuzz_fail("step %llu: free of %p inside the live object %p+%zu: %s, not an interior pointer",
+				  (unsigned long long)w->step, (void *)a, (void *)w->live[in].p, w->live[in].n,
+				  sl_free_result_name(r));
 		sl_heap_stats(w->h, after);
 		if (after->bad_frees != before->bad_frees + (a != NULL))
 			fuzz_fail("step %llu: a refused free (%s) was not counted", (unsigned long long)w->step,

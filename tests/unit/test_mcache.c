@@ -76,9 +76,10 @@ Test(mcache, tiny_block_dies_with_its_last_sub_object)
 		cr_assert(b == a + 4 && c == a + 8, "three sub-objects in one block");
 		char *d = sl_malloc(p, 1);		/* a second block becomes current */
 		cr_assert_eq(d, a + 16);
-		cr_assert_eq(sl_free(p, a + 1), SL_FREE_TINY_NOT_LIVE, "interior pointer");
+		cr_assert_eq(sl_free(p, a + 1), SL_FREE_INTERIOR, "interior pointer of a live sub-object");
 		cr_assert_eq(sl_free(p, a), SL_FREE_OK);
 		cr_assert_eq(sl_free(p, a), SL_FREE_TINY_NOT_LIVE, "double free of a sub-object");
+		cr_assert_eq(sl_free(p, a + 1), SL_FREE_TINY_NOT_LIVE, "pointer into a freed sub-object");
 		cr_assert_eq(sl_free(p, c), SL_FREE_OK);
 		sl_heap_gc(h);
 		sl_heap_gc(h);				/* d's block is current for one cycle */
@@ -95,6 +96,64 @@ Test(mcache, tiny_block_dies_with_its_last_sub_object)
 		ct_check(h, "after reuse");
 		sl_heap_destroy(h);
 	}
+}
+
+/*
+ * A bad free into a tiny block: inside a live sub-object it is an interior
+ * pointer; anywhere else that no live sub-object starts (a freed one, the
+ * padding Go's alignment leaves, the unused tail) it is TINY_NOT_LIVE.
+ * Every offset of the block, for blocks packed three ways, after every
+ * subset of their sub-objects is freed, in both policies; the expected
+ * result comes from the list of sub-objects, not from the block's masks.
+ */
+Test(mcache, tiny_bad_free_is_interior_only_inside_a_live_sub_object)
+{
+	static const size_t packs[][4] = { { 1, 8 }, { 3, 2, 4, 1 }, { 5, 2, 6 } };
+	for (int pol = 0; pol < 2; pol++)
+		for (size_t k = 0; k < sizeof packs / sizeof packs[0]; k++) {
+			size_t nsub = 0;
+			while (nsub < 4 && packs[k][nsub])
+				nsub++;
+			for (unsigned freed = 0; freed < 1u << nsub; freed++) {
+				struct sl_heap *h = heap(pol ? SL_FREE_IMMEDIATE : SL_FREE_GC, true);
+				struct sl_p *p = sl_heap_p(h, 0);
+				char *sub[4], *block = NULL;
+				for (size_t i = 0; i < nsub; i++) {
+					sub[i] = sl_malloc(p, packs[k][i]);
+					if (i == 0)
+						block = sub[0];
+					cr_assert(sub[i] >= block && sub[i] + packs[k][i] <= block + 16,
+						  "pack %zu: sub-object %zu is not in the first block", k, i);
+				}
+				for (size_t i = 0; i < nsub; i++)
+					if (freed >> i & 1)
+						cr_assert_eq(sl_free(p, sub[i]), SL_FREE_OK);
+				struct sl_stats before, after;
+				sl_heap_stats(h, &before);
+				int bad = 0;
+				for (char *a = block; a < block + 16; a++) {
+					bool live_start = false, inside = false;
+					for (size_t i = 0; i < nsub; i++) {
+						bool live = !(freed >> i & 1);
+						live_start |= live && a == sub[i];
+						inside |= live && a > sub[i] && a < sub[i] + packs[k][i];
+					}
+					if (live_start)
+						continue;
+					enum sl_free_result want = inside ? SL_FREE_INTERIOR : SL_FREE_TINY_NOT_LIVE;
+					enum sl_free_result r = sl_free(p, a);
+					cr_assert_eq(r, want, "policy %d, pack %zu, freed %#x, offset %td: %s, want %s", pol,
+						     k, freed, a - block, sl_free_result_name(r), sl_free_result_name(want));
+					bad++;
+				}
+				sl_heap_stats(h, &after);
+				cr_assert_eq(after.bad_frees, before.bad_frees + bad);
+				cr_assert_eq(after.live_bytes, before.live_bytes, "a refused free changed live bytes");
+				cr_assert_eq(after.live_objects, before.live_objects);
+				ct_check(h, "after bad frees into a tiny block");
+				sl_heap_destroy(h);
+			}
+		}
 }
 
 Test(mcache, tiny_off_uses_size_classes)
