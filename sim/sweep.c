@@ -718,8 +718,7 @@ static int load(struct ld *l, const cJSON *root)
 	}
 	id = cJSON_GetObjectItemCaseSensitive(root, "sweep_id");
 	if (!p->sweep_id) {
-		if (id && (!cJSON_IsString(id) || !*id->valuestring || strlen(id->valuestring) > 200 ||
-			   strpbrk(id->valuestring, "\n\r\t")))
+		if (id && (!cJSON_IsString(id) || !sweep_id_ok(id->valuestring) || strlen(id->valuestring) > 200))
 			return bad(l, "'sweep_id' must be a name of 1 to 200 characters on one line");
 		if (!(p->sweep_id = id ? strdup(id->valuestring) : default_id(l->file)))
 			return oom(l);
@@ -774,10 +773,6 @@ int sweep_load(const char *path, const char *sweep_id, struct sweep_plan *p, cha
 	if (!(p->path = strdup(path)) || (sweep_id && !(p->sweep_id = strdup(sweep_id)))) {
 		oom(&l);
 		return l.code;
-	}
-	if (sweep_id && !sweep_id_ok(sweep_id)) {
-		snprintf(err, errlen, "--sweep-id must be a name on one line");
-		return SL_EXIT_USAGE;
 	}
 	l.dir = dir_of(path);
 	cJSON *root = parse_file(&l);

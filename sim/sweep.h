@@ -95,7 +95,8 @@ struct sweep_plan {
 bool sweep_id_ok(const char *id);
 
 /* Read and expand a sweep file. sweep_id: NULL, or overrides the file's
- * (sweep_id_ok). 0, or an exit code with one line in err. */
+ * (the caller has checked it with sweep_id_ok). 0, or an exit code with
+ * one line in err. */
 int sweep_load(const char *path, const char *sweep_id, struct sweep_plan *p, char *err, size_t errlen);
 void sweep_free(struct sweep_plan *p);
 
